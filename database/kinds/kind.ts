@@ -1,0 +1,43 @@
+/**
+ * One kind of database object (table, policy, index, ...): how to read it from the live catalog, and how to
+ * create (adopting what exists), update and delete it. The dynamic provider (database/provider.ts) wraps any
+ * kind in the same Pulumi CRUD, so each kind only states what is specific to it.
+ */
+import type { Db } from "../db";
+
+export interface Applied<S> {
+  /** Canonical live state right after the write (recorded, to tell drift from PostgreSQL's re-printing). */
+  readonly observed: S;
+  /** Output-only facts for the operator (e.g. the flags' current values, rows kept rather than deleted). */
+  readonly status?: Readonly<Record<string, unknown>>;
+}
+
+export interface Observation<S> {
+  readonly live: S;
+  readonly status?: Readonly<Record<string, unknown>>;
+}
+
+export interface ObjectKind<S> {
+  /** Short name used in messages and in the resource type: "table", "policy", ... */
+  readonly name: string;
+  /** "table public.projects", for messages. */
+  describe(spec: S): string;
+  /** The Pulumi resource id. */
+  id(spec: S): string;
+  /** Top-level spec keys whose change makes it a different object (replace). */
+  readonly identityKeys: readonly string[];
+  /** Live state from the shared catalog snapshot, or undefined when the object does not exist. */
+  read(db: Db, spec: S): Promise<Observation<S> | undefined>;
+  /** Creates the object, or adopts and converges one that already exists. */
+  create(db: Db, spec: S): Promise<Applied<S>>;
+  /** Converges the object from `olds` (what the last refresh read back) to `news`. */
+  update(db: Db, olds: S, news: S): Promise<Applied<S>>;
+  delete(db: Db, spec: S): Promise<void>;
+}
+
+/** Throws one error listing every problem, so the operator fixes them all in one go. */
+export function refuse(subject: string, problems: readonly string[]): void {
+  if (problems.length) {
+    throw new Error(`${subject}: refusing to change it:\n - ${problems.join("\n - ")}`);
+  }
+}

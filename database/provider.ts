@@ -1,0 +1,130 @@
+/**
+ * The dynamic provider's logic, loaded from the project at run time by database/resource.ts.
+ *
+ * One generic CRUD over every object kind:
+ *   read   -> live canonical state (bulk snapshot), projected against what was recorded at the last write
+ *             (database/reconcile.ts), so only real out-of-band changes differ from the model;
+ *   diff   -> field-level comparison of that projection with the desired spec;
+ *   create -> adopt or create; update -> converge; delete -> the kind's safe removal.
+ * Outputs are the spec plus `observed` (canonical state recorded at the last write) and `status`.
+ */
+import { parseConnection, type ConnectionSettings } from "../config/connection";
+import { openTransport } from "../transports";
+import { Db } from "./db";
+import { changedFields, project, replacedKeys } from "./reconcile";
+import { featureRows, buckets, rows } from "./kinds/data";
+import { indexes } from "./kinds/indexes";
+import type { ObjectKind } from "./kinds/kind";
+import { policies, policySets } from "./kinds/policies";
+import { functions, grants, schemas } from "./kinds/routines";
+import { tables } from "./kinds/tables";
+import { verificationReport } from "../report/kind";
+
+export const KINDS = {
+  Schema: schemas,
+  Table: tables,
+  Index: indexes,
+  Function: functions,
+  Grants: grants,
+  Policy: policies,
+  PolicySet: policySets,
+  Bucket: buckets,
+  SeedRow: rows,
+  FeatureRows: featureRows,
+  VerificationReport: verificationReport,
+} as const;
+
+export type KindName = keyof typeof KINDS;
+
+/** Keys the provider adds to outputs; everything else in an output bag is the spec. */
+const OUTPUT_ONLY = new Set(["observed", "status", "__provider"]);
+
+type Bag = Record<string, unknown>;
+
+function specOf(bag: Bag): Bag {
+  return Object.fromEntries(Object.entries(bag).filter(([k]) => !OUTPUT_ONLY.has(k)));
+}
+
+function kindOf(name: string): ObjectKind<Bag> {
+  const kind = (KINDS as Record<string, unknown>)[name];
+  if (!kind) throw new Error(`unknown database object kind "${name}" (state written by a newer version of this program?)`);
+  return kind as unknown as ObjectKind<Bag>;
+}
+
+let settings: ConnectionSettings | undefined;
+let db: Db | undefined;
+
+/** Called by the engine once per provider process with the stack's configuration. */
+export function configure(config: { get(key: string): unknown }): void {
+  const next = parseConnection((key) => config.get(`stage2:${key}`));
+  if (db && JSON.stringify(next) !== JSON.stringify(settings)) {
+    void db.transport.close();
+    db = undefined;
+  }
+  settings = next;
+}
+
+function database(): Db {
+  if (!settings) {
+    throw new Error("the Stage 2 provider was not configured with a connection; set stage2:databaseUrl or stage2:accessToken");
+  }
+  db ??= new Db(openTransport(settings), settings.timeouts);
+  return db;
+}
+
+/** Every failure names the object it belongs to. */
+async function about<T>(kind: ObjectKind<Bag>, spec: Bag, action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const subject = kind.describe(spec);
+    throw new Error(message.startsWith(subject) ? message : `${subject}: ${action} failed: ${message}`);
+  }
+}
+
+export async function check(kindName: string, _olds: Bag, news: Bag): Promise<{ inputs: Bag }> {
+  kindOf(kindName);
+  return { inputs: news };
+}
+
+export async function diff(kindName: string, _id: string, olds: Bag, news: Bag) {
+  const kind = kindOf(kindName);
+  const changes = changedFields(specOf(olds), specOf(news));
+  const replaces = replacedKeys(changes, kind.identityKeys);
+  return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+}
+
+export async function create(kindName: string, inputs: Bag) {
+  const kind = kindOf(kindName);
+  const spec = specOf(inputs);
+  const applied = await about(kind, spec, "create", () => kind.create(database(), spec));
+  return { id: kind.id(spec), outs: { ...spec, observed: applied.observed, status: applied.status ?? {} } };
+}
+
+export async function read(kindName: string, id: string, props: Bag) {
+  const kind = kindOf(kindName);
+  const spec = specOf(props);
+  const seen = await about(kind, spec, "read", () => kind.read(database(), spec));
+  if (!seen) return { id: "", props: {} };
+  const observed = props.observed as Bag | undefined;
+  const projected = project(seen.live, observed, spec);
+  return {
+    id,
+    props: { ...projected, observed: observed ?? seen.live, status: seen.status ?? props.status ?? {} },
+    inputs: projected,
+  };
+}
+
+export async function update(kindName: string, _id: string, olds: Bag, news: Bag) {
+  const kind = kindOf(kindName);
+  const spec = specOf(news);
+  const applied = await about(kind, spec, "update", () => kind.update(database(), specOf(olds), spec));
+  return { outs: { ...spec, observed: applied.observed, status: applied.status ?? {} } };
+}
+
+export async function remove(kindName: string, _id: string, props: Bag): Promise<void> {
+  const kind = kindOf(kindName);
+  const spec = specOf(props);
+  await about(kind, spec, "delete", () => kind.delete(database(), spec));
+}

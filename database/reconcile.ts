@@ -1,0 +1,83 @@
+/**
+ * Drift detection without hand-written canonicalization of SQL.
+ *
+ * PostgreSQL re-prints expressions (policy clauses, defaults, check constraints) in its own form, so the
+ * model's readable SQL never equals what the catalog returns. Instead of guessing PostgreSQL's printer,
+ * each resource records, right after it applies an object, the canonical form the catalog returned
+ * (`observed`). On every refresh a field counts as unchanged when the live canonical value still equals
+ * the observed one; it then reads back as the model's own text, so the diff stays quiet. A field that
+ * changed out of band reads back as its live canonical text, so the diff shows live versus desired.
+ *
+ * Everything here is pure: tests exercise it without a database or an engine.
+ */
+import { isDeepStrictEqual } from "node:util";
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The spec as it reads back from the live object.
+ * @param live     canonical live state, in the spec's shape
+ * @param observed canonical state recorded when the spec was last applied (undefined if unknown)
+ * @param spec     the spec that was applied
+ * Keys only present live (extra columns, extra constraints) are not part of the projection: unmanaged.
+ * Keys of the spec missing live (a dropped column) are absent from the projection, so the diff adds them.
+ */
+export function project<T>(live: T, observed: T | undefined, spec: T): T {
+  return projectValue(live as Json, observed as Json | undefined, spec as Json) as T;
+}
+
+function projectValue(live: Json | undefined, observed: Json | undefined, spec: Json): Json | undefined {
+  if (live === undefined) return undefined;
+  if (isObject(spec) && isObject(live)) {
+    const result: JsonObject = {};
+    for (const key of Object.keys(spec)) {
+      const value = projectValue(live[key], isObject(observed) ? observed[key] : undefined, spec[key]);
+      if (value !== undefined) result[key] = value;
+    }
+    return result;
+  }
+  if (observed === undefined) return isDeepStrictEqual(live, spec) ? spec : live;
+  return isDeepStrictEqual(live, observed) ? spec : live;
+}
+
+/** Keys that never count as a change (informational inputs such as a table's column order). */
+const INFORMATIONAL_KEYS = new Set(["columnOrder", "__provider"]);
+
+export interface FieldChange {
+  readonly path: string;
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+/**
+ * Field-level differences between the state read back (`olds`, a projection) and the desired spec.
+ * Only keys of the desired spec are compared; outputs that are not inputs (`observed`, report values)
+ * are never a reason for change.
+ */
+export function changedFields(olds: Record<string, unknown>, news: Record<string, unknown>): FieldChange[] {
+  const changes: FieldChange[] = [];
+  const walk = (before: unknown, after: unknown, path: string): void => {
+    if (isObject(before) && isObject(after)) {
+      const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+      for (const key of keys) walk(before[key], after[key], path ? `${path}.${key}` : key);
+      return;
+    }
+    if (!isDeepStrictEqual(before, after)) changes.push({ path, before, after });
+  };
+  for (const key of Object.keys(news)) {
+    if (INFORMATIONAL_KEYS.has(key)) continue;
+    walk(olds[key], news[key], key);
+  }
+  return changes;
+}
+
+/** Top-level input keys whose change means a different object (rename = drop + create). */
+export function replacedKeys(changes: readonly FieldChange[], identityKeys: readonly string[]): string[] {
+  const top = new Set(changes.map((c) => c.path.split(".")[0]));
+  return identityKeys.filter((k) => top.has(k));
+}

@@ -1,0 +1,138 @@
+/**
+ * The shapes of the database objects that Stage 2 models. One shape serves three roles:
+ *   - the desired state (what the model asks for; expressions written as readable SQL),
+ *   - the canonical live state (what introspection reads back; expressions as PostgreSQL re-prints them),
+ *   - the Pulumi inputs and outputs of each object's resource.
+ * Named collections are maps keyed by name, not arrays, so a diff names the column or constraint that
+ * differs instead of an array position.
+ */
+
+export type Privilege =
+  | "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "REFERENCES" | "TRIGGER"
+  | "EXECUTE" | "USAGE" | "CREATE";
+
+export interface ColumnSpec {
+  /** Type as `format_type()` prints it (`text`, `uuid`, `timestamp with time zone`, `bigint`). */
+  readonly type: string;
+  readonly nullable: boolean;
+  /** Default expression, or null. */
+  readonly default: string | null;
+  /** Identity column: "always", "by default", or null. */
+  readonly identity: "always" | "by default" | null;
+}
+
+export type ForeignKeyAction = "no action" | "restrict" | "cascade" | "set null" | "set default";
+
+export interface ForeignKeySpec {
+  readonly columns: readonly string[];
+  /** Schema-qualified referenced table, e.g. `public.projects`. */
+  readonly references: string;
+  readonly referencedColumns: readonly string[];
+  readonly onDelete: ForeignKeyAction;
+  /** False while a constraint added NOT VALID has not been validated (an interrupted converge). */
+  readonly validated: boolean;
+}
+
+export interface TableSpec {
+  readonly schema: string;
+  readonly name: string;
+  readonly columns: Readonly<Record<string, ColumnSpec>>;
+  /** Creation order of the columns; informational, never reported as drift (see database/reconcile.ts). */
+  readonly columnOrder: readonly string[];
+  readonly primaryKey: { readonly name: string; readonly columns: readonly string[] };
+  readonly uniques: Readonly<Record<string, { readonly columns: readonly string[] }>>;
+  readonly foreignKeys: Readonly<Record<string, ForeignKeySpec>>;
+  /** Check constraints by name; the expression inside CHECK (...). */
+  readonly checks: Readonly<Record<string, { readonly expression: string }>>;
+  readonly rowLevelSecurity: boolean;
+}
+
+export interface IndexSpec {
+  readonly schema: string;
+  readonly table: string;
+  readonly name: string;
+  readonly columns: readonly string[];
+  readonly unique: boolean;
+  /** Partial-index predicate, or null. */
+  readonly where: string | null;
+  /** An index left invalid by an interrupted CREATE INDEX CONCURRENTLY reads back as false. */
+  readonly valid: boolean;
+}
+
+export interface FunctionSpec {
+  readonly schema: string;
+  readonly name: string;
+  /** Argument list with names, as `pg_get_function_arguments()` prints it: `p_project_id uuid`. */
+  readonly arguments: string;
+  readonly returns: string;
+  readonly language: "sql" | "plpgsql";
+  readonly volatility: "immutable" | "stable" | "volatile";
+  readonly securityDefiner: boolean;
+  /** The fixed search_path (`proconfig`); '' pins it to nothing, so every name must be qualified. */
+  readonly searchPath: string | null;
+  readonly body: string;
+}
+
+export type PolicyCommand = "all" | "select" | "insert" | "update" | "delete";
+
+export interface PolicySpec {
+  readonly schema: string;
+  readonly table: string;
+  readonly name: string;
+  readonly command: PolicyCommand;
+  readonly permissive: boolean;
+  /** Role names, sorted; "public" for PUBLIC. */
+  readonly roles: readonly string[];
+  readonly using: string | null;
+  readonly withCheck: string | null;
+}
+
+/** The policies on a table (or those whose names start with `prefix`) are exactly `names`. */
+export interface PolicySetSpec {
+  readonly schema: string;
+  readonly table: string;
+  readonly prefix: string | null;
+  readonly names: readonly string[];
+}
+
+export type GrantTarget =
+  | { readonly kind: "table"; readonly schema: string; readonly name: string }
+  | { readonly kind: "function"; readonly schema: string; readonly name: string; readonly arguments: string }
+  | { readonly kind: "schema"; readonly name: string };
+
+/** Privileges of each managed grantee on one object; grantees not listed are not managed. */
+export interface GrantsSpec {
+  readonly target: GrantTarget;
+  readonly privileges: Readonly<Record<string, readonly Privilege[]>>;
+}
+
+export interface SchemaSpec {
+  readonly name: string;
+}
+
+export interface BucketSpec {
+  /** storage.buckets.id (`id` itself is reserved by Pulumi for the resource id). */
+  readonly bucketId: string;
+  readonly name: string;
+  readonly public: boolean;
+  readonly fileSizeLimit: number | null;
+  readonly allowedMimeTypes: readonly string[] | null;
+}
+
+export type RowValue = string | number | boolean | null;
+
+/** One seed row, owned by its key. */
+export interface RowSpec {
+  readonly schema: string;
+  readonly table: string;
+  readonly key: Readonly<Record<string, RowValue>>;
+  readonly values: Readonly<Record<string, RowValue>>;
+}
+
+/** Feature rows that must exist per tenant; their `enabled` value belongs to operators, not to Stage 2. */
+export interface FeatureRowsSpec {
+  readonly schema: string;
+  readonly table: string;
+  /** tenant id -> flag names that must have a row. */
+  readonly present: Readonly<Record<string, readonly string[]>>;
+}

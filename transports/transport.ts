@@ -1,0 +1,84 @@
+/**
+ * How SQL reaches the database. Every resource, the preflight and the report talk to a Transport, so the
+ * same code runs over a direct PostgreSQL connection and over the Supabase Management API's query endpoint.
+ */
+import * as fs from "node:fs";
+
+export interface Timeouts {
+  /** How long a statement may wait for a lock before giving up (PostgreSQL `lock_timeout`). */
+  readonly lockTimeout: string;
+  /** How long one statement may run (PostgreSQL `statement_timeout`). */
+  readonly statementTimeout: string;
+}
+
+export interface Transport {
+  /** Where this transport goes, without secrets (for messages and the report). */
+  readonly description: string;
+  /** One statement with bind parameters; resolves to its rows. */
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /**
+   * Several statements in one round trip and one implicit transaction: all of them or none. Resolves to the
+   * rows of the last statement, so a batch can end with a read-back of what it changed.
+   */
+  batch<R = Record<string, unknown>>(statements: readonly string[], timeouts: Timeouts): Promise<R[]>;
+  /** One statement that must run outside a transaction (CREATE INDEX CONCURRENTLY). */
+  standalone(sql: string, timeouts: Timeouts): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A database error with its SQLSTATE, a hint for the operator, and no secrets in its text. */
+export class DatabaseError extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate: string | undefined,
+    readonly retryable = false,
+  ) {
+    super(message);
+    this.name = "DatabaseError";
+  }
+}
+
+const HINTS: Record<string, string> = {
+  "55P03": "another session holds a lock on this object and lock_timeout expired; nothing was changed, run again when it is released",
+  "57014": "statement_timeout expired; nothing was changed",
+  "42501": "the connected role lacks a privilege this step needs (the preflight checks the common ones)",
+  "23503": "rows elsewhere still reference this row (foreign key); nothing was deleted",
+  "40P01": "deadlock with another session; nothing was changed, run again",
+  "53300": "the database has no free connection slots",
+};
+
+export function hintFor(sqlstate: string | undefined): string | undefined {
+  if (!sqlstate) return undefined;
+  if (sqlstate.startsWith("08")) return "the connection to the database failed or was lost; run again once it is reachable";
+  return HINTS[sqlstate];
+}
+
+export function describeDatabaseError(message: string, sqlstate: string | undefined): string {
+  const hint = hintFor(sqlstate);
+  return [message, sqlstate ? `(SQLSTATE ${sqlstate})` : "", hint ? `- ${hint}` : ""].filter(Boolean).join(" ");
+}
+
+/** Replaces every secret value (password, token, URL) that leaks into a message. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret && secret.length >= 4) out = out.split(secret).join("[secret]");
+  }
+  return out;
+}
+
+/**
+ * Round trips are counted for the benchmark (STAGE2_ROUNDTRIP_LOG names a file; one line per round trip),
+ * because the provider runs in the engine's own process where an in-memory counter cannot be read.
+ */
+export function countRoundTrip(kind: string): void {
+  const file = process.env.STAGE2_ROUNDTRIP_LOG;
+  if (file) fs.appendFileSync(file, `${kind}\n`);
+}
+
+/** `select set_config(...)` that scopes both timeouts to the current transaction. */
+export function timeoutStatement(timeouts: Timeouts): string {
+  const value = (v: string): string => `'${v.replace(/'/g, "''")}'`;
+  return `select set_config('lock_timeout', ${value(timeouts.lockTimeout)}, true), ` +
+    `set_config('statement_timeout', ${value(timeouts.statementTimeout)}, true)`;
+}
