@@ -21,16 +21,32 @@ import { openTransport } from "./transports";
 import { ManagementApi } from "./transports/management-api";
 
 async function preflight(config: StackConfig) {
-  const transport = openTransport(config.transport === "direct"
-    ? { transport: "direct", databaseUrl: config.databaseUrl!, projectRef: config.projectRef, timeouts: config.ddl }
-    : { transport: "management-api", accessToken: config.accessToken!, projectRef: config.projectRef,
-        managementApiUrl: config.managementApiUrl, timeouts: config.ddl });
+  const transport = openTransport(
+    config.transport === "direct"
+      ? { transport: "direct", databaseUrl: config.databaseUrl!, projectRef: config.projectRef, timeouts: config.ddl }
+      : {
+          transport: "management-api",
+          accessToken: config.accessToken!,
+          projectRef: config.projectRef,
+          managementApiUrl: config.managementApiUrl,
+          timeouts: config.ddl,
+        },
+  );
   const api = config.accessToken
-    ? new ManagementApi({ projectRef: config.projectRef, accessToken: config.accessToken, apiUrl: config.managementApiUrl })
+    ? new ManagementApi({
+        projectRef: config.projectRef,
+        accessToken: config.accessToken,
+        apiUrl: config.managementApiUrl,
+      })
     : undefined;
   try {
     const results = await runPreflight({
-      config, transport, api, dryRun: pulumi.runtime.isDryRun(), now: new Date(), env: process.env,
+      config,
+      transport,
+      api,
+      dryRun: pulumi.runtime.isDryRun(),
+      now: new Date(),
+      env: process.env,
     });
     for (const r of results) {
       if (r.overriddenBecause) pulumi.log.warn(`preflight ${r.check} OVERRIDDEN (${r.overriddenBecause}): ${r.detail}`);
@@ -51,15 +67,22 @@ export = async () => {
   const database = new Stage2Database("stage2", { model, protectTables: config.protectTables });
   const table = (name: string) => database.tables[`public.${name}`].table;
   const storage = new AttachmentsStorage("attachments", {
-    model, dependsOn: [table("attachments_meta"), database.helper],
+    model,
+    dependsOn: [table("attachments_meta"), database.helper],
   });
   const seedRows = new PartnerSeeds("partner-seeds", {
-    model, dependsOn: [table("partner_org"), table("partner_normalization")],
+    model,
+    dependsOn: [table("partner_org"), table("partner_normalization")],
   });
   const features = new TenantFeatures("features", { spec: model.features, dependsOn: [table("features")] });
   const verification = new VerificationReport("verification", {
     expectations: model.verification,
-    dependsOn: [...database.resources, ...storage.resources, ...seedRows.resources, features.rows] as DatabaseObject<object>[],
+    dependsOn: [
+      ...database.resources,
+      ...storage.resources,
+      ...seedRows.resources,
+      features.rows,
+    ] as DatabaseObject<object>[],
   });
 
   const report = verification.report;
@@ -77,6 +100,11 @@ export = async () => {
     checked_at: verification.checkedAt,
     target: verification.target,
     stack: pulumi.getStack(),
-    preflight: checks.map((c) => ({ check: c.check, ok: c.ok, detail: c.detail, overridden_because: c.overriddenBecause ?? null })),
+    preflight: checks.map((c) => ({
+      check: c.check,
+      ok: c.ok,
+      detail: c.detail,
+      overridden_because: c.overriddenBecause ?? null,
+    })),
   };
 };

@@ -21,11 +21,19 @@ export class AttachmentsStorage extends pulumi.ComponentResource {
     super("stage2:storage:AttachmentsStorage", name, {}, opts);
     const { model } = args;
     this.bucket = new DatabaseObject("Bucket", `${name}/bucket`, model.bucket, { parent: this });
-    const policies = model.storagePolicies.map((policy) =>
-      new DatabaseObject("Policy", `${name}/${policy.name}`, policy, { parent: this, dependsOn: args.dependsOn }));
-    const set = new DatabaseObject("PolicySet", `${name}/policies`, { ...model.storagePolicySet, unexpected: [] }, {
-      parent: this, dependsOn: policies,
-    });
+    const policies = model.storagePolicies.map(
+      (policy) =>
+        new DatabaseObject("Policy", `${name}/${policy.name}`, policy, { parent: this, dependsOn: args.dependsOn }),
+    );
+    const set = new DatabaseObject(
+      "PolicySet",
+      `${name}/policies`,
+      { ...model.storagePolicySet, unexpected: [] },
+      {
+        parent: this,
+        dependsOn: policies,
+      },
+    );
     this.resources = [this.bucket, ...policies, set];
     this.registerOutputs({});
   }

@@ -21,14 +21,19 @@ export class PartnerSeeds extends pulumi.ComponentResource {
     super("stage2:data:PartnerSeeds", name, {}, opts);
     const orgs = new Map<string, DatabaseObject<RowSpec>>();
     for (const row of args.model.partnerOrgs) {
-      orgs.set(String(row.key.id), new DatabaseObject<RowSpec>("SeedRow", `${name}/partner_org/${row.key.id}`, row, {
-        parent: this, dependsOn: args.dependsOn,
-      }));
+      orgs.set(
+        String(row.key.id),
+        new DatabaseObject<RowSpec>("SeedRow", `${name}/partner_org/${row.key.id}`, row, {
+          parent: this,
+          dependsOn: args.dependsOn,
+        }),
+      );
     }
     const normalizations = args.model.normalizations.map((row) => {
       const org = orgs.get(String(row.values.partner_org_id));
       return new DatabaseObject<RowSpec>("SeedRow", `${name}/partner_normalization/${row.key.alias}`, row, {
-        parent: this, dependsOn: [...args.dependsOn, ...(org ? [org] : [])],
+        parent: this,
+        dependsOn: [...args.dependsOn, ...(org ? [org] : [])],
       });
     });
     this.resources = [...orgs.values(), ...normalizations];

@@ -23,17 +23,25 @@ export class Stage2Table extends pulumi.ComponentResource {
   readonly ready: pulumi.Resource[];
   private readonly policyResources: DatabaseObject<object>[] = [];
 
-  constructor(private readonly name: string,
-              private readonly args: { model: TableModel; protect: boolean; dependsOn: pulumi.Resource[] },
-              opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    private readonly name: string,
+    private readonly args: { model: TableModel; protect: boolean; dependsOn: pulumi.Resource[] },
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super("stage2:database:Table", name, {}, opts);
     const { model } = args;
     this.table = new DatabaseObject<TableSpec>("Table", name, model.spec, {
-      parent: this, dependsOn: args.dependsOn, protect: args.protect,
+      parent: this,
+      dependsOn: args.dependsOn,
+      protect: args.protect,
     });
-    const grants = new DatabaseObject("Grants", `${name}/grants`, model.grants, { parent: this, dependsOn: [this.table] });
-    const indexes = model.indexes.map((index) =>
-      new DatabaseObject("Index", `${name}/${index.name}`, index, { parent: this, dependsOn: [this.table] }));
+    const grants = new DatabaseObject("Grants", `${name}/grants`, model.grants, {
+      parent: this,
+      dependsOn: [this.table],
+    });
+    const indexes = model.indexes.map(
+      (index) => new DatabaseObject("Index", `${name}/${index.name}`, index, { parent: this, dependsOn: [this.table] }),
+    );
     this.ready = [this.table, grants, ...indexes];
     this.registerOutputs({});
   }
@@ -42,13 +50,22 @@ export class Stage2Table extends pulumi.ComponentResource {
   addPolicies(dependsOn: pulumi.Resource[]): pulumi.Resource[] {
     const name = this.name;
     for (const policy of this.args.model.policies) {
-      this.policyResources.push(new DatabaseObject("Policy", `${name}/${policy.name}`, policy, {
-        parent: this, dependsOn: [this.table, ...dependsOn],
-      }));
+      this.policyResources.push(
+        new DatabaseObject("Policy", `${name}/${policy.name}`, policy, {
+          parent: this,
+          dependsOn: [this.table, ...dependsOn],
+        }),
+      );
     }
-    const set = new DatabaseObject("PolicySet", `${name}/policies`, { ...this.args.model.policySet, unexpected: [] }, {
-      parent: this, dependsOn: this.policyResources,
-    });
+    const set = new DatabaseObject(
+      "PolicySet",
+      `${name}/policies`,
+      { ...this.args.model.policySet, unexpected: [] },
+      {
+        parent: this,
+        dependsOn: this.policyResources,
+      },
+    );
     return [...this.policyResources, set];
   }
 }
@@ -65,7 +82,8 @@ export class Stage2Database extends pulumi.ComponentResource {
     const { model } = args;
     const schema = new DatabaseObject("Schema", model.privateSchema.name, model.privateSchema, { parent: this });
     const schemaGrants = new DatabaseObject("Grants", `${model.privateSchema.name}/grants`, model.privateSchemaGrants, {
-      parent: this, dependsOn: [schema],
+      parent: this,
+      dependsOn: [schema],
     });
 
     // Keyed by schema.name; referenced tables come earlier in the model (auth.users is the platform's).
@@ -75,18 +93,31 @@ export class Stage2Database extends pulumi.ComponentResource {
       const referenced = Object.values(t.spec.foreignKeys)
         .map((fk) => tables[fk.references])
         .filter((r): r is Stage2Table => r !== undefined && r !== tables[qualifiedName]);
-      tables[qualifiedName] = new Stage2Table(qualifiedName, {
-        model: t, protect: args.protectTables, dependsOn: referenced.map((r) => r.table),
-      }, { parent: this });
+      tables[qualifiedName] = new Stage2Table(
+        qualifiedName,
+        {
+          model: t,
+          protect: args.protectTables,
+          dependsOn: referenced.map((r) => r.table),
+        },
+        { parent: this },
+      );
     }
     const allTables = Object.values(tables).flatMap((t) => t.ready);
 
     this.helper = new DatabaseObject("Function", `${model.helper.schema}.${model.helper.name}`, model.helper, {
-      parent: this, dependsOn: [schema, ...allTables],
+      parent: this,
+      dependsOn: [schema, ...allTables],
     });
-    const helperGrants = new DatabaseObject("Grants", `${model.helper.schema}.${model.helper.name}/grants`, model.helperGrants, {
-      parent: this, dependsOn: [this.helper],
-    });
+    const helperGrants = new DatabaseObject(
+      "Grants",
+      `${model.helper.schema}.${model.helper.name}/grants`,
+      model.helperGrants,
+      {
+        parent: this,
+        dependsOn: [this.helper],
+      },
+    );
     const policies = Object.values(tables).flatMap((t) => t.addPolicies([this.helper, ...allTables]));
 
     this.tables = tables;

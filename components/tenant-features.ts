@@ -20,7 +20,8 @@ export class TenantFeatures extends pulumi.ComponentResource {
   constructor(name: string, args: TenantFeaturesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("stage2:data:TenantFeatures", name, {}, opts);
     this.rows = new DatabaseObject<FeatureRowsSpec>("FeatureRows", `${name}/rows`, args.spec, {
-      parent: this, dependsOn: args.dependsOn,
+      parent: this,
+      dependsOn: args.dependsOn,
     });
     this.values = this.rows.status.apply((s) => (s?.values ?? {}) as Record<string, Record<string, boolean>>);
     this.registerOutputs({ values: this.values });

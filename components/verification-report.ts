@@ -7,7 +7,12 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { DatabaseObject } from "../database/resource";
 import type { ReportSpec } from "../report/kind";
-import { expectedChecks, reportSchema, type VerificationExpectations, type VerificationReport as Report } from "../report/verify";
+import {
+  expectedChecks,
+  reportSchema,
+  type VerificationExpectations,
+  type VerificationReport as Report,
+} from "../report/verify";
 
 export interface VerificationReportArgs {
   readonly expectations: VerificationExpectations;
@@ -22,13 +27,19 @@ export class VerificationReport extends pulumi.ComponentResource {
 
   constructor(name: string, args: VerificationReportArgs, opts?: pulumi.ComponentResourceOptions) {
     super("stage2:verify:VerificationReport", name, {}, opts);
-    const revision = pulumi.all(args.dependsOn.map((r) => r.observed)).apply((observed) =>
-      createHash("sha256").update(JSON.stringify(observed)).digest("hex").slice(0, 16));
-    const resource = new DatabaseObject<ReportSpec>("VerificationReport", `${name}/report`, {
-      expectations: args.expectations,
-      expect: expectedChecks(args.expectations),
-      revision,
-    }, { parent: this, dependsOn: args.dependsOn });
+    const revision = pulumi
+      .all(args.dependsOn.map((r) => r.observed))
+      .apply((observed) => createHash("sha256").update(JSON.stringify(observed)).digest("hex").slice(0, 16));
+    const resource = new DatabaseObject<ReportSpec>(
+      "VerificationReport",
+      `${name}/report`,
+      {
+        expectations: args.expectations,
+        expect: expectedChecks(args.expectations),
+        revision,
+      },
+      { parent: this, dependsOn: args.dependsOn },
+    );
     // Validated before it is exported: a report of the wrong shape fails the run instead of being pasted.
     this.report = resource.status.apply((s) => reportSchema.parse(s?.report));
     this.checkedAt = resource.status.apply((s) => String(s?.checkedAt ?? ""));

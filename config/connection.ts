@@ -6,7 +6,12 @@
 import type { Timeouts } from "../transports/transport";
 
 export type ConnectionSettings =
-  | { readonly transport: "direct"; readonly databaseUrl: string; readonly projectRef: string; readonly timeouts: Timeouts }
+  | {
+      readonly transport: "direct";
+      readonly databaseUrl: string;
+      readonly projectRef: string;
+      readonly timeouts: Timeouts;
+    }
   | {
       readonly transport: "management-api";
       readonly accessToken: string;
@@ -24,15 +29,17 @@ export function parseConnection(get: (key: string) => unknown): ConnectionSettin
   const transport = text(get("transport")) ?? "direct";
   const projectRef = text(get("projectRef")) ?? "local";
   const rawDdl = get("ddl");
-  const ddl = (typeof rawDdl === "string" ? JSON.parse(rawDdl) : rawDdl ?? {}) as Partial<Timeouts>;
+  const ddl = (typeof rawDdl === "string" ? JSON.parse(rawDdl) : (rawDdl ?? {})) as Partial<Timeouts>;
   const timeouts: Timeouts = { lockTimeout: ddl.lockTimeout ?? "5s", statementTimeout: ddl.statementTimeout ?? "120s" };
   if (transport === "management-api") {
     const accessToken = text(get("accessToken"));
-    if (!accessToken) throw new Error("stage2:accessToken is not set; pulumi config set --secret stage2:accessToken sbp_...");
+    if (!accessToken)
+      throw new Error("stage2:accessToken is not set; pulumi config set --secret stage2:accessToken sbp_...");
     return { transport, accessToken, projectRef, managementApiUrl: text(get("managementApiUrl")), timeouts };
   }
   if (transport !== "direct") throw new Error(`stage2:transport must be direct or management-api, not "${transport}"`);
   const databaseUrl = text(get("databaseUrl"));
-  if (!databaseUrl) throw new Error("stage2:databaseUrl is not set; pulumi config set --secret stage2:databaseUrl 'postgresql://...'");
+  if (!databaseUrl)
+    throw new Error("stage2:databaseUrl is not set; pulumi config set --secret stage2:databaseUrl 'postgresql://...'");
   return { transport, databaseUrl, projectRef, timeouts };
 }

@@ -21,79 +21,129 @@ const tenantId = z.string().regex(TENANT_ID, {
   message: "must be 2-32 characters of A-Z, 0-9 and _, starting with a letter (e.g. TELCO)",
 });
 
-const flag = z.union([
-  z.enum(STAGE2_FLAGS, { message: `must be one of ${STAGE2_FLAGS.join(", ")}` }),
-  z.object({
-    name: z.enum(STAGE2_FLAGS, { message: `must be one of ${STAGE2_FLAGS.join(", ")}` }),
-    enabled: z.literal(false, {
-      message: "Stage 2 never enables a flag: remove `enabled: true` (flags are turned on in a later stage, by an operator)",
-    }).optional(),
-  }).strict(),
-], { message: `must be a flag name (${STAGE2_FLAGS.join(", ")}) or { name, enabled: false }` });
+const flag = z.union(
+  [
+    z.enum(STAGE2_FLAGS, { message: `must be one of ${STAGE2_FLAGS.join(", ")}` }),
+    z
+      .object({
+        name: z.enum(STAGE2_FLAGS, { message: `must be one of ${STAGE2_FLAGS.join(", ")}` }),
+        enabled: z
+          .literal(false, {
+            message:
+              "Stage 2 never enables a flag: remove `enabled: true` (flags are turned on in a later stage, by an operator)",
+          })
+          .optional(),
+      })
+      .strict(),
+  ],
+  { message: `must be a flag name (${STAGE2_FLAGS.join(", ")}) or { name, enabled: false }` },
+);
 
 const duration = z.string().regex(DURATION, { message: "must be a duration such as 500ms, 5s or 2min" });
 
-export const changeWindowSchema = z.object({
-  timezone: z.string().refine(isTimeZone, { message: "must be an IANA time zone such as Europe/London or UTC" }),
-  days: z.array(z.enum(WEEKDAYS, { message: `must be one of ${WEEKDAYS.join(", ")}` })).min(1),
-  start: z.string().regex(HHMM, { message: "must be HH:MM (24h)" }),
-  end: z.string().regex(HHMM, { message: "must be HH:MM (24h)" }),
-}).strict().refine((w) => w.start < w.end, { message: "start must be before end (windows do not span midnight)" });
+export const changeWindowSchema = z
+  .object({
+    timezone: z.string().refine(isTimeZone, { message: "must be an IANA time zone such as Europe/London or UTC" }),
+    days: z.array(z.enum(WEEKDAYS, { message: `must be one of ${WEEKDAYS.join(", ")}` })).min(1),
+    start: z.string().regex(HHMM, { message: "must be HH:MM (24h)" }),
+    end: z.string().regex(HHMM, { message: "must be HH:MM (24h)" }),
+  })
+  .strict()
+  .refine((w) => w.start < w.end, { message: "start must be before end (windows do not span midnight)" });
 
-export const stackConfigSchema = z.object({
-  environment: z.enum(["local", "staging", "prod"], { message: "must be local, staging or prod" }),
-  projectRef: z.string().regex(PROJECT_REF, {
-    message: "must be the 20-letter Supabase project ref (Project Settings -> General), or `local` for the local stack",
-  }),
-  transport: z.enum(["direct", "management-api"], { message: "must be direct or management-api" }).default("direct"),
-  databaseUrl: z.string().refine(isPostgresUrl, {
-    message: "must be a postgresql:// URL (Project Settings -> Database -> Connection string, session pooler or direct)",
-  }).optional(),
-  accessToken: z.string().min(10, { message: "must be a Supabase personal access token (sbp_...)" }).optional(),
-  managementApiUrl: z.string().url({ message: "must be an https URL (default https://api.supabase.com)" }).optional(),
-  features: z.object({
-    tenants: z.array(tenantId).min(1, { message: "list at least one tenant id (e.g. [TELCO])" })
-      .refine((t) => new Set(t).size === t.length, { message: "lists a tenant more than once" }),
-    flags: z.array(flag).min(1).default([...STAGE2_FLAGS]),
-  }).strict(),
-  bucket: z.object({
-    fileSizeLimit: z.number().int().positive({ message: "must be a positive number of bytes" }).nullable().default(null),
-    allowedMimeTypes: z.array(z.string().regex(/^[\w.+-]+\/[\w.+*-]+$/, { message: "must be a MIME type such as application/pdf" }))
-      .min(1).nullable().default(null),
-  }).strict().default({ fileSizeLimit: null, allowedMimeTypes: null }),
-  seedsFile: z.string().min(1).default("data/partners.yaml"),
-  protectTables: z.boolean().optional(),
-  ddl: z.object({ lockTimeout: duration.default("5s"), statementTimeout: duration.default("120s") })
-    .strict().default({ lockTimeout: "5s", statementTimeout: "120s" }),
-  preflight: z.object({
-    requireBackup: z.boolean().optional(),
-    maxBackupAgeHours: z.number().positive().default(26),
-    changeWindow: changeWindowSchema.optional(),
-  }).strict().default({ maxBackupAgeHours: 26 }),
-}).strict().superRefine((c, ctx) => {
-  if (c.transport === "direct" && !c.databaseUrl) {
-    ctx.addIssue({
-      code: "custom", path: ["databaseUrl"],
-      message: "is required with transport direct: pulumi config set --secret stage2:databaseUrl 'postgresql://...'",
-    });
-  }
-  if (c.transport === "management-api" && !c.accessToken) {
-    ctx.addIssue({
-      code: "custom", path: ["accessToken"],
-      message: "is required with transport management-api: pulumi config set --secret stage2:accessToken sbp_...",
-    });
-  }
-  if (c.environment !== "local" && c.projectRef === "local") {
-    ctx.addIssue({ code: "custom", path: ["projectRef"], message: `must be a real project ref for environment ${c.environment}` });
-  }
-  const backupRequired = c.preflight.requireBackup ?? c.environment === "prod";
-  if (backupRequired && !c.accessToken) {
-    ctx.addIssue({
-      code: "custom", path: ["accessToken"],
-      message: "is required to verify backups (preflight.requireBackup): pulumi config set --secret stage2:accessToken sbp_...",
-    });
-  }
-});
+export const stackConfigSchema = z
+  .object({
+    environment: z.enum(["local", "staging", "prod"], { message: "must be local, staging or prod" }),
+    projectRef: z.string().regex(PROJECT_REF, {
+      message:
+        "must be the 20-letter Supabase project ref (Project Settings -> General), or `local` for the local stack",
+    }),
+    transport: z.enum(["direct", "management-api"], { message: "must be direct or management-api" }).default("direct"),
+    databaseUrl: z
+      .string()
+      .refine(isPostgresUrl, {
+        message:
+          "must be a postgresql:// URL (Project Settings -> Database -> Connection string, session pooler or direct)",
+      })
+      .optional(),
+    accessToken: z.string().min(10, { message: "must be a Supabase personal access token (sbp_...)" }).optional(),
+    managementApiUrl: z.string().url({ message: "must be an https URL (default https://api.supabase.com)" }).optional(),
+    features: z
+      .object({
+        tenants: z
+          .array(tenantId)
+          .min(1, { message: "list at least one tenant id (e.g. [TELCO])" })
+          .refine((t) => new Set(t).size === t.length, { message: "lists a tenant more than once" }),
+        flags: z
+          .array(flag)
+          .min(1)
+          .default([...STAGE2_FLAGS]),
+      })
+      .strict(),
+    bucket: z
+      .object({
+        fileSizeLimit: z
+          .number()
+          .int()
+          .positive({ message: "must be a positive number of bytes" })
+          .nullable()
+          .default(null),
+        allowedMimeTypes: z
+          .array(z.string().regex(/^[\w.+-]+\/[\w.+*-]+$/, { message: "must be a MIME type such as application/pdf" }))
+          .min(1)
+          .nullable()
+          .default(null),
+      })
+      .strict()
+      .default({ fileSizeLimit: null, allowedMimeTypes: null }),
+    seedsFile: z.string().min(1).default("data/partners.yaml"),
+    protectTables: z.boolean().optional(),
+    ddl: z
+      .object({ lockTimeout: duration.default("5s"), statementTimeout: duration.default("120s") })
+      .strict()
+      .default({ lockTimeout: "5s", statementTimeout: "120s" }),
+    preflight: z
+      .object({
+        requireBackup: z.boolean().optional(),
+        maxBackupAgeHours: z.number().positive().default(26),
+        changeWindow: changeWindowSchema.optional(),
+      })
+      .strict()
+      .default({ maxBackupAgeHours: 26 }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.transport === "direct" && !c.databaseUrl) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["databaseUrl"],
+        message: "is required with transport direct: pulumi config set --secret stage2:databaseUrl 'postgresql://...'",
+      });
+    }
+    if (c.transport === "management-api" && !c.accessToken) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["accessToken"],
+        message: "is required with transport management-api: pulumi config set --secret stage2:accessToken sbp_...",
+      });
+    }
+    if (c.environment !== "local" && c.projectRef === "local") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["projectRef"],
+        message: `must be a real project ref for environment ${c.environment}`,
+      });
+    }
+    const backupRequired = c.preflight.requireBackup ?? c.environment === "prod";
+    if (backupRequired && !c.accessToken) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["accessToken"],
+        message:
+          "is required to verify backups (preflight.requireBackup): pulumi config set --secret stage2:accessToken sbp_...",
+      });
+    }
+  });
 
 export type StackConfigInput = z.input<typeof stackConfigSchema>;
 export type ParsedStackConfig = z.output<typeof stackConfigSchema>;
@@ -127,7 +177,10 @@ function keyOf(path: readonly PropertyKey[]): string {
  * Validates raw config values (keys without the `stage2:` namespace; objects may arrive as JSON strings).
  * `secretKeys` lists the keys that were set with --secret, so a secret stored in plain text is refused.
  */
-export function parseStackConfig(raw: Readonly<Record<string, unknown>>, secretKeys?: ReadonlySet<string>): StackConfig {
+export function parseStackConfig(
+  raw: Readonly<Record<string, unknown>>,
+  secretKeys?: ReadonlySet<string>,
+): StackConfig {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
@@ -144,16 +197,19 @@ export function parseStackConfig(raw: Readonly<Record<string, unknown>>, secretK
   if (secretKeys) {
     for (const key of SECRET_KEYS) {
       if (values[key] !== undefined && !secretKeys.has(key)) {
-        problems.push(`${keyOf([key])}: is stored in plain text; set it again with \`pulumi config set --secret stage2:${key} ...\``);
+        problems.push(
+          `${keyOf([key])}: is stored in plain text; set it again with \`pulumi config set --secret stage2:${key} ...\``,
+        );
       }
     }
   }
   const result = stackConfigSchema.safeParse(values);
   if (!result.success) {
     for (const issue of result.error.issues) {
-      const message = issue.code === "unrecognized_keys"
-        ? `unknown key(s) ${issue.keys.join(", ")}; check the spelling against README.md (Configuration)`
-        : issue.message;
+      const message =
+        issue.code === "unrecognized_keys"
+          ? `unknown key(s) ${issue.keys.join(", ")}; check the spelling against README.md (Configuration)`
+          : issue.message;
       problems.push(`${keyOf(issue.path)}: ${message}`);
     }
   }

@@ -9,24 +9,47 @@ import { z } from "zod";
 
 const PARTNER_KINDS = ["vendor", "delivery_partner", "channel_partner"] as const;
 
-const seedFileSchema = z.object({
-  partner_orgs: z.array(z.object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: "must be lower-case letters, digits and dashes (e.g. vendor-x)" }),
-    label: z.string().trim().min(1, { message: "must not be empty" }).max(200),
-    kind: z.enum(PARTNER_KINDS, { message: `must be one of ${PARTNER_KINDS.join(", ")}` }),
-  }).strict()).min(1),
-  normalizations: z.array(z.object({
-    alias: z.string().min(1).max(200).refine((a) => a === a.trim().toLowerCase(), {
-      message: "must be lower-case with no surrounding spaces (aliases are matched after lower(btrim(...)))",
-    }),
-    partner_org: z.string().min(1),
-  }).strict()).default([]),
-}).strict();
+const seedFileSchema = z
+  .object({
+    partner_orgs: z
+      .array(
+        z
+          .object({
+            id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
+              message: "must be lower-case letters, digits and dashes (e.g. vendor-x)",
+            }),
+            label: z.string().trim().min(1, { message: "must not be empty" }).max(200),
+            kind: z.enum(PARTNER_KINDS, { message: `must be one of ${PARTNER_KINDS.join(", ")}` }),
+          })
+          .strict(),
+      )
+      .min(1),
+    normalizations: z
+      .array(
+        z
+          .object({
+            alias: z
+              .string()
+              .min(1)
+              .max(200)
+              .refine((a) => a === a.trim().toLowerCase(), {
+                message: "must be lower-case with no surrounding spaces (aliases are matched after lower(btrim(...)))",
+              }),
+            partner_org: z.string().min(1),
+          })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict();
 
 export type PartnerSeeds = z.output<typeof seedFileSchema>;
 
 export class SeedFileError extends Error {
-  constructor(file: string, readonly problems: readonly string[]) {
+  constructor(
+    file: string,
+    readonly problems: readonly string[],
+  ) {
     super(`Invalid seed file ${file} (nothing was changed):\n - ${problems.join("\n - ")}`);
     this.name = "SeedFileError";
   }
@@ -38,13 +61,19 @@ export function validateSeeds(data: unknown, file: string): PartnerSeeds {
   const result = seedFileSchema.safeParse(data);
   if (!result.success) {
     for (const issue of result.error.issues) {
-      problems.push(`${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "")}: ${issue.message}`);
+      problems.push(
+        `${issue.path
+          .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+          .join("")
+          .replace(/^\./, "")}: ${issue.message}`,
+      );
     }
     throw new SeedFileError(file, problems);
   }
   const seeds = result.data;
   const duplicates = (values: string[]): string[] => values.filter((v, i) => values.indexOf(v) !== i);
-  for (const id of new Set(duplicates(seeds.partner_orgs.map((o) => o.id)))) problems.push(`partner_orgs: id "${id}" is listed more than once`);
+  for (const id of new Set(duplicates(seeds.partner_orgs.map((o) => o.id))))
+    problems.push(`partner_orgs: id "${id}" is listed more than once`);
   for (const label of new Set(duplicates(seeds.partner_orgs.map((o) => o.label)))) {
     problems.push(`partner_orgs: label "${label}" is listed more than once (labels are unique in partner_org)`);
   }
@@ -54,7 +83,9 @@ export function validateSeeds(data: unknown, file: string): PartnerSeeds {
   const ids = new Set(seeds.partner_orgs.map((o) => o.id));
   seeds.normalizations.forEach((n, i) => {
     if (!ids.has(n.partner_org)) {
-      problems.push(`normalizations[${i}].partner_org: "${n.partner_org}" is not an id in partner_orgs; add the org or fix the id`);
+      problems.push(
+        `normalizations[${i}].partner_org: "${n.partner_org}" is not an id in partner_orgs; add the org or fix the id`,
+      );
     }
   });
   if (problems.length) throw new SeedFileError(file, problems);

@@ -18,7 +18,10 @@ interface Snapshot {
 export class Db {
   private readonly snapshots = new Map<string, Snapshot>();
 
-  constructor(readonly transport: Transport, readonly timeouts: Timeouts = DEFAULT_TIMEOUTS) {}
+  constructor(
+    readonly transport: Transport,
+    readonly timeouts: Timeouts = DEFAULT_TIMEOUTS,
+  ) {}
 
   /**
    * All objects of one kind (one catalog query), keyed by the query's `key` column, cached until the next
@@ -49,7 +52,10 @@ export class Db {
   async write<R>(statements: readonly string[], readBack?: string): Promise<R[]> {
     this.invalidate();
     try {
-      return await this.transport.batch<R>([PIN_SEARCH_PATH, ...statements, ...(readBack ? [readBack] : [])], this.timeouts);
+      return await this.transport.batch<R>(
+        [PIN_SEARCH_PATH, ...statements, ...(readBack ? [readBack] : [])],
+        this.timeouts,
+      );
     } finally {
       this.invalidate();
     }
@@ -86,8 +92,6 @@ export class Db {
 
 /** Whether a table holds at least one row (decides CONCURRENTLY, and whether dropping it would lose data). */
 export async function hasRows(db: Db, qualifiedTable: string): Promise<boolean> {
-  const rows = await db.query<{ has: boolean }>(
-    `select exists (select 1 from ${qualifiedTable}) as has`,
-  );
+  const rows = await db.query<{ has: boolean }>(`select exists (select 1 from ${qualifiedTable}) as has`);
   return rows[0]?.has === true;
 }

@@ -8,8 +8,17 @@
  * a later refresh are byte-for-byte comparable.
  */
 import type {
-  BucketSpec, ColumnSpec, ForeignKeyAction, FunctionSpec, GrantsSpec, IndexSpec, PolicyCommand, PolicySpec,
-  Privilege, RowSpec, TableSpec,
+  BucketSpec,
+  ColumnSpec,
+  ForeignKeyAction,
+  FunctionSpec,
+  GrantsSpec,
+  IndexSpec,
+  PolicyCommand,
+  PolicySpec,
+  Privilege,
+  RowSpec,
+  TableSpec,
 } from "./specs";
 import { ident, literal, qualified } from "./sql";
 
@@ -91,7 +100,11 @@ interface RawTable {
 }
 
 const FK_ACTIONS: Record<string, ForeignKeyAction> = {
-  a: "no action", r: "restrict", c: "cascade", n: "set null", d: "set default",
+  a: "no action",
+  r: "restrict",
+  c: "cascade",
+  n: "set null",
+  d: "set default",
 };
 
 /** The catalog's view of a table, in TableSpec shape. Check expressions are the printed CHECK (...) text. */
@@ -115,7 +128,12 @@ export function canonicalTable(raw: RawTable): TableSpec {
   }
   const columns: Record<string, ColumnSpec> = {};
   for (const [name, col] of Object.entries(raw.columns)) {
-    columns[name] = { type: col.type, nullable: col.nullable, default: col.default ?? null, identity: col.identity ?? null };
+    columns[name] = {
+      type: col.type,
+      nullable: col.nullable,
+      default: col.default ?? null,
+      identity: col.identity ?? null,
+    };
   }
   return {
     schema: raw.schema,
@@ -140,7 +158,9 @@ export function probeTableStatement(spec: TableSpec, probeName: string): string 
     const col = spec.columns[name];
     return `${ident(name)} ${col.type}${col.default ? ` default ${col.default}` : ""}`;
   });
-  const checks = Object.entries(spec.checks).map(([name, check]) => `constraint ${ident(name)} check (${check.expression})`);
+  const checks = Object.entries(spec.checks).map(
+    ([name, check]) => `constraint ${ident(name)} check (${check.expression})`,
+  );
   return `create temporary table ${qualified("pg_temp", probeName)} (${[...columns, ...checks].join(", ")}) on commit drop`;
 }
 
@@ -180,16 +200,28 @@ export interface RawIndex extends IndexSpec {
 
 export function canonicalIndex(raw: RawIndex): IndexSpec {
   return {
-    schema: raw.schema, table: raw.table, name: raw.name, columns: raw.columns, unique: raw.unique,
-    where: raw.where ?? null, valid: raw.valid,
+    schema: raw.schema,
+    table: raw.table,
+    name: raw.name,
+    columns: raw.columns,
+    unique: raw.unique,
+    where: raw.where ?? null,
+    valid: raw.valid,
   };
 }
 
 /** A plain btree index that does the same job under another name (hand-made before adoption). */
 export function isEquivalentIndex(raw: RawIndex, spec: IndexSpec): boolean {
-  return raw.table === spec.table && raw.method === "btree" && !raw.expressions && !raw.constraint && raw.valid &&
-    raw.unique === spec.unique && (raw.where ?? null) === spec.where &&
-    JSON.stringify(raw.columns) === JSON.stringify(spec.columns);
+  return (
+    raw.table === spec.table &&
+    raw.method === "btree" &&
+    !raw.expressions &&
+    !raw.constraint &&
+    raw.valid &&
+    raw.unique === spec.unique &&
+    (raw.where ?? null) === spec.where &&
+    JSON.stringify(raw.columns) === JSON.stringify(spec.columns)
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -351,7 +383,11 @@ export function rowsQuery(schema: string, table: string): string {
 }
 
 export function rowKey(key: Readonly<Record<string, unknown>>): string {
-  return JSON.stringify(Object.keys(key).sort().map((k) => [k, key[k]]));
+  return JSON.stringify(
+    Object.keys(key)
+      .sort()
+      .map((k) => [k, key[k]]),
+  );
 }
 
 export function canonicalRow(spec: RowSpec, live: Record<string, unknown>): RowSpec {

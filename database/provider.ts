@@ -47,7 +47,8 @@ function specOf(bag: Bag): Bag {
 
 function kindOf(name: string): ObjectKind<Bag> {
   const kind = (KINDS as Record<string, unknown>)[name];
-  if (!kind) throw new Error(`unknown database object kind "${name}" (state written by a newer version of this program?)`);
+  if (!kind)
+    throw new Error(`unknown database object kind "${name}" (state written by a newer version of this program?)`);
   return kind as unknown as ObjectKind<Bag>;
 }
 
@@ -66,7 +67,9 @@ export function configure(config: { get(key: string): unknown }): void {
 
 function database(): Db {
   if (!settings) {
-    throw new Error("the Stage 2 provider was not configured with a connection; set stage2:databaseUrl or stage2:accessToken");
+    throw new Error(
+      "the Stage 2 provider was not configured with a connection; set stage2:databaseUrl or stage2:accessToken",
+    );
   }
   db ??= new Db(openTransport(settings), settings.timeouts);
   return db;

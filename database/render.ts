@@ -5,8 +5,16 @@
  * bind parameter (DDL); row values go through parameters (see database/apply.ts).
  */
 import type {
-  BucketSpec, ColumnSpec, ForeignKeySpec, FunctionSpec, GrantsSpec, IndexSpec, PolicySpec, Privilege,
-  SchemaSpec, TableSpec,
+  BucketSpec,
+  ColumnSpec,
+  ForeignKeySpec,
+  FunctionSpec,
+  GrantsSpec,
+  IndexSpec,
+  PolicySpec,
+  Privilege,
+  SchemaSpec,
+  TableSpec,
 } from "./specs";
 import { ident, literal, qualified, splitQualified } from "./sql";
 
@@ -28,17 +36,22 @@ function columnList(columns: readonly string[]): string {
 
 export function foreignKeyDefinition(fk: ForeignKeySpec): string {
   const target = splitQualified(fk.references);
-  return `foreign key (${columnList(fk.columns)}) references ${qualified(target.schema, target.name)} ` +
-    `(${columnList(fk.referencedColumns)}) on delete ${fk.onDelete}`;
+  return (
+    `foreign key (${columnList(fk.columns)}) references ${qualified(target.schema, target.name)} ` +
+    `(${columnList(fk.referencedColumns)}) on delete ${fk.onDelete}`
+  );
 }
 
 /** CREATE TABLE with every constraint inline, and RLS on in the same transaction (never a window without it). */
 export function createTable(spec: TableSpec): string[] {
   const lines = spec.columnOrder.map((name) => columnDefinition(name, spec.columns[name]));
   lines.push(`constraint ${ident(spec.primaryKey.name)} primary key (${columnList(spec.primaryKey.columns)})`);
-  for (const [name, u] of Object.entries(spec.uniques)) lines.push(`constraint ${ident(name)} unique (${columnList(u.columns)})`);
-  for (const [name, fk] of Object.entries(spec.foreignKeys)) lines.push(`constraint ${ident(name)} ${foreignKeyDefinition(fk)}`);
-  for (const [name, check] of Object.entries(spec.checks)) lines.push(`constraint ${ident(name)} check (${check.expression})`);
+  for (const [name, u] of Object.entries(spec.uniques))
+    lines.push(`constraint ${ident(name)} unique (${columnList(u.columns)})`);
+  for (const [name, fk] of Object.entries(spec.foreignKeys))
+    lines.push(`constraint ${ident(name)} ${foreignKeyDefinition(fk)}`);
+  for (const [name, check] of Object.entries(spec.checks))
+    lines.push(`constraint ${ident(name)} check (${check.expression})`);
   return [
     `create table if not exists ${tableName(spec)} (\n  ${lines.join(",\n  ")}\n)`,
     rowLevelSecurity(spec, spec.rowLevelSecurity),
@@ -58,8 +71,10 @@ export function setNullable(table: TableSpec, column: string, nullable: boolean)
 }
 
 export function setDefault(table: TableSpec, column: string, expression: string | null): string {
-  return `alter table ${tableName(table)} alter column ${ident(column)} ` +
-    (expression === null ? "drop default" : `set default ${expression}`);
+  return (
+    `alter table ${tableName(table)} alter column ${ident(column)} ` +
+    (expression === null ? "drop default" : `set default ${expression}`)
+  );
 }
 
 export function dropConstraint(table: TableSpec, name: string): string {
@@ -89,7 +104,9 @@ export function addForeignKey(table: TableSpec, name: string): string[] {
 }
 
 export function addCheck(table: TableSpec, name: string): string[] {
-  return [`alter table ${tableName(table)} add constraint ${ident(name)} check (${table.checks[name].expression}) not valid`];
+  return [
+    `alter table ${tableName(table)} add constraint ${ident(name)} check (${table.checks[name].expression}) not valid`,
+  ];
 }
 
 export function validateConstraint(table: TableSpec, name: string): string {
@@ -101,9 +118,11 @@ export function dropTable(spec: TableSpec): string {
 }
 
 export function createIndex(spec: IndexSpec, concurrently: boolean): string {
-  return `create ${spec.unique ? "unique " : ""}index ${concurrently ? "concurrently " : ""}if not exists ${ident(spec.name)} ` +
+  return (
+    `create ${spec.unique ? "unique " : ""}index ${concurrently ? "concurrently " : ""}if not exists ${ident(spec.name)} ` +
     `on ${qualified(spec.schema, spec.table)} using btree (${columnList(spec.columns)})` +
-    (spec.where ? ` where ${spec.where}` : "");
+    (spec.where ? ` where ${spec.where}` : "")
+  );
 }
 
 export function dropIndex(spec: { schema: string; name: string }, concurrently: boolean): string {
@@ -132,7 +151,9 @@ export function createOrReplaceFunction(spec: FunctionSpec): string {
     spec.securityDefiner ? "security definer" : "security invoker",
     spec.searchPath === null ? "" : `set search_path = ${spec.searchPath === "" ? "''" : spec.searchPath}`,
     `as ${dollar}${spec.body}${dollar}`,
-  ].filter(Boolean).join("\n");
+  ]
+    .filter(Boolean)
+    .join("\n");
 }
 
 export function dropFunction(spec: FunctionSpec): string {
@@ -155,7 +176,9 @@ export function createPolicy(spec: PolicySpec, onTable = qualified(spec.schema, 
     `to ${roles}`,
     spec.using !== null ? `using (${spec.using})` : "",
     spec.withCheck !== null ? `with check (${spec.withCheck})` : "",
-  ].filter(Boolean).join("\n");
+  ]
+    .filter(Boolean)
+    .join("\n");
 }
 
 export function dropPolicy(spec: { schema: string; table: string; name: string }): string {
@@ -186,17 +209,20 @@ function grantee(role: string): string {
 export function setPrivileges(target: GrantsSpec["target"], role: string, privileges: readonly Privilege[]): string[] {
   const on = grantTarget(target);
   const statements = [`revoke all on ${on} from ${grantee(role)}`];
-  if (privileges.length) statements.push(`grant ${privileges.map((p) => p.toLowerCase()).join(", ")} on ${on} to ${grantee(role)}`);
+  if (privileges.length)
+    statements.push(`grant ${privileges.map((p) => p.toLowerCase()).join(", ")} on ${on} to ${grantee(role)}`);
   return statements;
 }
 
 /** Bucket upsert, for the break-glass script (the resource sends the same statement with parameters). */
 export function upsertBucketScript(spec: BucketSpec): string {
   const mime = spec.allowedMimeTypes ? `array[${spec.allowedMimeTypes.map(literal).join(", ")}]::text[]` : "null";
-  return `insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)\n` +
+  return (
+    `insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)\n` +
     `values (${literal(spec.bucketId)}, ${literal(spec.name)}, ${spec.public}, ${spec.fileSizeLimit ?? "null"}, ${mime})\n` +
     `on conflict (id) do update set name = excluded.name, public = excluded.public,\n` +
-    `  file_size_limit = excluded.file_size_limit, allowed_mime_types = excluded.allowed_mime_types`;
+    `  file_size_limit = excluded.file_size_limit, allowed_mime_types = excluded.allowed_mime_types`
+  );
 }
 
 export const UPSERT_BUCKET = `insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)

@@ -57,7 +57,12 @@ export class DatabaseObject<S extends object> extends pulumi.dynamic.Resource {
   /** Output-only facts (feature values, the verification report, rows kept instead of deleted). */
   declare readonly status: pulumi.Output<Record<string, unknown>>;
 
-  constructor(kind: KindName, name: string, spec: { [K in keyof S]: pulumi.Input<S[K]> }, opts?: pulumi.CustomResourceOptions) {
+  constructor(
+    kind: KindName,
+    name: string,
+    spec: { [K in keyof S]: pulumi.Input<S[K]> },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
     super(loader(kind), name, { ...spec, observed: undefined, status: undefined }, opts, MODULE, kind);
   }
 }

@@ -8,8 +8,7 @@
  */
 
 export type Privilege =
-  | "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "REFERENCES" | "TRIGGER"
-  | "EXECUTE" | "USAGE" | "CREATE";
+  "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "REFERENCES" | "TRIGGER" | "EXECUTE" | "USAGE" | "CREATE";
 
 export interface ColumnSpec {
   /** Type as `format_type()` prints it (`text`, `uuid`, `timestamp with time zone`, `bigint`). */

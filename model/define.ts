@@ -4,8 +4,17 @@
  * by hand from the runbook's SQL already carries the names the model expects.
  */
 import type {
-  ColumnSpec, ForeignKeyAction, ForeignKeySpec, FunctionSpec, GrantTarget, GrantsSpec, IndexSpec,
-  PolicyCommand, PolicySpec, Privilege, TableSpec,
+  ColumnSpec,
+  ForeignKeyAction,
+  ForeignKeySpec,
+  FunctionSpec,
+  GrantTarget,
+  GrantsSpec,
+  IndexSpec,
+  PolicyCommand,
+  PolicySpec,
+  Privilege,
+  TableSpec,
 } from "../database/specs";
 
 export interface ColumnDef {
@@ -69,7 +78,8 @@ export function tableSpec(schema: string, def: TableDef): TableSpec {
     };
   }
   const checks: Record<string, { expression: string }> = {};
-  for (const [name, expression] of Object.entries(def.checks ?? {})) checks[`${def.name}_${name}_check`] = { expression };
+  for (const [name, expression] of Object.entries(def.checks ?? {}))
+    checks[`${def.name}_${name}_check`] = { expression };
   return {
     schema,
     name: def.name,

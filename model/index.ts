@@ -5,15 +5,33 @@
 import type { PartnerSeeds } from "../config/seeds";
 import type { StackConfig } from "../config/schema";
 import type {
-  BucketSpec, FeatureRowsSpec, FunctionSpec, GrantsSpec, PolicySetSpec, PolicySpec, RowSpec, SchemaSpec,
+  BucketSpec,
+  FeatureRowsSpec,
+  FunctionSpec,
+  GrantsSpec,
+  PolicySetSpec,
+  PolicySpec,
+  RowSpec,
+  SchemaSpec,
 } from "../database/specs";
 import type { VerificationExpectations } from "../report/verify";
 import type { ModelTable } from "./define";
 import {
-  APP_SCHEMA, HELPER, HELPER_GRANTS, PRIVATE_SCHEMA_GRANTS, PRIVATE_SCHEMA_SPEC, STAGE2_TABLES,
+  APP_SCHEMA,
+  HELPER,
+  HELPER_GRANTS,
+  PRIVATE_SCHEMA_GRANTS,
+  PRIVATE_SCHEMA_SPEC,
+  STAGE2_TABLES,
   VERIFIED_PROJECT_INDEX_COLUMNS,
 } from "./stage2";
-import { attachmentsBucket, ATTACHMENTS_BUCKET, STORAGE_POLICIES, STORAGE_POLICY_PREFIX, STORAGE_POLICY_SET } from "./storage";
+import {
+  attachmentsBucket,
+  ATTACHMENTS_BUCKET,
+  STORAGE_POLICIES,
+  STORAGE_POLICY_PREFIX,
+  STORAGE_POLICY_SET,
+} from "./storage";
 
 export interface Stage2Model {
   readonly privateSchema: SchemaSpec;
@@ -34,10 +52,16 @@ type ModelInput = Pick<StackConfig, "features" | "bucket">;
 
 export function buildModel(config: ModelInput, seeds: PartnerSeeds): Stage2Model {
   const partnerOrgs = seeds.partner_orgs.map((o): RowSpec => ({
-    schema: APP_SCHEMA, table: "partner_org", key: { id: o.id }, values: { label: o.label, kind: o.kind },
+    schema: APP_SCHEMA,
+    table: "partner_org",
+    key: { id: o.id },
+    values: { label: o.label, kind: o.kind },
   }));
   const normalizations = seeds.normalizations.map((n): RowSpec => ({
-    schema: APP_SCHEMA, table: "partner_normalization", key: { alias: n.alias }, values: { partner_org_id: n.partner_org },
+    schema: APP_SCHEMA,
+    table: "partner_normalization",
+    key: { alias: n.alias },
+    values: { partner_org_id: n.partner_org },
   }));
   const flags = [...config.features.flags].sort();
   return {
@@ -46,7 +70,12 @@ export function buildModel(config: ModelInput, seeds: PartnerSeeds): Stage2Model
     tables: STAGE2_TABLES.map((t) => ({
       ...t,
       // Any policy on an app table that is not in the model is drift: permissive policies widen access.
-      policySet: { schema: t.spec.schema, table: t.spec.name, prefix: null, names: t.policies.map((p) => p.name).sort() },
+      policySet: {
+        schema: t.spec.schema,
+        table: t.spec.name,
+        prefix: null,
+        names: t.policies.map((p) => p.name).sort(),
+      },
     })),
     helper: HELPER,
     helperGrants: HELPER_GRANTS,
@@ -76,8 +105,7 @@ export function buildModel(config: ModelInput, seeds: PartnerSeeds): Stage2Model
 }
 
 export type KindName =
-  | "Schema" | "Table" | "Index" | "Function" | "Grants" | "Policy" | "PolicySet" | "Bucket" | "SeedRow"
-  | "FeatureRows";
+  "Schema" | "Table" | "Index" | "Function" | "Grants" | "Policy" | "PolicySet" | "Bucket" | "SeedRow" | "FeatureRows";
 
 export interface DesiredObject {
   readonly kind: KindName;

@@ -151,7 +151,9 @@ const TABLES: readonly TableModelDef[] = [
     checks: { alias: "alias = lower(btrim(alias)) and alias <> ''" },
     access: "read",
     indexes: [["partner_org_id"]],
-    policies: [policy(APP_SCHEMA, "partner_normalization", "partner_normalization_select", "select", { using: "true" })],
+    policies: [
+      policy(APP_SCHEMA, "partner_normalization", "partner_normalization_select", "select", { using: "true" }),
+    ],
   },
   {
     name: "projects",
@@ -201,7 +203,9 @@ const TABLES: readonly TableModelDef[] = [
     access: "read",
     indexes: [["user_id"]],
     policies: [
-      policy(APP_SCHEMA, "project_membership", "project_membership_select", "select", { using: mayActOn("project_id") }),
+      policy(APP_SCHEMA, "project_membership", "project_membership_select", "select", {
+        using: mayActOn("project_id"),
+      }),
     ],
   },
   {
@@ -250,7 +254,8 @@ const TABLES: readonly TableModelDef[] = [
   },
   {
     name: "attachments_meta",
-    purpose: "One row per file in the attachments bucket; ties the storage object `<project_id>/<file>` to its project.",
+    purpose:
+      "One row per file in the attachments bucket; ties the storage object `<project_id>/<file>` to its project.",
     columns: [
       c("id", "uuid", { default: uuid }),
       c("project_id", "uuid", { notNull: true }),
@@ -348,12 +353,15 @@ const TABLES: readonly TableModelDef[] = [
 ];
 
 function tableGrants(name: string, access: Access): GrantsSpec {
-  return grants({ kind: "table", schema: APP_SCHEMA, name }, {
-    public: [],
-    anon: [],
-    authenticated: access === "read-write" ? READ_WRITE : access === "read" ? READ : [],
-    service_role: ALL_TABLE_PRIVILEGES,
-  });
+  return grants(
+    { kind: "table", schema: APP_SCHEMA, name },
+    {
+      public: [],
+      anon: [],
+      authenticated: access === "read-write" ? READ_WRITE : access === "read" ? READ : [],
+      service_role: ALL_TABLE_PRIVILEGES,
+    },
+  );
 }
 
 /** The 13 tables in dependency order (a table comes after the tables it references). */
@@ -369,12 +377,15 @@ export const STAGE2_TABLE_NAMES: readonly string[] = STAGE2_TABLES.map((t) => t.
 
 export const PRIVATE_SCHEMA_SPEC: SchemaSpec = { name: PRIVATE_SCHEMA };
 
-export const PRIVATE_SCHEMA_GRANTS: GrantsSpec = grants({ kind: "schema", name: PRIVATE_SCHEMA }, {
-  public: [],
-  anon: [],
-  authenticated: ["USAGE"],
-  service_role: ["USAGE"],
-});
+export const PRIVATE_SCHEMA_GRANTS: GrantsSpec = grants(
+  { kind: "schema", name: PRIVATE_SCHEMA },
+  {
+    public: [],
+    anon: [],
+    authenticated: ["USAGE"],
+    service_role: ["USAGE"],
+  },
+);
 
 export const HELPER_GRANTS: GrantsSpec = grants(
   { kind: "function", schema: HELPER.schema, name: HELPER.name, arguments: "uuid" },
@@ -382,4 +393,9 @@ export const HELPER_GRANTS: GrantsSpec = grants(
 );
 
 /** The runbook's Stage 2 filter columns on projects, as the verification report checks them. */
-export const VERIFIED_PROJECT_INDEX_COLUMNS = ["stage_application", "partner_org_id", "derived_status", "tenant_id"] as const;
+export const VERIFIED_PROJECT_INDEX_COLUMNS = [
+  "stage_application",
+  "partner_org_id",
+  "derived_status",
+  "tenant_id",
+] as const;

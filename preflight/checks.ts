@@ -35,14 +35,18 @@ export function checkTarget(expectedRef: string, actual: { ref: string | null; s
   }
   if (actual.ref === null) {
     return {
-      check: "target", ok: false,
-      detail: `cannot tell which project ${actual.source} belongs to; stage2:projectRef is ${expectedRef}. ` +
+      check: "target",
+      ok: false,
+      detail:
+        `cannot tell which project ${actual.source} belongs to; stage2:projectRef is ${expectedRef}. ` +
         "Use the project's direct host (db.<ref>.supabase.co) or its pooler user (postgres.<ref>).",
     };
   }
   return {
-    check: "target", ok: false,
-    detail: `stage2:projectRef is ${expectedRef} but the connection goes to project ${actual.ref} (${actual.source}); ` +
+    check: "target",
+    ok: false,
+    detail:
+      `stage2:projectRef is ${expectedRef} but the connection goes to project ${actual.ref} (${actual.source}); ` +
       "nothing was changed. Fix stage2:databaseUrl or stage2:projectRef.",
   };
 }
@@ -61,13 +65,20 @@ export function checkPermissions(f: PermissionFacts): CheckResult {
   const missing: string[] = [];
   if (f.superuser) missing.push(`${f.role} is a superuser; connect as postgres, the role Studio's SQL editor uses`);
   if (!f.canCreateInPublic) missing.push("CREATE on schema public");
-  if (!f.privateSchemaUsable) missing.push("CREATE on the database (to create schema private) or ownership of schema private");
-  if (!f.canManageStoragePolicies) missing.push("policy management on storage.objects (ownership or supautils.policy_grants)");
+  if (!f.privateSchemaUsable)
+    missing.push("CREATE on the database (to create schema private) or ownership of schema private");
+  if (!f.canManageStoragePolicies)
+    missing.push("policy management on storage.objects (ownership or supautils.policy_grants)");
   if (!f.canWriteBuckets) missing.push("SELECT, INSERT and UPDATE on storage.buckets");
-  if (!f.canReferenceAuthUsers) missing.push("REFERENCES on auth.users (foreign keys of projects, memberships, profiles)");
+  if (!f.canReferenceAuthUsers)
+    missing.push("REFERENCES on auth.users (foreign keys of projects, memberships, profiles)");
   return missing.length
     ? { check: "permissions", ok: false, detail: `role ${f.role} lacks: ${missing.join("; ")}` }
-    : { check: "permissions", ok: true, detail: `role ${f.role} can create the schema, policies on storage.objects and the bucket` };
+    : {
+        check: "permissions",
+        ok: true,
+        detail: `role ${f.role} can create the schema, policies on storage.objects and the bucket`,
+      };
 }
 
 export function checkBackups(backups: BackupsRecord, maxAgeHours: number, now: Date): CheckResult {
@@ -82,9 +93,14 @@ export function checkBackups(backups: BackupsRecord, maxAgeHours: number, now: D
   }
   const ageHours = (now.getTime() - completed[0].getTime()) / 3_600_000;
   return ageHours <= maxAgeHours
-    ? { check: "backups", ok: true, detail: `latest completed backup ${completed[0].toISOString()} (${ageHours.toFixed(1)} h old)` }
+    ? {
+        check: "backups",
+        ok: true,
+        detail: `latest completed backup ${completed[0].toISOString()} (${ageHours.toFixed(1)} h old)`,
+      }
     : {
-        check: "backups", ok: false,
+        check: "backups",
+        ok: false,
         detail: `PITR is off and the latest completed backup is ${ageHours.toFixed(1)} h old (limit ${maxAgeHours} h)`,
       };
 }
@@ -99,7 +115,11 @@ export interface ChangeWindow {
 /** Weekday and HH:MM of `now` in the window's time zone. */
 function localTime(now: Date, timezone: string): { day: string; hhmm: string } {
   const parts = new Intl.DateTimeFormat("en-GB", {
-    timeZone: timezone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    timeZone: timezone,
+    weekday: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
   }).formatToParts(now);
   const part = (type: string): string => parts.find((p) => p.type === type)?.value ?? "";
   return { day: part("weekday").toLowerCase().slice(0, 3), hhmm: `${part("hour")}:${part("minute")}` };
@@ -111,7 +131,11 @@ export function checkChangeWindow(window: ChangeWindow, now: Date): CheckResult 
   const describe = `${window.days.join(",")} ${window.start}-${window.end} ${window.timezone}`;
   return inside
     ? { check: "change-window", ok: true, detail: `inside the change window (${describe})` }
-    : { check: "change-window", ok: false, detail: `now is ${day} ${hhmm} ${window.timezone}, outside the change window (${describe})` };
+    : {
+        check: "change-window",
+        ok: false,
+        detail: `now is ${day} ${hhmm} ${window.timezone}, outside the change window (${describe})`,
+      };
 }
 
 /** Environment variables that override a failing check; the value is the reason, logged and reported. */

@@ -7,15 +7,25 @@ import type { StackConfig } from "../config/schema";
 import type { ManagementApi } from "../transports/management-api";
 import type { Transport } from "../transports/transport";
 import {
-  applyOverride, checkBackups, checkChangeWindow, checkPermissions, checkTarget, projectRefFromDatabaseUrl,
-  type CheckResult, type PermissionFacts, OVERRIDES,
+  applyOverride,
+  checkBackups,
+  checkChangeWindow,
+  checkPermissions,
+  checkTarget,
+  projectRefFromDatabaseUrl,
+  type CheckResult,
+  type PermissionFacts,
+  OVERRIDES,
 } from "./checks";
 
 export class PreflightError extends Error {
   constructor(readonly results: readonly CheckResult[]) {
     super(
       "Preflight failed; nothing was changed:\n" +
-        results.filter((r) => !r.ok).map((r) => ` - ${r.check}: ${r.detail}${overrideHint(r)}`).join("\n"),
+        results
+          .filter((r) => !r.ok)
+          .map((r) => ` - ${r.check}: ${r.detail}${overrideHint(r)}`)
+          .join("\n"),
     );
     this.name = "PreflightError";
   }
@@ -57,23 +67,34 @@ export async function runPreflight(input: PreflightInput): Promise<CheckResult[]
     results.push(checkTarget(config.projectRef, { ref, source: `host ${host}` }));
   } else if (input.api) {
     const project = await input.api.getProject();
-    results.push(checkTarget(config.projectRef, {
-      ref: project.ref ?? project.id, source: `Management API project "${project.name}"`,
-    }));
+    results.push(
+      checkTarget(config.projectRef, {
+        ref: project.ref ?? project.id,
+        source: `Management API project "${project.name}"`,
+      }),
+    );
   }
 
   const [facts] = await input.transport.query<PermissionFacts>(PERMISSIONS_QUERY);
   results.push(checkPermissions(facts));
 
   if (config.preflight.requireBackup) {
-    if (!input.api) throw new Error("preflight: backups must be checked but no Management API access token is configured");
-    results.push(applyOverride(checkBackups(await input.api.listBackups(), config.preflight.maxBackupAgeHours, input.now), input.env));
+    if (!input.api)
+      throw new Error("preflight: backups must be checked but no Management API access token is configured");
+    results.push(
+      applyOverride(
+        checkBackups(await input.api.listBackups(), config.preflight.maxBackupAgeHours, input.now),
+        input.env,
+      ),
+    );
   }
 
   if (config.preflight.changeWindow) {
     const window = applyOverride(checkChangeWindow(config.preflight.changeWindow, input.now), input.env);
     // A preview changes nothing, so it may run outside the window; it still says so.
-    results.push(input.dryRun && !window.ok ? { ...window, ok: true, detail: `${window.detail} (preview only)` } : window);
+    results.push(
+      input.dryRun && !window.ok ? { ...window, ok: true, detail: `${window.detail} (preview only)` } : window,
+    );
   }
 
   if (results.some((r) => !r.ok)) throw new PreflightError(results);

@@ -6,7 +6,14 @@
  */
 import type { Db } from "../database/db";
 import type { ObjectKind } from "../database/kinds/kind";
-import { checksOf, reportSchema, verificationQuery, type Checks, type VerificationExpectations, type VerificationReport } from "./verify";
+import {
+  checksOf,
+  reportSchema,
+  verificationQuery,
+  type Checks,
+  type VerificationExpectations,
+  type VerificationReport,
+} from "./verify";
 
 export interface ReportSpec {
   readonly expectations: VerificationExpectations;
@@ -20,7 +27,9 @@ export async function runVerification(db: Db, expectations: VerificationExpectat
   const rows = await db.read<{ report: unknown }>(verificationQuery(expectations));
   const parsed = reportSchema.safeParse(rows[0]?.report);
   if (!parsed.success) {
-    throw new Error(`the verification query returned an unexpected shape: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    throw new Error(
+      `the verification query returned an unexpected shape: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   }
   return parsed.data;
 }

@@ -127,26 +127,44 @@ select jsonb_build_object(
        and (policyname like ${literal(e.storagePolicyPrefix + "%")}
             or coalesce(qual, '') || coalesce(with_check, '') like ${literal(`%bucket_id = '${e.bucket}'%`)})),
   'partner_org_count', (${guarded(orgs, `select count(*) as n from ${orgs}`, "n", "null")})::int,
-  'partner_org_samples', coalesce((${guarded(orgs,
+  'partner_org_samples', coalesce((${guarded(
+    orgs,
     `select coalesce(jsonb_agg(label order by label), '[]'::jsonb)::text as j from (select label from ${orgs} order by label limit 3) s`,
-    "j", "null")})::jsonb, '[]'::jsonb),
-  'partner_normalization_count', (${guarded(norms,
-    `select count(*) as n from ${norms} n join ${orgs} o on o.id = n.partner_org_id`, "n", "null")})::int,
+    "j",
+    "null",
+  )})::jsonb, '[]'::jsonb),
+  'partner_normalization_count', (${guarded(
+    norms,
+    `select count(*) as n from ${norms} n join ${orgs} o on o.id = n.partner_org_id`,
+    "n",
+    "null",
+  )})::int,
   'seeds_ok', jsonb_build_object(
-     'partner_org', coalesce((${guarded(orgs,
+     'partner_org', coalesce((${guarded(
+       orgs,
        `select count(*) = ${e.partnerOrgIds.length} as ok from ${orgs} where id = any(${array(e.partnerOrgIds)})`,
-       "ok", "'false'")})::boolean, false),
-     'partner_normalization', coalesce((${guarded(norms,
+       "ok",
+       "'false'",
+     )})::boolean, false),
+     'partner_normalization', coalesce((${guarded(
+       norms,
        `select count(*) = ${e.normalizationAliases.length} as ok from ${norms} where alias = any(${array(e.normalizationAliases)})`,
-       "ok", "'false'")})::boolean, false)),
+       "ok",
+       "'false'",
+     )})::boolean, false)),
   'features_present', coalesce((${guarded(features, featuresJson, "j", "null")})::jsonb, ${featuresMissing})
 ) as report`;
 }
 
 /** The runbook's "Verification capture" block, ready to paste into the tracker. */
-export function formatCapture(report: VerificationReport, meta: { stack: string; target: string; checkedAt: string }): string {
+export function formatCapture(
+  report: VerificationReport,
+  meta: { stack: string; target: string; checkedAt: string },
+): string {
   const pairs = (record: Record<string, boolean>): string =>
-    Object.entries(record).map(([k, v]) => `${k}=${v}`).join(", ");
+    Object.entries(record)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(", ");
   const lines = [
     `Stage 2 verification - stack ${meta.stack} - ${meta.target} - ${meta.checkedAt}`,
     `- tables_ok: ${pairs(report.tables_ok)}`,
@@ -158,10 +176,16 @@ export function formatCapture(report: VerificationReport, meta: { stack: string;
     `- partner_normalization_count: ${report.partner_normalization_count ?? "table missing"}`,
   ];
   for (const [tenant, flags] of Object.entries(report.features_present)) {
-    const states = Object.entries(flags).map(([flag, s]) => `${flag}=${s.present}`).join(", ");
-    const enabled = Object.entries(flags).filter(([, s]) => s.enabled).map(([flag]) => flag);
-    lines.push(`- features_present: ${states} for tenant_id='${tenant}'` +
-      (enabled.length ? `; enabled by an operator: ${enabled.join(", ")}` : "; all disabled"));
+    const states = Object.entries(flags)
+      .map(([flag, s]) => `${flag}=${s.present}`)
+      .join(", ");
+    const enabled = Object.entries(flags)
+      .filter(([, s]) => s.enabled)
+      .map(([flag]) => flag);
+    lines.push(
+      `- features_present: ${states} for tenant_id='${tenant}'` +
+        (enabled.length ? `; enabled by an operator: ${enabled.join(", ")}` : "; all disabled"),
+    );
   }
   const ok = allOk(checksOf(report));
   lines.push(`- all_ok: ${ok}`);

@@ -40,7 +40,11 @@ interface ClusterFile {
 }
 
 /** Connection URL for a database of the cluster, as `postgres` (what the program uses) or as the superuser. */
-export function databaseUrl(cluster: LocalCluster, database: string, as: "postgres" | "superuser" = "postgres"): string {
+export function databaseUrl(
+  cluster: LocalCluster,
+  database: string,
+  as: "postgres" | "superuser" = "postgres",
+): string {
   const [user, password] =
     as === "postgres" ? ["postgres", cluster.postgresPassword] : [cluster.superuser, cluster.superuserPassword];
   return `postgresql://${user}:${encodeURIComponent(password)}@${cluster.host}:${cluster.port}/${database}`;
@@ -88,7 +92,9 @@ function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -100,7 +106,9 @@ function handOver(target: string): void {
 function isRunning(dataDir: string): boolean {
   if (!fs.existsSync(path.join(dataDir, "PG_VERSION"))) return false;
   const bin = path.join(postgresBin(), "pg_ctl");
-  const [file, argv] = isRoot() ? ["runuser", ["-u", RUN_AS, "--", bin, "-D", dataDir, "status"]] : [bin, ["-D", dataDir, "status"]];
+  const [file, argv] = isRoot()
+    ? ["runuser", ["-u", RUN_AS, "--", bin, "-D", dataDir, "status"]]
+    : [bin, ["-D", dataDir, "status"]];
   try {
     execFileSync(file, argv, { stdio: "ignore" });
     return true;
@@ -115,8 +123,17 @@ function initialise(dir: string, dataDir: string, file: ClusterFile): void {
   fs.writeFileSync(pwfile, file.superuserPassword + "\n", { mode: 0o600 });
   handOver(dir);
   pgTool("initdb", [
-    "-D", dataDir, "-U", "supabase_admin", "--pwfile", pwfile, "--auth-host=scram-sha-256",
-    "--auth-local=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions",
+    "-D",
+    dataDir,
+    "-U",
+    "supabase_admin",
+    "--pwfile",
+    pwfile,
+    "--auth-host=scram-sha-256",
+    "--auth-local=trust",
+    "--encoding=UTF8",
+    "--locale=C.UTF-8",
+    "--no-instructions",
   ]);
   fs.rmSync(pwfile);
   const settings = [
@@ -144,7 +161,8 @@ function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
         fs.mkdirSync(lock);
         return;
       } catch {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}; remove it if no other run is active`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for ${lock}; remove it if no other run is active`);
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -160,7 +178,9 @@ export async function ensureCluster(name = "local"): Promise<LocalCluster> {
   return withLock(dir, async () => {
     const dataDir = path.join(dir, "data");
     const metaPath = path.join(root, `${name}.json`);
-    let file: ClusterFile | undefined = fs.existsSync(metaPath) ? JSON.parse(fs.readFileSync(metaPath, "utf8")) : undefined;
+    let file: ClusterFile | undefined = fs.existsSync(metaPath)
+      ? JSON.parse(fs.readFileSync(metaPath, "utf8"))
+      : undefined;
     if (!file || !fs.existsSync(path.join(dataDir, "PG_VERSION"))) {
       fs.rmSync(dir, { recursive: true, force: true });
       file = {
@@ -172,7 +192,18 @@ export async function ensureCluster(name = "local"): Promise<LocalCluster> {
     }
     if (!isRunning(dataDir)) {
       file.port = await freePort();
-      pgTool("pg_ctl", ["-D", dataDir, "-l", path.join(dir, "server.log"), "-w", "-t", "60", "-o", `-p ${file.port}`, "start"]);
+      pgTool("pg_ctl", [
+        "-D",
+        dataDir,
+        "-l",
+        path.join(dir, "server.log"),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        `-p ${file.port}`,
+        "start",
+      ]);
     }
     fs.writeFileSync(metaPath, JSON.stringify(file, null, 2), { mode: 0o600 });
     const cluster: LocalCluster = {

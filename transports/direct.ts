@@ -5,7 +5,13 @@
  */
 import { Pool, type PoolClient, type QueryResult } from "pg";
 import {
-  countRoundTrip, DatabaseError, describeDatabaseError, redact, timeoutStatement, type Timeouts, type Transport,
+  countRoundTrip,
+  DatabaseError,
+  describeDatabaseError,
+  redact,
+  timeoutStatement,
+  type Timeouts,
+  type Transport,
 } from "./transport";
 
 /** Secret parts of a connection string, to scrub from any message. */
@@ -103,7 +109,12 @@ export class DirectTransport implements Transport {
 
   private wrap(error: unknown, prefix?: string): DatabaseError {
     const e = error as { message?: string; code?: string };
-    const sqlstate = typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : isConnectionError(error) ? "08006" : undefined;
+    const sqlstate =
+      typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)
+        ? e.code
+        : isConnectionError(error)
+          ? "08006"
+          : undefined;
     const base = redact(`${prefix ? prefix + ": " : ""}${e.message ?? String(error)}`, this.secrets);
     return new DatabaseError(describeDatabaseError(base, sqlstate), sqlstate, sqlstate?.startsWith("08") ?? false);
   }

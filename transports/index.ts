@@ -9,9 +9,11 @@ export { DatabaseError } from "./transport";
 export function openTransport(settings: ConnectionSettings): Transport {
   return settings.transport === "direct"
     ? new DirectTransport(settings.databaseUrl)
-    : new ManagementApiTransport(new ManagementApi({
-        projectRef: settings.projectRef,
-        accessToken: settings.accessToken,
-        apiUrl: settings.managementApiUrl,
-      }));
+    : new ManagementApiTransport(
+        new ManagementApi({
+          projectRef: settings.projectRef,
+          accessToken: settings.accessToken,
+          apiUrl: settings.managementApiUrl,
+        }),
+      );
 }

@@ -11,7 +11,13 @@
  */
 import { SupabaseManagementAPI, SupabaseManagementAPIError } from "supabase-management-js";
 import {
-  countRoundTrip, DatabaseError, describeDatabaseError, redact, timeoutStatement, type Timeouts, type Transport,
+  countRoundTrip,
+  DatabaseError,
+  describeDatabaseError,
+  redact,
+  timeoutStatement,
+  type Timeouts,
+  type Transport,
 } from "./transport";
 
 export const DEFAULT_API_URL = "https://api.supabase.com";
@@ -37,11 +43,18 @@ export interface ProjectRecord {
 export interface BackupsRecord {
   readonly pitr_enabled: boolean;
   readonly walg_enabled: boolean;
-  readonly backups: readonly { readonly status: string; readonly inserted_at: string; readonly is_physical_backup: boolean }[];
+  readonly backups: readonly {
+    readonly status: string;
+    readonly inserted_at: string;
+    readonly is_physical_backup: boolean;
+  }[];
 }
 
 export class ManagementApiError extends Error {
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
     super(message);
     this.name = "ManagementApiError";
   }
@@ -68,7 +81,9 @@ export class ManagementApi {
   }
 
   async listBackups(): Promise<BackupsRecord> {
-    return (await this.call("listAllBackups", () => this.client.listAllBackups(this.settings.projectRef))) as BackupsRecord;
+    return (await this.call("listAllBackups", () =>
+      this.client.listAllBackups(this.settings.projectRef),
+    )) as BackupsRecord;
   }
 
   async runQuery(body: { query: string; parameters?: unknown[]; read_only?: boolean }): Promise<unknown> {
@@ -101,13 +116,15 @@ export class ManagementApi {
       return new DatabaseError(describeDatabaseError(message, sqlstate), sqlstate);
     }
     const messages: Record<number, string> = {
-      401: `the Management API rejected the access token (401); set a valid personal access token with ` +
+      401:
+        `the Management API rejected the access token (401); set a valid personal access token with ` +
         `\`pulumi config set --secret stage2:accessToken <token>\``,
       403: `the access token may not act on project ${ref} (403); use a token of an account that is a member of its organization`,
       404: `project ${ref} was not found by the Management API (404); check stage2:projectRef`,
       429: `the Management API kept rate-limiting after ${attempts} attempts (429); wait a minute and run again`,
     };
-    const text = messages[status] ??
+    const text =
+      messages[status] ??
       (status >= 500
         ? `the Management API failed with HTTP ${status} after ${attempts} attempts: ${detail}`
         : status === 0

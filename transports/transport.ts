@@ -39,7 +39,8 @@ export class DatabaseError extends Error {
 }
 
 const HINTS: Record<string, string> = {
-  "55P03": "another session holds a lock on this object and lock_timeout expired; nothing was changed, run again when it is released",
+  "55P03":
+    "another session holds a lock on this object and lock_timeout expired; nothing was changed, run again when it is released",
   "57014": "statement_timeout expired; nothing was changed",
   "42501": "the connected role lacks a privilege this step needs (the preflight checks the common ones)",
   "23503": "rows elsewhere still reference this row (foreign key); nothing was deleted",
@@ -49,7 +50,8 @@ const HINTS: Record<string, string> = {
 
 export function hintFor(sqlstate: string | undefined): string | undefined {
   if (!sqlstate) return undefined;
-  if (sqlstate.startsWith("08")) return "the connection to the database failed or was lost; run again once it is reachable";
+  if (sqlstate.startsWith("08"))
+    return "the connection to the database failed or was lost; run again once it is reachable";
   return HINTS[sqlstate];
 }
 
@@ -79,6 +81,8 @@ export function countRoundTrip(kind: string): void {
 /** `select set_config(...)` that scopes both timeouts to the current transaction. */
 export function timeoutStatement(timeouts: Timeouts): string {
   const value = (v: string): string => `'${v.replace(/'/g, "''")}'`;
-  return `select set_config('lock_timeout', ${value(timeouts.lockTimeout)}, true), ` +
-    `set_config('statement_timeout', ${value(timeouts.statementTimeout)}, true)`;
+  return (
+    `select set_config('lock_timeout', ${value(timeouts.lockTimeout)}, true), ` +
+    `set_config('statement_timeout', ${value(timeouts.statementTimeout)}, true)`
+  );
 }

@@ -62,7 +62,9 @@ export const buckets: ObjectKind<BucketSpec> = {
 };
 
 function rowSubject(spec: RowSpec): string {
-  const key = Object.entries(spec.key).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+  const key = Object.entries(spec.key)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(", ");
   return `row ${spec.schema}.${spec.table} (${key})`;
 }
 
@@ -129,7 +131,10 @@ function pairs(present: FeatureRowsSpec["present"]): [string, string][] {
   return Object.entries(present).flatMap(([tenant, flags]) => flags.map((flag): [string, string] => [tenant, flag]));
 }
 
-async function readFeatures(db: Db, spec: FeatureRowsSpec): Promise<{ live: FeatureRowsSpec; values: Record<string, Record<string, boolean>> }> {
+async function readFeatures(
+  db: Db,
+  spec: FeatureRowsSpec,
+): Promise<{ live: FeatureRowsSpec; values: Record<string, Record<string, boolean>> }> {
   const tenants = Object.keys(spec.present);
   const rows = await db.query<FeatureRow>(
     `select tenant_id, name, enabled from ${qualified(spec.schema, spec.table)} where tenant_id = any($1::text[])`,

@@ -30,8 +30,13 @@ async function build(db: Db, spec: IndexSpec, replacing: boolean): Promise<Index
 }
 
 function sameDefinition(live: IndexSpec, spec: IndexSpec): boolean {
-  return live.table === spec.table && live.unique === spec.unique && live.where === spec.where && live.valid &&
-    JSON.stringify(live.columns) === JSON.stringify(spec.columns);
+  return (
+    live.table === spec.table &&
+    live.unique === spec.unique &&
+    live.where === spec.where &&
+    live.valid &&
+    JSON.stringify(live.columns) === JSON.stringify(spec.columns)
+  );
 }
 
 export const indexes: ObjectKind<IndexSpec> = {

@@ -33,7 +33,10 @@ async function canonicalFormOf(db: Db, spec: PolicySpec): Promise<PolicySpec> {
 }
 
 async function replace(db: Db, spec: PolicySpec): Promise<PolicySpec> {
-  const rows = await db.write<{ spec: PolicySpec }>(render.replacePolicy(spec), policiesQuery(spec.schema, spec.table, spec.name));
+  const rows = await db.write<{ spec: PolicySpec }>(
+    render.replacePolicy(spec),
+    policiesQuery(spec.schema, spec.table, spec.name),
+  );
   return canonicalPolicy(rows[0].spec);
 }
 
@@ -96,7 +99,9 @@ export const policySets: ObjectKind<PolicySetSpec & { unexpected: readonly strin
   async update(db, _olds, news) {
     const extra = await unexpectedPolicies(db, news, true);
     if (extra.length) {
-      await db.write(extra.map((name) => `drop policy if exists ${ident(name)} on ${qualified(news.schema, news.table)}`));
+      await db.write(
+        extra.map((name) => `drop policy if exists ${ident(name)} on ${qualified(news.schema, news.table)}`),
+      );
     }
     return { observed: { ...news, unexpected: await unexpectedPolicies(db, news, true) } };
   },

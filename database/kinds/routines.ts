@@ -3,7 +3,13 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import {
-  canonicalFunction, canonicalGrants, functionKey, functionsQuery, grantsKey, grantsQuery, schemasQuery,
+  canonicalFunction,
+  canonicalGrants,
+  functionKey,
+  functionsQuery,
+  grantsKey,
+  grantsQuery,
+  schemasQuery,
 } from "../introspect";
 import * as render from "../render";
 import type { FunctionSpec, GrantsSpec, Privilege, SchemaSpec } from "../specs";
@@ -36,7 +42,9 @@ export const schemas: ObjectKind<SchemaSpec> = {
     try {
       await db.write([render.dropSchema(spec)]);
     } catch (error) {
-      throw new Error(`schema ${spec.name} still holds objects that are not in the model, so it was kept: ${(error as Error).message}`);
+      throw new Error(
+        `schema ${spec.name} still holds objects that are not in the model, so it was kept: ${(error as Error).message}`,
+      );
     }
   },
 };

@@ -45,10 +45,14 @@ export function planTableChanges(olds: TableSpec, news: TableSpec, changes: read
         if (!had) {
           once(`add:${name}`, () => statements.push(render.addColumn(news, name)));
         } else if (field === "type") {
-          refused.push(`column ${name} is ${had.type} in the database and ${wanted.type} in the model; ` +
-            "change its type with a reviewed migration, then update the model");
+          refused.push(
+            `column ${name} is ${had.type} in the database and ${wanted.type} in the model; ` +
+              "change its type with a reviewed migration, then update the model",
+          );
         } else if (field === "identity") {
-          refused.push(`column ${name} identity is ${had.identity ?? "none"} in the database and ${wanted.identity ?? "none"} in the model`);
+          refused.push(
+            `column ${name} identity is ${had.identity ?? "none"} in the database and ${wanted.identity ?? "none"} in the model`,
+          );
         } else if (field === "nullable") {
           statements.push(render.setNullable(news, name, wanted.nullable));
         } else if (field === "default") {
@@ -62,8 +66,10 @@ export function planTableChanges(olds: TableSpec, news: TableSpec, changes: read
           else if (JSON.stringify(olds.primaryKey.columns) === JSON.stringify(news.primaryKey.columns)) {
             statements.push(render.renameConstraint(news, olds.primaryKey.name, news.primaryKey.name));
           } else {
-            refused.push(`primary key is (${olds.primaryKey.columns.join(", ")}) in the database and ` +
-              `(${news.primaryKey.columns.join(", ")}) in the model`);
+            refused.push(
+              `primary key is (${olds.primaryKey.columns.join(", ")}) in the database and ` +
+                `(${news.primaryKey.columns.join(", ")}) in the model`,
+            );
           }
         });
         break;
@@ -78,7 +84,8 @@ export function planTableChanges(olds: TableSpec, news: TableSpec, changes: read
         if (!news.foreignKeys[name]) break;
         once(`fk:${name}`, () => {
           const had = olds.foreignKeys[name];
-          const onlyValidation = had && changes.every((c) => !c.path.startsWith(`foreignKeys.${name}.`) || c.path.endsWith(".validated"));
+          const onlyValidation =
+            had && changes.every((c) => !c.path.startsWith(`foreignKeys.${name}.`) || c.path.endsWith(".validated"));
           if (!onlyValidation) {
             if (had) statements.push(render.dropConstraint(news, name));
             statements.push(...render.addForeignKey(news, name));
@@ -115,7 +122,8 @@ async function canonicalFormOf(db: Db, spec: TableSpec): Promise<TableSpec> {
   const rows = await db.probe<{ spec: RawTable }>([probeTableStatement(spec, probe)], probeTableQuery(probe));
   const printed = canonicalTable(rows[0].spec);
   const columns: Record<string, TableSpec["columns"][string]> = {};
-  for (const [name, col] of Object.entries(spec.columns)) columns[name] = { ...col, default: printed.columns[name]?.default ?? null };
+  for (const [name, col] of Object.entries(spec.columns))
+    columns[name] = { ...col, default: printed.columns[name]?.default ?? null };
   const checks: Record<string, { expression: string }> = {};
   for (const name of Object.keys(spec.checks)) checks[name] = printed.checks[name] ?? spec.checks[name];
   return { ...spec, columns, checks };
@@ -160,7 +168,9 @@ export const tables: ObjectKind<TableSpec> = {
   async delete(db, spec) {
     const live = await readFresh(db, spec);
     if (!live) return;
-    const [{ count }] = await db.query<{ count: string }>(`select count(*)::text as count from ${render.tableName(spec)}`);
+    const [{ count }] = await db.query<{ count: string }>(
+      `select count(*)::text as count from ${render.tableName(spec)}`,
+    );
     if (Number(count) > 0) {
       throw new Error(
         `${tables.describe(spec)} holds ${count} rows; Stage 2 never drops a table with data. ` +
