@@ -3,7 +3,7 @@
  * catalog snapshots so that a refresh of N objects of one kind costs one round trip, not N.
  */
 import type { Timeouts, Transport } from "../transports/transport";
-import { PIN_SEARCH_PATH } from "./introspect";
+import { PIN_SEARCH_PATH, tablesQuery } from "./introspect";
 
 export const DEFAULT_TIMEOUTS: Timeouts = { lockTimeout: "5s", statementTimeout: "120s" };
 
@@ -94,4 +94,9 @@ export class Db {
 export async function hasRows(db: Db, qualifiedTable: string): Promise<boolean> {
   const rows = await db.query<{ has: boolean }>(`select exists (select 1 from ${qualifiedTable}) as has`);
   return rows[0]?.has === true;
+}
+
+/** Whether a table exists, from the shared tables snapshot (no extra round trip during a refresh). */
+export async function tableExists(db: Db, schema: string, table: string): Promise<boolean> {
+  return (await db.snapshot(tablesQuery(schema))).has(table);
 }

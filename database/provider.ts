@@ -36,13 +36,16 @@ export const KINDS = {
 
 export type KindName = keyof typeof KINDS;
 
-/** Keys the provider adds to outputs; everything else in an output bag is the spec. */
-const OUTPUT_ONLY = new Set(["observed", "status", "__provider"]);
+/**
+ * Keys that are not part of the spec: what the provider adds to outputs, and `adoption`, the note check()
+ * adds to the inputs of an object that is new to the state but already exists in the database.
+ */
+const NOT_SPEC = new Set(["observed", "status", "adoption", "__provider"]);
 
 type Bag = Record<string, unknown>;
 
 function specOf(bag: Bag): Bag {
-  return Object.fromEntries(Object.entries(bag).filter(([k]) => !OUTPUT_ONLY.has(k)));
+  return Object.fromEntries(Object.entries(bag).filter(([k]) => !NOT_SPEC.has(k)));
 }
 
 function kindOf(name: string): ObjectKind<Bag> {
@@ -86,9 +89,40 @@ async function about<T>(kind: ObjectKind<Bag>, spec: Bag, action: string, fn: ()
   }
 }
 
-export async function check(kindName: string, _olds: Bag, news: Bag): Promise<{ inputs: Bag }> {
-  kindOf(kindName);
-  return { inputs: news };
+/**
+ * For an object new to the state (first adoption of a hand-bootstrapped database, or one dropped out of
+ * band), inspects the live database and notes in the planned inputs what `up` will do to it, so
+ * `pulumi preview --diff` says it before anything is changed: created, adopted as is, or converged (and how).
+ */
+export async function check(kindName: string, olds: Bag, news: Bag): Promise<{ inputs: Bag }> {
+  const kind = kindOf(kindName);
+  const isNew = Object.keys(specOf(olds)).length === 0;
+  if (!isNew || kind.adoptable === false || !settings || hasUnknowns(news)) return { inputs: news };
+  let adoption: string;
+  try {
+    adoption = await adoptionNote(kind, specOf(news));
+  } catch (error) {
+    adoption = `could not inspect the live object: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return { inputs: { ...news, adoption } };
+}
+
+async function adoptionNote(kind: ObjectKind<Bag>, spec: Bag): Promise<string> {
+  const db = database();
+  const seen = await kind.read(db, spec);
+  if (!seen) return "does not exist; will be created";
+  const expected = kind.canonicalForm ? await kind.canonicalForm(db, spec) : undefined;
+  const changes = changedFields(project(seen.live, expected, spec), spec);
+  return changes.length === 0
+    ? "exists and matches the model; will be adopted as is"
+    : `exists with ${changes.length} difference(s); will be adopted and converged: ${changes.map((c) => c.path).join(", ")}`;
+}
+
+/** Preview passes not-yet-known values as this sentinel; such a spec cannot be compared yet. */
+function hasUnknowns(value: unknown): boolean {
+  if (value === "04da6b54-80e4-46f7-96ec-b56ff0331ba9") return true;
+  if (typeof value !== "object" || value === null) return false;
+  return Object.values(value).some(hasUnknowns);
 }
 
 export async function diff(kindName: string, _id: string, olds: Bag, news: Bag) {
@@ -102,7 +136,8 @@ export async function create(kindName: string, inputs: Bag) {
   const kind = kindOf(kindName);
   const spec = specOf(inputs);
   const applied = await about(kind, spec, "create", () => kind.create(database(), spec));
-  return { id: kind.id(spec), outs: { ...spec, observed: applied.observed, status: applied.status ?? {} } };
+  const status = { ...applied.status, ...(typeof inputs.adoption === "string" ? { adoption: inputs.adoption } : {}) };
+  return { id: kind.id(spec), outs: { ...spec, observed: applied.observed, status } };
 }
 
 export async function read(kindName: string, id: string, props: Bag) {

@@ -180,9 +180,13 @@ const TABLES: readonly TableModelDef[] = [
     indexes: [["stage"], ["stage_application"], ["partner_org_id"], ["derived_status"], ["tenant_id"]],
     policies: [
       policy(APP_SCHEMA, "projects", "projects_select", "select", { using: mayActOn("id") }),
+      // The one project policy that cannot ask the helper: the project does not exist yet, so creating one
+      // is a tenant role (tenant_admin or project_manager of the new row's tenant), not a membership.
       policy(APP_SCHEMA, "projects", "projects_insert", "insert", { withCheck: CALLER_MANAGES_TENANT_OF_ROW }),
       policy(APP_SCHEMA, "projects", "projects_update", "update", { using: mayActOn("id"), withCheck: mayActOn("id") }),
-      policy(APP_SCHEMA, "projects", "projects_delete", "delete", { using: CALLER_ADMINS_TENANT_OF_ROW }),
+      policy(APP_SCHEMA, "projects", "projects_delete", "delete", {
+        using: `${mayActOn("id")} and ${CALLER_ADMINS_TENANT_OF_ROW}`,
+      }),
     ],
   },
   {

@@ -47,6 +47,7 @@ export const verificationReport: ObjectKind<ReportSpec> = {
   describe: () => "verification report",
   id: () => "stage2-verification",
   identityKeys: [],
+  adoptable: false,
 
   read: (db, spec) => observe(db, spec),
 

@@ -6,7 +6,7 @@ import { bucketsQuery, canonicalBucket, canonicalRow, rowKey, rowsQuery } from "
 import { UPSERT_BUCKET } from "../render";
 import type { BucketSpec, FeatureRowsSpec, RowSpec } from "../specs";
 import { ident, literal, qualified } from "../sql";
-import type { Db } from "../db";
+import { tableExists, type Db } from "../db";
 import type { ObjectKind } from "./kind";
 
 async function readBucket(db: Db, id: string): Promise<BucketSpec | undefined> {
@@ -96,6 +96,7 @@ export const rows: ObjectKind<RowSpec> = {
   identityKeys: ["schema", "table", "key"],
 
   async read(db, spec) {
+    if (!(await tableExists(db, spec.schema, spec.table))) return undefined;
     const keyColumns = Object.keys(spec.key);
     const snapshot = await db.snapshot<Record<string, unknown>>(rowsQuery(spec.schema, spec.table), (row) =>
       rowKey(Object.fromEntries(keyColumns.map((k) => [k, row[k]]))),
@@ -162,6 +163,7 @@ export const featureRows: ObjectKind<FeatureRowsSpec> = {
   identityKeys: ["schema", "table"],
 
   async read(db, spec) {
+    if (!(await tableExists(db, spec.schema, spec.table))) return undefined;
     const { live, values } = await readFeatures(db, spec);
     return { live, status: { values } };
   },

@@ -28,6 +28,14 @@ export interface ObjectKind<S> {
   readonly identityKeys: readonly string[];
   /** Live state from the shared catalog snapshot, or undefined when the object does not exist. */
   read(db: Db, spec: S): Promise<Observation<S> | undefined>;
+  /**
+   * The spec as PostgreSQL would print it (for kinds with expressions, whose model text never equals the
+   * catalog's), computed without touching the live object. Used to tell an existing object that matches the
+   * model from one that differs, when adopting it.
+   */
+  canonicalForm?(db: Db, spec: S): Promise<S>;
+  /** False for kinds that own nothing in the database (the report): nothing to adopt. */
+  readonly adoptable?: boolean;
   /** Creates the object, or adopts and converges one that already exists. */
   create(db: Db, spec: S): Promise<Applied<S>>;
   /** Converges the object from `olds` (what the last refresh read back) to `news`. */

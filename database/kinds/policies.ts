@@ -8,7 +8,7 @@ import * as render from "../render";
 import type { PolicySetSpec, PolicySpec } from "../specs";
 import { ident, qualified } from "../sql";
 import { isDeepStrictEqual } from "node:util";
-import type { Db } from "../db";
+import { tableExists, type Db } from "../db";
 import type { ObjectKind } from "./kind";
 
 async function readFresh(db: Db, spec: PolicySpec): Promise<PolicySpec | undefined> {
@@ -45,6 +45,7 @@ export const policies: ObjectKind<PolicySpec> = {
   describe: (spec) => `policy ${spec.name} on ${spec.schema}.${spec.table}`,
   id: (spec) => `${spec.schema}.${spec.table}/${spec.name}`,
   identityKeys: ["schema", "table", "name"],
+  canonicalForm: canonicalFormOf,
 
   async read(db, spec) {
     const live = (await db.snapshot<PolicySpec>(policiesQuery(spec.schema))).get(policyKey(spec));
@@ -89,6 +90,8 @@ export const policySets: ObjectKind<PolicySetSpec & { unexpected: readonly strin
   identityKeys: ["schema", "table", "prefix"],
 
   async read(db, spec) {
+    // No table, nothing to guard yet (a fresh database, or a table dropped out of band).
+    if (!(await tableExists(db, spec.schema, spec.table))) return undefined;
     return { live: { ...spec, unexpected: await unexpectedPolicies(db, spec, false) } };
   },
 

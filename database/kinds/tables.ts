@@ -145,6 +145,7 @@ export const tables: ObjectKind<TableSpec> = {
   describe: (spec) => `table ${spec.schema}.${spec.name}`,
   id: (spec) => `${spec.schema}.${spec.name}`,
   identityKeys: ["schema", "name"],
+  canonicalForm: canonicalFormOf,
 
   async read(db, spec) {
     const snapshot = await db.snapshot<RawTable>(tablesQuery(spec.schema));

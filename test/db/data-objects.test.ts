@@ -1,0 +1,133 @@
+/**
+ * The runbook's safety semantics for rows (issue 4), through the provider code against a real database:
+ * the bucket is only deleted when empty, seed rows are owned by key, feature rows are insert-if-missing.
+ */
+import { strict as assert } from "node:assert";
+import * as provider from "../../database/provider";
+import { applyModel, testModel, useDatabase, type AppliedObject } from "../support/apply";
+import { freshDatabase, withClient, type TestDatabase } from "../support/database";
+
+describe("bucket, seed and feature rows", () => {
+  let db: TestDatabase;
+  let applied: AppliedObject[];
+  const find = (kind: string, id: string): AppliedObject => applied.find((o) => o.kind === kind && o.id.includes(id))!;
+  const one = async <T>(sql: string, params: unknown[] = []): Promise<T> =>
+    withClient(db.superuserUrl, async (c) => (await c.query(sql, params)).rows[0] as T);
+
+  before(async () => {
+    db = await freshDatabase("data_objects");
+    applied = await applyModel(db.url);
+  });
+  after(async () => db?.drop());
+
+  it("refuses to delete a bucket that holds objects, naming it and the count, and deletes nothing", async () => {
+    const bucket = find("Bucket", "attachments");
+    await withClient(db.superuserUrl, (c) =>
+      c.query("insert into storage.objects (bucket_id, name) values ('attachments', 'a/1'), ('attachments', 'a/2')"),
+    );
+    await assert.rejects(
+      provider.remove("Bucket", bucket.id, bucket.outs),
+      /storage bucket attachments holds 2 objects; refusing to delete it\. Nothing was deleted/,
+    );
+    assert.deepEqual(await one("select count(*)::int as n from storage.objects where bucket_id = 'attachments'"), {
+      n: 2,
+    });
+    assert.deepEqual(await one("select count(*)::int as n from storage.buckets where id = 'attachments'"), { n: 1 });
+  });
+
+  it("deletes an empty bucket through the platform's delete guard", async () => {
+    const bucket = find("Bucket", "attachments");
+    await withClient(db.superuserUrl, async (c) => {
+      await c.query("begin");
+      await c.query("select set_config('storage.allow_delete_query', 'true', true)");
+      await c.query("delete from storage.objects where bucket_id = 'attachments'");
+      await c.query("commit");
+    });
+    useDatabase(db.url);
+    await provider.remove("Bucket", bucket.id, bucket.outs);
+    assert.deepEqual(await one("select count(*)::int as n from storage.buckets where id = 'attachments'"), { n: 0 });
+    await provider.create("Bucket", bucket.spec);
+  });
+
+  it("deletes a seed row by key only, and never a row it does not own", async () => {
+    await withClient(db.superuserUrl, (c) =>
+      c.query("insert into public.partner_org (id, label, kind) values ('app-added', 'Added by the app', 'vendor')"),
+    );
+    const alias = find("SeedRow", '"alias","dp echo"');
+    await provider.remove("SeedRow", alias.id, alias.outs);
+    assert.deepEqual(await one("select count(*)::int as n from public.partner_normalization"), { n: 11 });
+    assert.deepEqual(await one("select count(*)::int as n from public.partner_org where id = 'app-added'"), { n: 1 });
+  });
+
+  it("keeps a seed org that rows still reference, with a message that says why", async () => {
+    const org = find("SeedRow", '"id","vendor-x"');
+    await assert.rejects(
+      provider.remove("SeedRow", org.id, org.outs),
+      /row public\.partner_org \(id="vendor-x"\) could not be deleted, so it was kept.*23503/s,
+    );
+  });
+
+  it("stores labels with quotes and SQL metacharacters exactly", async () => {
+    const label = `O'Brien "&" Sons; drop table public.projects; --`;
+    const spec = { schema: "public", table: "partner_org", key: { id: "obrien" }, values: { label, kind: "vendor" } };
+    await provider.create("SeedRow", spec);
+    assert.deepEqual(await one("select label from public.partner_org where id = 'obrien'"), { label });
+    assert.deepEqual(await one("select to_regclass('public.projects') is not null as ok"), { ok: true });
+  });
+
+  it("inserts missing feature rows disabled, leaves an enabled flag alone and does not call it drift", async () => {
+    const features = find("FeatureRows", "features");
+    await withClient(db.superuserUrl, async (c) => {
+      await c.query("update public.features set enabled = true where tenant_id = 'TELCO' and name = 'ENABLE_PROJECTS'");
+      await c.query("delete from public.features where tenant_id = 'TELCO' and name = 'ENABLE_OKTA_AUTH'");
+    });
+    const read = await provider.read("FeatureRows", features.id, features.outs);
+    const diff = await provider.diff("FeatureRows", features.id, read.props, features.spec);
+    assert.equal(diff.changes, true, "a deleted feature row is drift");
+    assert.deepEqual((read.props.present as Record<string, string[]>).TELCO, [
+      "ENABLE_ATTACHMENTS_UPLOAD",
+      "ENABLE_PROJECTS",
+    ]);
+    await provider.update("FeatureRows", features.id, read.props, features.spec);
+    const rows = await withClient(
+      db.superuserUrl,
+      async (c) =>
+        (await c.query("select name, enabled from public.features where tenant_id = 'TELCO' order by name")).rows,
+    );
+    assert.deepEqual(rows, [
+      { name: "ENABLE_ATTACHMENTS_UPLOAD", enabled: false },
+      { name: "ENABLE_OKTA_AUTH", enabled: false },
+      { name: "ENABLE_PROJECTS", enabled: true },
+    ]);
+    const again = await provider.read("FeatureRows", features.id, features.outs);
+    assert.equal(
+      (await provider.diff("FeatureRows", features.id, again.props, features.spec)).changes,
+      false,
+      "an enabled flag is not drift",
+    );
+  });
+
+  it("removing a tenant deletes its still-disabled rows by key and keeps one an operator enabled", async () => {
+    const model = testModel({ features: { tenants: ["TELCO", "ACME"], flags: ["ENABLE_PROJECTS"] } });
+    await provider.create("FeatureRows", model.features as never);
+    await withClient(db.superuserUrl, (c) =>
+      c.query("update public.features set enabled = true where tenant_id = 'ACME'"),
+    );
+    await withClient(db.superuserUrl, (c) =>
+      c.query("insert into public.features (tenant_id, name) values ('ACME', 'ENABLE_OKTA_AUTH')"),
+    );
+    const olds = {
+      ...model.features,
+      present: { TELCO: ["ENABLE_PROJECTS"], ACME: ["ENABLE_OKTA_AUTH", "ENABLE_PROJECTS"] },
+    };
+    const news = { ...model.features, present: { TELCO: ["ENABLE_PROJECTS"] } };
+    const result = await provider.update("FeatureRows", "public.features", olds, news);
+    assert.deepEqual((result.outs.status as { retained: string[] }).retained, ["ACME/ENABLE_PROJECTS"]);
+    const rows = await withClient(
+      db.superuserUrl,
+      async (c) =>
+        (await c.query("select name, enabled from public.features where tenant_id = 'ACME' order by name")).rows,
+    );
+    assert.deepEqual(rows, [{ name: "ENABLE_PROJECTS", enabled: true }]);
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * Applies the Stage 2 model to a database through the same provider code the engine runs, without the
+ * engine: for database tests that need the schema in place (RLS, storage policies) but test the database,
+ * not Pulumi. Objects are applied in dependency order (model/index.ts orderedObjects).
+ */
+import { loadSeeds } from "../../config/seeds";
+import type { StackConfig } from "../../config/schema";
+import * as provider from "../../database/provider";
+import { buildModel, orderedObjects, type Stage2Model } from "../../model";
+
+export interface AppliedObject {
+  readonly kind: string;
+  readonly id: string;
+  readonly spec: Record<string, unknown>;
+  readonly outs: Record<string, unknown>;
+}
+
+export function testModel(overrides: Partial<Pick<StackConfig, "features" | "bucket">> = {}): Stage2Model {
+  return buildModel(
+    {
+      features: overrides.features ?? {
+        tenants: ["TELCO"],
+        flags: ["ENABLE_PROJECTS", "ENABLE_ATTACHMENTS_UPLOAD", "ENABLE_OKTA_AUTH"],
+      },
+      bucket: overrides.bucket ?? { fileSizeLimit: null, allowedMimeTypes: null },
+    },
+    loadSeeds("data/partners.yaml"),
+  );
+}
+
+/** Points the in-process provider at a database (what configure() does with the stack config). */
+export function useDatabase(url: string): void {
+  provider.configure({ get: (key: string) => (key === "stage2:databaseUrl" ? url : undefined) });
+}
+
+export async function applyModel(url: string, model: Stage2Model = testModel()): Promise<AppliedObject[]> {
+  useDatabase(url);
+  const applied: AppliedObject[] = [];
+  for (const object of orderedObjects(model)) {
+    const spec = object.spec as Record<string, unknown>;
+    const result = await provider.create(object.kind, spec);
+    applied.push({ kind: object.kind, id: result.id, spec, outs: result.outs });
+  }
+  return applied;
+}
