@@ -7,12 +7,16 @@
 import type {
   BucketSpec,
   ColumnSpec,
+  FeatureRowsSpec,
   ForeignKeySpec,
   FunctionSpec,
   GrantsSpec,
   IndexSpec,
+  PolicySetSpec,
   PolicySpec,
   Privilege,
+  RowSpec,
+  RowValue,
   SchemaSpec,
   TableSpec,
 } from "./specs";
@@ -214,18 +218,166 @@ export function setPrivileges(target: GrantsSpec["target"], role: string, privil
   return statements;
 }
 
-/** Bucket upsert, for the break-glass script (the resource sends the same statement with parameters). */
+/**
+ * Bucket upsert, for the break-glass script (the resource sends the same statement with parameters). The row
+ * is rewritten only when it differs, so a re-run of the script changes nothing.
+ */
 export function upsertBucketScript(spec: BucketSpec): string {
   const mime = spec.allowedMimeTypes ? `array[${spec.allowedMimeTypes.map(literal).join(", ")}]::text[]` : "null";
   return (
-    `insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)\n` +
+    `insert into storage.buckets as b (id, name, public, file_size_limit, allowed_mime_types)\n` +
     `values (${literal(spec.bucketId)}, ${literal(spec.name)}, ${spec.public}, ${spec.fileSizeLimit ?? "null"}, ${mime})\n` +
     `on conflict (id) do update set name = excluded.name, public = excluded.public,\n` +
-    `  file_size_limit = excluded.file_size_limit, allowed_mime_types = excluded.allowed_mime_types`
+    `  file_size_limit = excluded.file_size_limit, allowed_mime_types = excluded.allowed_mime_types\n` +
+    `where (b.name, b.public, b.file_size_limit, b.allowed_mime_types)\n` +
+    `  is distinct from (excluded.name, excluded.public, excluded.file_size_limit, excluded.allowed_mime_types)`
   );
 }
 
-export const UPSERT_BUCKET = `insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
+export const UPSERT_BUCKET = `insert into storage.buckets as b (id, name, public, file_size_limit, allowed_mime_types)
 values ($1, $2, $3, $4, $5::text[])
 on conflict (id) do update set name = excluded.name, public = excluded.public,
-  file_size_limit = excluded.file_size_limit, allowed_mime_types = excluded.allowed_mime_types`;
+  file_size_limit = excluded.file_size_limit, allowed_mime_types = excluded.allowed_mime_types
+where (b.name, b.public, b.file_size_limit, b.allowed_mime_types)
+  is distinct from (excluded.name, excluded.public, excluded.file_size_limit, excluded.allowed_mime_types)`;
+
+// ---------------------------------------------------------------------------------------------------------
+// Break-glass scripts (scripts/export-sql.ts): the same objects as idempotent SQL for Studio's SQL editor.
+// Where PostgreSQL has no IF NOT EXISTS form, a DO block asks the catalog first.
+// ---------------------------------------------------------------------------------------------------------
+
+/** A row value as an SQL literal (the resources send the same values as bind parameters). */
+export function valueLiteral(value: RowValue): string {
+  if (value === null) return "null";
+  if (typeof value === "boolean") return String(value);
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new Error(`cannot spell ${value} as an SQL literal`);
+    return String(value);
+  }
+  return literal(value);
+}
+
+function textArray(values: readonly string[]): string {
+  return `array[${values.map(literal).join(", ")}]::text[]`;
+}
+
+function indented(text: string): string {
+  return text
+    .split("\n")
+    .map((line) => (line ? `  ${line}` : line))
+    .join("\n");
+}
+
+/** A dollar-quote tag named `name` that does not occur in `text`. */
+function freeDollarTag(name: string, text: string): string {
+  let tag = `$${name}$`;
+  for (let i = 0; text.includes(tag); i++) tag = `$${name}${i}$`;
+  return tag;
+}
+
+/** An anonymous PL/pgSQL block: for the steps that have no IF NOT EXISTS form. */
+export function doBlock(body: string, declarations?: string): string {
+  const tag = freeDollarTag("do", body + (declarations ?? ""));
+  return [
+    `do ${tag}`,
+    ...(declarations ? ["declare", indented(declarations)] : []),
+    "begin",
+    indented(body),
+    "end",
+    tag,
+  ].join("\n");
+}
+
+/**
+ * The table's constraints, each added only when the table lacks it: one DO block, or null when the table
+ * has no constraints. For a table that existed before the script ran (CREATE TABLE IF NOT EXISTS skipped it).
+ * Constraints are matched by name, except the primary key (a table has at most one, whatever its name).
+ * Foreign keys and checks are added NOT VALID and then validated, the same statements the resources run.
+ */
+export function addMissingConstraints(spec: TableSpec): string | null {
+  const table = literal(tableName(spec));
+  const ensure = (condition: string, statements: readonly string[]): string =>
+    `if not exists (select 1 from pg_catalog.pg_constraint\n` +
+    `               where conrelid = ${table}::pg_catalog.regclass and ${condition}) then\n` +
+    indented(statements.map((s) => `${s};`).join("\n")) +
+    `\nend if;`;
+  const named = (name: string): string => `conname = ${literal(name)}`;
+  const steps = [
+    ...(spec.primaryKey.columns.length ? [ensure("contype = 'p'", [addPrimaryKey(spec)])] : []),
+    ...Object.keys(spec.uniques).map((name) => ensure(named(name), [addUnique(spec, name)])),
+    ...Object.keys(spec.foreignKeys).map((name) =>
+      ensure(named(name), [...addForeignKey(spec, name), validateConstraint(spec, name)]),
+    ),
+    ...Object.keys(spec.checks).map((name) =>
+      ensure(named(name), [...addCheck(spec, name), validateConstraint(spec, name)]),
+    ),
+  ];
+  return steps.length ? doBlock(steps.join("\n")) : null;
+}
+
+/**
+ * Drops the policies on the set's table (those matching its prefix, if it has one) that the model does not
+ * list: what the PolicySet resource does on `up`, since an extra permissive policy widens access.
+ */
+export function dropPoliciesOutsideSet(set: PolicySetSpec): string {
+  const table = qualified(set.schema, set.table);
+  const filters = [
+    `polrelid = ${literal(table)}::pg_catalog.regclass`,
+    `polname::text <> all (${textArray(set.names)})`,
+    ...(set.prefix === null ? [] : [`starts_with(polname::text, ${literal(set.prefix)})`]),
+  ];
+  return doBlock(
+    `for p in select polname from pg_catalog.pg_policy\n` +
+      `         where ${filters.join("\n           and ")} loop\n` +
+      `  execute pg_catalog.format('drop policy if exists %I on %s', p.polname, ${literal(table)});\n` +
+      `end loop;`,
+    "p record;",
+  );
+}
+
+/**
+ * Seed rows of one table, upserted by key in one statement. A row is rewritten only when its values differ,
+ * so a re-run changes nothing; rows that are not in the seed file are never touched.
+ */
+export function upsertRowsScript(rows: readonly RowSpec[]): string {
+  if (rows.length === 0) throw new Error("upsertRowsScript: no rows");
+  const [first] = rows;
+  const keys = Object.keys(first.key);
+  const values = Object.keys(first.values);
+  const columns = [...keys, ...values];
+  for (const row of rows) {
+    if (
+      row.schema !== first.schema ||
+      row.table !== first.table ||
+      JSON.stringify([...Object.keys(row.key), ...Object.keys(row.values)]) !== JSON.stringify(columns)
+    ) {
+      throw new Error(`upsertRowsScript: every row must be of ${first.schema}.${first.table} with columns ${columns}`);
+    }
+  }
+  const tuples = rows.map(
+    (row) => `(${columns.map((c) => valueLiteral(c in row.key ? row.key[c] : row.values[c])).join(", ")})`,
+  );
+  const onConflict = values.length
+    ? `do update set ${values.map((c) => `${ident(c)} = excluded.${ident(c)}`).join(", ")}\n` +
+      `  where (${values.map((c) => `t.${ident(c)}`).join(", ")}) is distinct from (${values.map((c) => `excluded.${ident(c)}`).join(", ")})`
+    : "do nothing";
+  return (
+    `insert into ${qualified(first.schema, first.table)} as t (${columns.map(ident).join(", ")})\nvalues\n  ` +
+    `${tuples.join(",\n  ")}\non conflict (${keys.map(ident).join(", ")}) ${onConflict}`
+  );
+}
+
+/**
+ * The feature rows every tenant must have, inserted disabled when missing. An existing row is left alone,
+ * whatever its `enabled` value: flags belong to operators once they exist.
+ */
+export function insertMissingFeatureRowsScript(spec: FeatureRowsSpec): string {
+  const tuples = Object.entries(spec.present).flatMap(([tenant, flags]) =>
+    flags.map((flag) => `(${literal(tenant)}, ${literal(flag)}, false)`),
+  );
+  if (tuples.length === 0) throw new Error(`insertMissingFeatureRowsScript: no feature rows for ${spec.table}`);
+  return (
+    `insert into ${qualified(spec.schema, spec.table)} ("tenant_id", "name", "enabled")\nvalues\n  ` +
+    `${tuples.join(",\n  ")}\non conflict ("tenant_id", "name") do nothing`
+  );
+}

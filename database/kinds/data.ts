@@ -15,6 +15,7 @@ async function readBucket(db: Db, id: string): Promise<BucketSpec | undefined> {
 }
 
 async function upsertBucket(db: Db, spec: BucketSpec): Promise<BucketSpec> {
+  // UPSERT_BUCKET rewrites the row only when it differs, so adopting a matching bucket writes nothing.
   await db.mutate(UPSERT_BUCKET, [spec.bucketId, spec.name, spec.public, spec.fileSizeLimit, spec.allowedMimeTypes]);
   const observed = await readBucket(db, spec.bucketId);
   if (!observed) throw new Error(`bucket ${spec.bucketId} was not found after it was written`);
@@ -73,14 +74,22 @@ async function upsertRow(db: Db, spec: RowSpec): Promise<RowSpec> {
   const valueColumns = Object.keys(spec.values);
   const columns = [...keyColumns, ...valueColumns];
   const params = columns.map((c) => (c in spec.key ? spec.key[c] : spec.values[c]));
-  const rows = await db.mutate<{ row: Record<string, unknown> }>(
-    `insert into ${qualified(spec.schema, spec.table)} as t (${columns.map(ident).join(", ")})
+  const table = qualified(spec.schema, spec.table);
+  const list = (prefix: string) => valueColumns.map((c) => `${prefix}${ident(c)}`).join(", ");
+  // The row is rewritten only when it differs, so adopting a matching seed writes nothing.
+  await db.mutate(
+    `insert into ${table} as t (${columns.map(ident).join(", ")})
      values (${columns.map((_, i) => `$${i + 1}`).join(", ")})
      on conflict (${keyColumns.map(ident).join(", ")}) do update
        set ${valueColumns.map((c) => `${ident(c)} = excluded.${ident(c)}`).join(", ")}
-     returning to_jsonb(t) as row`,
+       where (${list("t.")}) is distinct from (${list("excluded.")})`,
     params,
   );
+  const rows = await db.query<{ row: Record<string, unknown> }>(
+    `select to_jsonb(t) as row from ${table} t where ${keyColumns.map((c, i) => `${ident(c)} = $${i + 1}`).join(" and ")}`,
+    keyColumns.map((c) => spec.key[c]),
+  );
+  if (!rows[0]) throw new Error(`${rowSubject(spec)} was not found after it was written`);
   return canonicalRow(spec, rows[0].row);
 }
 
