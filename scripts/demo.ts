@@ -1,0 +1,174 @@
+/**
+ * The five-minute tour, on a fresh machine, with no account, token or secret to provide:
+ *
+ *   npm run demo            engine -> local Supabase-shaped PostgreSQL -> pulumi up -> verification report
+ *                           -> an out-of-band change -> preview catches it -> up repairs it -> report green
+ *   npm run demo -- --keep  the same, but keeps the database and the stack to explore afterwards
+ *
+ * It runs the real CLI the way an operator does (`pulumi up --stack local`), in a project folder under
+ * .stage2/demo/ (symlinks to the repository plus a copy of Pulumi.local.yaml, so the secret connection
+ * string is never written into the work tree). Safe to run twice: every run starts from scratch.
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Client } from "pg";
+import { createDatabase, destroyCluster, ensureCluster } from "./localdb";
+import { engineBin, projectCopy, pulumiEnv, REPO_ROOT, resourceSummary, runPulumi, type CliResult } from "./lib/pulumi";
+import { reportFromExport } from "./report";
+import { formatCapture } from "../report/verify";
+
+const STACK = "local";
+const CLUSTER = "demo";
+const DATABASE = "stage2_demo";
+const ROOT = path.join(REPO_ROOT, ".stage2", "demo");
+const PROJECT = path.join(ROOT, "project");
+let steps = 9;
+
+let step = 0;
+const started = Date.now();
+function say(title: string): void {
+  step += 1;
+  process.stdout.write(`\n[${step}/${steps}] ${title}  (+${((Date.now() - started) / 1000).toFixed(0)}s)\n`);
+}
+function detail(text: string): void {
+  process.stdout.write(text.replace(/^/gm, "      ") + "\n");
+}
+
+async function main(keep: boolean): Promise<void> {
+  say("Engine: the pinned Pulumi CLI, built from Go modules on first use (minutes), then cached");
+  detail(`${engineBin()}`);
+
+  say("Local Supabase-shaped PostgreSQL 15 (roles, auth, storage, the platform's refusals)");
+  const cluster = await ensureCluster(CLUSTER);
+  const databaseUrl = await createDatabase(cluster, DATABASE);
+  detail(`127.0.0.1:${cluster.port}/${DATABASE}, the program connects as postgres (not a superuser), as on Supabase`);
+
+  fs.rmSync(ROOT, { recursive: true, force: true });
+  projectCopy(PROJECT, ["Pulumi.local.yaml"]);
+  const passphrase = randomBytes(16).toString("hex");
+  fs.writeFileSync(path.join(ROOT, "passphrase"), passphrase, { mode: 0o600 });
+  const env = pulumiEnv({
+    PULUMI_BACKEND_URL: `file://${path.join(ROOT, "state")}`,
+    PULUMI_CONFIG_PASSPHRASE: passphrase,
+  });
+  fs.mkdirSync(path.join(ROOT, "state"), { recursive: true });
+  const pulumi = async (args: string[], what: string, shown = args.join(" ")): Promise<CliResult> => {
+    detail(`$ pulumi ${shown}`);
+    const result = await runPulumi([...args, "--stack", STACK], { cwd: PROJECT, env });
+    if (result.code !== 0 && !(what === "preview-drift" && result.code === 7)) {
+      throw new Error(
+        `pulumi ${args[0]} failed (exit ${result.code}):\n${result.stdout.slice(-3000)}\n${result.stderr}`,
+      );
+    }
+    return result;
+  };
+  await runPulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"], { cwd: PROJECT, env });
+  await pulumi(
+    ["config", "set", "--secret", "stage2:databaseUrl", databaseUrl],
+    "config",
+    "config set --secret stage2:databaseUrl <the local database URL>",
+  );
+
+  say("pulumi up: preflight, then the whole Stage 2 model converges (Steps A and B of the runbook)");
+  const up = await pulumi(["up", "--yes", "--skip-preview"], "up");
+  detail(summaryLine(up.stdout));
+
+  say("Verification report, computed from the live database (Step C; npm run report -- --stack local)");
+  await printReport(env);
+
+  say("Out-of-band change, as someone might make it in Studio: DROP POLICY attachments_delete ON storage.objects");
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query("drop policy attachments_delete on storage.objects");
+  } finally {
+    await client.end();
+  }
+
+  say("pulumi preview --expect-no-changes: the drift check (exit 7 when anything differs)");
+  const preview = await pulumi(["preview", "--expect-no-changes", "--json"], "preview-drift");
+  if (preview.code !== 7) throw new Error(`the preview did not catch the dropped policy (exit ${preview.code})`);
+  for (const line of driftLines(preview.stdout)) detail(line);
+
+  say("pulumi up: repairs what drifted, and only that");
+  const repair = await pulumi(["up", "--yes", "--skip-preview"], "up");
+  detail(summaryLine(repair.stdout));
+
+  say("Verification report again");
+  await printReport(env);
+
+  if (keep) {
+    process.stdout.write(
+      `\nKept. The stack lives in ${path.relative(REPO_ROOT, PROJECT)}; for example:\n` +
+        `  cd ${path.relative(REPO_ROOT, PROJECT)} && PULUMI_BACKEND_URL=file://${path.join(ROOT, "state")} ` +
+        `PULUMI_CONFIG_PASSPHRASE=$(cat ../passphrase) ../../../scripts/stage2.sh preview --stack local --diff\n` +
+        "Remove everything with: npm run demo -- --clean\n",
+    );
+    return;
+  }
+  await clean(env);
+}
+
+async function printReport(env: Record<string, string>): Promise<void> {
+  const exported = await runPulumi(["stack", "export", "--stack", STACK], { cwd: PROJECT, env });
+  const stored = reportFromExport(JSON.parse(exported.stdout), STACK);
+  detail(formatCapture(stored.report, { stack: STACK, target: stored.target, checkedAt: stored.checkedAt }));
+}
+
+function summaryLine(upOutput: string): string {
+  const summary = resourceSummary(upOutput);
+  return Object.entries(summary)
+    .map(([what, n]) => `${n} ${what}`)
+    .join(", ");
+}
+
+/** The preview's planned steps, one line per object that differs from the model. */
+function driftLines(previewJson: string): string[] {
+  const steps =
+    (
+      JSON.parse(previewJson) as {
+        steps?: {
+          op: string;
+          urn: string;
+          oldState?: { inputs?: Record<string, unknown> };
+          newState?: { inputs?: Record<string, unknown> };
+        }[];
+      }
+    ).steps ?? [];
+  return steps
+    .filter((s) => !["same", "read", "refresh"].includes(s.op))
+    .map((s) => {
+      const name = s.urn.split("::").pop();
+      const olds = s.oldState?.inputs ?? {};
+      const news = s.newState?.inputs ?? {};
+      const fields = Object.keys(news).filter(
+        (k) => k !== "__provider" && JSON.stringify(olds[k]) !== JSON.stringify(news[k]),
+      );
+      return s.op === "create"
+        ? `+ ${name}: missing from the database, will be created`
+        : `~ ${name}: differs in ${fields.join(", ")}`;
+    });
+}
+
+async function clean(env?: Record<string, string>): Promise<void> {
+  say("Cleaning up: destroy the stack, remove it, drop the database, stop the cluster");
+  if (env && fs.existsSync(PROJECT)) {
+    await runPulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK], { cwd: PROJECT, env });
+    await runPulumi(["stack", "rm", "--yes", "--force", "--stack", STACK], { cwd: PROJECT, env });
+  }
+  destroyCluster(CLUSTER);
+  fs.rmSync(ROOT, { recursive: true, force: true });
+  detail(`done in ${((Date.now() - started) / 1000).toFixed(0)}s`);
+}
+
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--keep")) steps = 8;
+  if (argv.includes("--clean")) steps = 1;
+  const run = argv.includes("--clean") ? clean() : main(argv.includes("--keep"));
+  run.catch((error: Error) => {
+    process.stderr.write(`\ndemo failed: ${error.message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * Running the pinned Pulumi CLI from scripts and tests: the engine from scripts/engine.sh, an offline
+ * environment, and project folders of symlinks so that a throwaway stack never writes its
+ * Pulumi.<stack>.yaml (with encrypted secrets) into the work tree.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+
+let bin: string | undefined;
+
+/** The folder holding pulumi, its language host and the dynamic-provider shim (built or cached). */
+export function engineBin(): string {
+  bin ??= execFileSync(path.join(REPO_ROOT, "scripts", "engine.sh"), {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  })
+    .trim()
+    .split("\n")
+    .pop()!;
+  return bin;
+}
+
+/**
+ * Environment for the CLI: the engine first on PATH, no update checks or plugin downloads, and a local
+ * file backend under .stage2/ unless the caller already chose a backend (PULUMI_BACKEND_URL).
+ */
+export function pulumiEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const home = process.env.PULUMI_HOME ?? path.join(REPO_ROOT, ".stage2", "pulumi-home");
+  const backend = process.env.PULUMI_BACKEND_URL ?? `file://${path.join(REPO_ROOT, ".stage2", "state")}`;
+  fs.mkdirSync(home, { recursive: true });
+  if (backend.startsWith("file://")) fs.mkdirSync(backend.slice("file://".length), { recursive: true });
+  return {
+    PATH: `${engineBin()}:${process.env.PATH ?? ""}`,
+    PULUMI_HOME: home,
+    PULUMI_BACKEND_URL: backend,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    ...extra,
+  };
+}
+
+/**
+ * A project folder whose entries are symlinks to the repository, except the stack files: those listed in
+ * `copyStackFiles` are copied (so `pulumi config set --secret` writes into the copy, not the work tree).
+ */
+export function projectCopy(dir: string, copyStackFiles: readonly string[] = []): string {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const entry of fs.readdirSync(REPO_ROOT)) {
+    if (/^Pulumi\..+\.yaml$/.test(entry) || entry === ".git" || entry === ".stage2") continue;
+    const target = path.join(dir, entry);
+    if (!fs.existsSync(target)) fs.symlinkSync(path.join(REPO_ROOT, entry), target);
+  }
+  for (const file of copyStackFiles) {
+    const target = path.join(dir, file);
+    if (!fs.existsSync(target)) fs.copyFileSync(path.join(REPO_ROOT, file), target);
+  }
+  return dir;
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI non-interactively; resolves with the exit code and output, never throws. */
+export function runPulumi(
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string>; timeoutMs?: number; onOutput?: (chunk: string) => void },
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(path.join(engineBin(), "pulumi"), [...args, "--non-interactive", "--color", "never"], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d;
+      options.onOutput?.(d.toString());
+    });
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 600_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The resource-change summary of a text `pulumi up` ("+ 3 created", "~ 1 updated", "4 unchanged"). */
+export function resourceSummary(output: string): Record<string, number> {
+  const summary: Record<string, number> = {};
+  const block = output.slice(output.lastIndexOf("Resources:"));
+  for (const match of block.matchAll(
+    /^\s+[+~\-±]?\s*(\d+) (created|updated|deleted|replaced|unchanged|to create|to update|to delete|to replace)/gm,
+  )) {
+    summary[match[2]] = Number(match[1]);
+  }
+  return summary;
+}
