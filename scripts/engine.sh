@@ -12,6 +12,9 @@
 #   pulumi-language-nodejs         the Node.js language host, built from sdk/v3@v3.68.0 by the
 #                                  wrapper module scripts/engine/language-host/ (README there: why)
 #   pulumi-resource-pulumi-nodejs  the dynamic-provider shim from node_modules/@pulumi/pulumi
+#   pulumi-analyzer-policy-stage2-nodejs
+#                                  runs a Node.js policy pack (policy/PulumiPolicy.yaml says
+#                                  `runtime: stage2-nodejs`; see ANALYZER SHIM below)
 #
 # The version comes from package.json ("@pulumi/pulumi", an exact version) and nowhere else;
 # scripts/engine/go.mod must require pkg/v3 and sdk/v3 at that same version (checked below).
@@ -37,6 +40,13 @@
 # provider's own version ldflag, and check for it in cache_is_good(). The engine finds a
 # plugin in the bin/ folder next to `pulumi` or on PATH, so no `pulumi plugin install` is needed.
 #
+# ANALYZER SHIM: `pulumi preview --policy-pack policy` starts a pack through the language host named
+# by the pack's runtime (its RunPlugin call); the host built here from sdk/v3@v3.68.0 answers "not
+# supported". Only when no language host of that name exists does the CLI fall back to running the
+# analyzer plugin `pulumi-analyzer-policy-<runtime>` (the hook pulumi-policy-opa uses) in the pack's
+# folder, with the stack's config in PULUMI_CONFIG. So the pack declares its own runtime name and the
+# shim written below starts the SDK's run-policy-pack with node, on this engine and on an installed one.
+#
 # All progress goes to stderr; stdout carries only the result.
 set -euo pipefail
 
@@ -50,6 +60,8 @@ LANGHOST_PKG="github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs"
 # The sdk/v3 release the language host is built from (see scripts/engine/README.md).
 LANGHOST_VERSION="v3.68.0"
 SHIM_NAME="pulumi-resource-pulumi-nodejs"
+# Must match "policy-" + the runtime in policy/PulumiPolicy.yaml.
+ANALYZER_SHIM_NAME="pulumi-analyzer-policy-stage2-nodejs"
 
 log() { printf '[engine] %s\n' "$*" >&2; }
 die() { printf '[engine] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -234,6 +246,19 @@ fi
 cp "$SDK_DIR/$SHIM_NAME" "$BIN/.$SHIM_NAME.$$"
 chmod 0755 "$BIN/.$SHIM_NAME.$$"
 mv -f "$BIN/.$SHIM_NAME.$$" "$BIN/$SHIM_NAME"
+
+# The engine runs it as `<shim> <engine-address> . [-option=value...]` in the pack's folder, so Node
+# resolves @pulumi/pulumi from the node_modules the pack sees (here the repository's).
+cat > "$BIN/.$ANALYZER_SHIM_NAME.$$" <<'SHIM'
+#!/bin/sh
+runner=$(node -e 'process.stdout.write(require.resolve("@pulumi/pulumi/cmd/run-policy-pack"))') || {
+  echo "cannot find @pulumi/pulumi/cmd/run-policy-pack from $(pwd): run npm ci" >&2
+  exit 1
+}
+exec node "$runner" "$@"
+SHIM
+chmod 0755 "$BIN/.$ANALYZER_SHIM_NAME.$$"
+mv -f "$BIN/.$ANALYZER_SHIM_NAME.$$" "$BIN/$ANALYZER_SHIM_NAME"
 
 log "engine v$VERSION ready in $(elapsed "$T0"): $(cd "$BIN" && echo *)"
 

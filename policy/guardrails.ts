@@ -1,0 +1,182 @@
+/**
+ * The Stage 2 guardrails as plain checks over what the engine shows a policy: a resource's type, its
+ * inputs, its options and its URN. policy/index.ts serves them as a policy pack; the tests call them
+ * directly with violating inputs the program itself can never produce (its config refuses them first).
+ *
+ * Every Stage 2 object is a dynamic resource of type `pulumi-nodejs:dynamic/stage2:<Kind>`
+ * (database/resource.ts); its inputs are the object's spec (database/specs.ts).
+ */
+import type { BucketSpec, FeatureRowsSpec, GrantsSpec, PolicySpec, RowSpec, TableSpec } from "../database/specs";
+
+export const RESOURCE_TYPE_PREFIX = "pulumi-nodejs:dynamic/stage2:";
+
+/** What a guardrail needs to know about one resource. */
+export interface ResourceFacts {
+  readonly type: string;
+  readonly urn: string;
+  readonly props: Record<string, unknown>;
+  readonly protect: boolean;
+}
+
+/** Which stacks count as production for the protection guardrail. */
+export interface ProtectionScope {
+  /** Values of stage2:environment whose tables must be protected (default: prod). */
+  readonly environments: readonly string[];
+  /** Stack names whose tables must be protected whatever their config says (default: prod). */
+  readonly stacks: readonly string[];
+}
+
+export const DEFAULT_PROTECTION_SCOPE: ProtectionScope = { environments: ["prod"], stacks: ["prod"] };
+
+export interface StackFacts {
+  /** stage2:environment, or undefined when the pack was started without the stack's config. */
+  readonly environment: string | undefined;
+}
+
+export interface Guardrail {
+  readonly name: string;
+  readonly description: string;
+  /** Messages, one per violation; empty when the resource complies or is not concerned. */
+  check(resource: ResourceFacts, stack: StackFacts, scope: ProtectionScope): string[];
+}
+
+/** `Table`, `Bucket`, ... for Stage 2 resources; undefined for anything else (components, the stack). */
+export function kindOf(type: string): string | undefined {
+  return type.startsWith(RESOURCE_TYPE_PREFIX) ? type.slice(RESOURCE_TYPE_PREFIX.length) : undefined;
+}
+
+/** The stack name inside a URN: urn:pulumi:<stack>::<project>::<type>::<name>. */
+export function stackOfUrn(urn: string): string | undefined {
+  const match = /^urn:pulumi:([^:]+)::/.exec(urn);
+  return match?.[1];
+}
+
+/** Outputs that dynamic resources carry among their inputs; they hold live values, not requests. */
+const OUTPUT_KEYS = new Set(["__provider", "observed", "status"]);
+
+/** Paths of every `enabled` key whose value turns a flag on, anywhere in the inputs. */
+export function enabledFlagPaths(value: unknown, path = ""): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => enabledFlagPaths(v, `${path}[${i}]`));
+  if (value === null || typeof value !== "object") return [];
+  const found: string[] = [];
+  for (const [key, v] of Object.entries(value)) {
+    if (path === "" && OUTPUT_KEYS.has(key)) continue;
+    const at = path ? `${path}.${key}` : key;
+    if (key === "enabled" && turnsOn(v)) found.push(at);
+    else found.push(...enabledFlagPaths(v, at));
+  }
+  return found;
+}
+
+function turnsOn(v: unknown): boolean {
+  if (typeof v === "boolean") return v;
+  if (typeof v === "number") return v !== 0;
+  if (typeof v === "string") return /^(t|true|y|yes|on|1)$/i.test(v.trim());
+  return v !== null && v !== undefined;
+}
+
+const qualified = (schema: unknown, name: unknown): string => `${String(schema)}.${String(name)}`;
+
+export const GUARDRAILS: readonly Guardrail[] = [
+  {
+    name: "stage2-no-feature-flag-enabled",
+    description:
+      "Stage 2 inserts the tenant feature rows disabled and never turns a flag on; enablement is a later stage's, by an operator.",
+    check({ type, props }) {
+      const kind = kindOf(type);
+      const features = props as Partial<FeatureRowsSpec & RowSpec>;
+      const writesFeatureRows = kind === "FeatureRows" || (kind === "SeedRow" && features.table === "features");
+      if (!writesFeatureRows) return [];
+      return enabledFlagPaths(props).map(
+        (path) =>
+          `${qualified(features.schema, features.table)}: the inputs turn a flag on at \`${path}\`; ` +
+          "Stage 2 only inserts missing rows as disabled. Remove `enabled: true` from stage2:features.flags.",
+      );
+    },
+  },
+  {
+    name: "stage2-attachments-bucket-private",
+    description: "The Storage bucket is private: files are only reachable through the attachments_* policies.",
+    check({ type, props }) {
+      if (kindOf(type) !== "Bucket") return [];
+      const bucket = props as Partial<BucketSpec>;
+      return bucket.public === false
+        ? []
+        : [
+            `bucket ${String(bucket.bucketId)} is not private (public: ${JSON.stringify(bucket.public)}); ` +
+              "a public bucket serves every file to anyone with its URL. The model declares it with public: false.",
+          ];
+    },
+  },
+  {
+    name: "stage2-prod-tables-protected",
+    description:
+      "In production the engine may not delete a Stage 2 table (protect), so a destroy or a table dropped from the model cannot lose data.",
+    check({ type, urn, props, protect }, stack, scope) {
+      if (kindOf(type) !== "Table" || protect) return [];
+      const table = props as Partial<TableSpec>;
+      const name = qualified(table.schema, table.name);
+      const stackName = stackOfUrn(urn);
+      if (stack.environment === undefined) {
+        return [
+          `table ${name}: cannot tell whether stack ${String(stackName)} is production, because stage2:environment ` +
+            "is not visible to the policy pack; run it through the analyzer shim that scripts/engine.sh installs " +
+            "(PulumiPolicy.yaml runtime stage2-nodejs), which passes the stack's config.",
+        ];
+      }
+      const byEnvironment = scope.environments.includes(stack.environment);
+      const byName = stackName !== undefined && scope.stacks.includes(stackName);
+      if (!byEnvironment && !byName) return [];
+      const why = byEnvironment ? `stage2:environment is ${stack.environment}` : `the stack is named ${stackName}`;
+      return [
+        `table ${name} is not protected although ${why}: set stage2:protectTables to true ` +
+          "(the default for prod), so that no update or destroy can drop it.",
+      ];
+    },
+  },
+  {
+    name: "stage2-policies-authenticated-only",
+    description:
+      "Every Stage 2 row-level and storage policy applies to the authenticated role only, never to anon or PUBLIC.",
+    check({ type, props }) {
+      if (kindOf(type) !== "Policy") return [];
+      const policy = props as Partial<PolicySpec>;
+      const roles = Array.isArray(policy.roles) ? policy.roles : [];
+      return roles.length === 1 && roles[0] === "authenticated"
+        ? []
+        : [
+            `policy ${String(policy.name)} on ${qualified(policy.schema, policy.table)} applies to ` +
+              `${JSON.stringify(roles)}; Stage 2 policies are \`to authenticated\` only.`,
+          ];
+    },
+  },
+  {
+    name: "stage2-tables-row-level-security",
+    description: "Row-level security is enabled on every Stage 2 table; without it the policies are not enforced.",
+    check({ type, props }) {
+      if (kindOf(type) !== "Table") return [];
+      const table = props as Partial<TableSpec>;
+      return table.rowLevelSecurity === true
+        ? []
+        : [
+            `table ${qualified(table.schema, table.name)} has row-level security off; the model enables it on every table.`,
+          ];
+    },
+  },
+  {
+    name: "stage2-no-anonymous-privileges",
+    description: "The anon role and PUBLIC hold no privilege on any Stage 2 table, schema or function.",
+    check({ type, props }) {
+      if (kindOf(type) !== "Grants") return [];
+      const grants = props as Partial<GrantsSpec>;
+      const target = grants.target as { kind?: string; schema?: string; name?: string } | undefined;
+      const what = target ? `${target.kind} ${target.schema ? `${target.schema}.` : ""}${target.name}` : "grants";
+      return ["anon", "public"].flatMap((role) => {
+        const privileges = grants.privileges?.[role] ?? [];
+        return privileges.length
+          ? [`${what} grants ${privileges.join(", ")} to ${role}; Stage 2 grants nothing to anon or PUBLIC.`]
+          : [];
+      });
+    },
+  },
+];
