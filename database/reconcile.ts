@@ -27,7 +27,7 @@ function isObject(value: unknown): value is JsonObject {
  * Keys only present live (extra columns, extra constraints) are not part of the projection: unmanaged.
  * Keys of the spec missing live (a dropped column) are absent from the projection, so the diff adds them.
  */
-export function project<T>(live: T, observed: T | undefined, spec: T): T {
+export function project<T>(live: unknown, observed: unknown, spec: T): T {
   return projectValue(live as Json, observed as Json | undefined, spec as Json) as T;
 }
 
@@ -59,7 +59,7 @@ export interface FieldChange {
  * Only keys of the desired spec are compared; outputs that are not inputs (`observed`, report values)
  * are never a reason for change.
  */
-export function changedFields(olds: Record<string, unknown>, news: Record<string, unknown>): FieldChange[] {
+export function changedFields(olds: object, news: object): FieldChange[] {
   const changes: FieldChange[] = [];
   const walk = (before: unknown, after: unknown, path: string): void => {
     if (isObject(before) && isObject(after)) {
@@ -69,9 +69,11 @@ export function changedFields(olds: Record<string, unknown>, news: Record<string
     }
     if (!isDeepStrictEqual(before, after)) changes.push({ path, before, after });
   };
-  for (const key of Object.keys(news)) {
+  const before = olds as Record<string, unknown>;
+  const after = news as Record<string, unknown>;
+  for (const key of Object.keys(after)) {
     if (INFORMATIONAL_KEYS.has(key)) continue;
-    walk(olds[key], news[key], key);
+    walk(before[key], after[key], key);
   }
   return changes;
 }

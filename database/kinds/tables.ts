@@ -131,7 +131,7 @@ async function canonicalFormOf(db: Db, spec: TableSpec): Promise<TableSpec> {
 
 async function converge(db: Db, olds: TableSpec, news: TableSpec): Promise<Applied<TableSpec>> {
   const subject = tables.describe(news);
-  const plan = planTableChanges(olds, news, changedFields(olds as never, news as never));
+  const plan = planTableChanges(olds, news, changedFields(olds, news));
   refuse(subject, plan.refused);
   if (plan.statements.length) await db.write(plan.statements);
   for (const validation of plan.validations) await db.write([validation]);

@@ -84,7 +84,7 @@ describe("bucket, seed and feature rows", () => {
     const read = await provider.read("FeatureRows", features.id, features.outs);
     const diff = await provider.diff("FeatureRows", features.id, read.props, features.spec);
     assert.equal(diff.changes, true, "a deleted feature row is drift");
-    assert.deepEqual((read.props.present as Record<string, string[]>).TELCO, [
+    assert.deepEqual((read.props as { present: Record<string, string[]> }).present.TELCO, [
       "ENABLE_ATTACHMENTS_UPLOAD",
       "ENABLE_PROJECTS",
     ]);
