@@ -6,33 +6,23 @@
  * no Pulumi.<stack>.yaml lands in the work tree), with a local file backend and a passphrase secrets
  * provider. Nothing here is mocked: a test that needs the engine fails when it is missing.
  */
-import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, type ConfigMap, type Stack } from "@pulumi/pulumi/automation";
+import { engineBin, projectCopy, runPulumi, type CliResult } from "../../scripts/lib/pulumi";
 import { freshDatabase, type TestDatabase } from "./database";
 
-export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+export { REPO_ROOT } from "../../scripts/lib/pulumi";
+export type { CliResult } from "../../scripts/lib/pulumi";
 export const TEST_PASSPHRASE = "stage2-test-passphrase";
 
-let engineBin: string | undefined;
-
 /** The engine's bin folder (builds or reuses the cache; fails loudly when it cannot). */
-export function engine(): string {
-  engineBin ??= execFileSync(path.join(REPO_ROOT, "scripts", "engine.sh"), {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  })
-    .trim()
-    .split("\n")
-    .pop()!;
-  return engineBin;
-}
+export const engine = engineBin;
 
 const runRoot = fs.mkdtempSync(path.join(os.tmpdir(), "stage2-engine-tests-"));
 
-/** Environment for the CLI and the provider processes it starts. */
+/** Environment for the CLI and the provider processes it starts: a file backend private to this test run. */
 export function engineEnv(extra: Record<string, string> = {}): Record<string, string> {
   const home = path.join(runRoot, "pulumi-home");
   const state = path.join(runRoot, "state");
@@ -45,21 +35,8 @@ export function engineEnv(extra: Record<string, string> = {}): Record<string, st
     PULUMI_CONFIG_PASSPHRASE: TEST_PASSPHRASE,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "false",
     ...extra,
   };
-}
-
-/** A project folder of symlinks to the repository, without its stack files. */
-export function projectCopy(name: string): string {
-  const dir = path.join(runRoot, "projects", name);
-  fs.mkdirSync(dir, { recursive: true });
-  for (const entry of fs.readdirSync(REPO_ROOT)) {
-    if (/^Pulumi\..+\.yaml$/.test(entry) || entry === ".git" || entry === ".stage2") continue;
-    const target = path.join(dir, entry);
-    if (!fs.existsSync(target)) fs.symlinkSync(path.join(REPO_ROOT, entry), target);
-  }
-  return dir;
 }
 
 export interface TestStackOptions {
@@ -81,12 +58,6 @@ export interface TestStack {
   cli(args: string[], options?: { env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
   setConfig(values: Record<string, unknown>): Promise<void>;
   destroyAndRemove(): Promise<void>;
-}
-
-export interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
 }
 
 export const DEFAULT_CONFIG: Record<string, unknown> = {
@@ -111,7 +82,7 @@ let counter = 0;
 export async function createTestStack(label: string, options: TestStackOptions = {}): Promise<TestStack> {
   const name = `${label}-${process.pid}-${++counter}`.replace(/[^a-zA-Z0-9-]/g, "-").toLowerCase();
   const db = options.database ?? (await freshDatabase(name));
-  const workDir = projectCopy(name);
+  const workDir = projectCopy(path.join(runRoot, "projects", name));
   const env = engineEnv(options.env);
   const pulumiCommand = await PulumiCommand.get({ root: path.dirname(engine()) });
   const stack = await LocalWorkspace.createOrSelectStack(
@@ -128,49 +99,16 @@ export async function createTestStack(label: string, options: TestStackOptions =
     db,
     env,
     setConfig,
-    cli: (args, cliOptions = {}) => runCli(args, workDir, { ...env, ...cliOptions.env }, name, cliOptions.timeoutMs),
+    cli: (args, cliOptions = {}) =>
+      runPulumi([...args, "--stack", name], {
+        cwd: workDir,
+        env: { ...env, ...cliOptions.env },
+        timeoutMs: cliOptions.timeoutMs ?? 300_000,
+      }),
     async destroyAndRemove() {
       await stack.destroy({ color: "never" }).catch(() => undefined);
       await stack.workspace.removeStack(name, { force: true }).catch(() => undefined);
       if (!options.database) await db.drop().catch(() => undefined);
     },
   };
-}
-
-export function runCli(
-  args: string[],
-  cwd: string,
-  env: Record<string, string>,
-  stackName: string,
-  timeoutMs = 300_000,
-): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      path.join(engine(), "pulumi"),
-      [...args, "--stack", stackName, "--non-interactive", "--color", "never"],
-      {
-        cwd,
-        env: { ...process.env, ...env },
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Steps of a `preview --json` that are not same/read: what the engine plans to change. */
-export function plannedChanges(previewJson: string): { op: string; urn: string; diffs: string[] }[] {
-  const parsed = JSON.parse(previewJson) as {
-    steps?: { op: string; urn: string; diffReasons?: string[]; detailedDiff?: Record<string, unknown> }[];
-  };
-  return (parsed.steps ?? [])
-    .filter((s) => !["same", "read", "refresh"].includes(s.op))
-    .map((s) => ({ op: s.op, urn: s.urn, diffs: s.diffReasons ?? Object.keys(s.detailedDiff ?? {}) }));
 }
