@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
+import { RunError } from "@pulumi/pulumi/errors";
 import { z } from "zod";
 
 const PARTNER_KINDS = ["vendor", "delivery_partner", "channel_partner"] as const;
@@ -18,7 +19,13 @@ const seedFileSchema = z
             id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
               message: "must be lower-case letters, digits and dashes (e.g. vendor-x)",
             }),
-            label: z.string().trim().min(1, { message: "must not be empty" }).max(200),
+            // Stored exactly as written (quotes and SQL metacharacters included; values travel as bind
+            // parameters), so surrounding spaces are refused rather than silently trimmed.
+            label: z
+              .string({ message: "must be a text label such as Vendor X" })
+              .min(1, { message: "must not be empty" })
+              .max(200, { message: "must be at most 200 characters" })
+              .refine((l) => l === l.trim(), { message: "must not start or end with spaces" }),
             kind: z.enum(PARTNER_KINDS, { message: `must be one of ${PARTNER_KINDS.join(", ")}` }),
           })
           .strict(),
@@ -45,51 +52,74 @@ const seedFileSchema = z
 
 export type PartnerSeeds = z.output<typeof seedFileSchema>;
 
-export class SeedFileError extends Error {
+/** A RunError: the engine shows the message alone, as an answer to the operator rather than a crash. */
+export class SeedFileError extends RunError {
   constructor(
     file: string,
     readonly problems: readonly string[],
   ) {
     super(`Invalid seed file ${file} (nothing was changed):\n - ${problems.join("\n - ")}`);
     this.name = "SeedFileError";
+    // The engine shows a RunError's message without its stack, so the frames are dropped: formatting them costs
+    // Node 20's util.inspect up to a minute and a half (it loops on the source-mapped frame
+    // ".../node_modules/@pulumi/resource.ts:..." until "Invalid string length").
+    this.stack = `${this.name}: ${this.message}`;
   }
 }
 
-/** Validates parsed seed data; `file` only names the source in messages. */
+/** The string fields of the rows of a list, however malformed the rest (for checks across rows). */
+function fieldsOf(list: unknown, field: string): (string | undefined)[] {
+  return Array.isArray(list)
+    ? list.map((row) => {
+        const value = row && typeof row === "object" ? (row as Record<string, unknown>)[field] : undefined;
+        return typeof value === "string" ? value : undefined;
+      })
+    : [];
+}
+
+/**
+ * Validates parsed seed data; `file` only names the source in messages. Checks across rows (duplicates,
+ * references) run even when some row is malformed, so every problem is reported in one go.
+ */
 export function validateSeeds(data: unknown, file: string): PartnerSeeds {
   const problems: string[] = [];
   const result = seedFileSchema.safeParse(data);
   if (!result.success) {
+    const where = (path: readonly PropertyKey[]): string =>
+      path
+        .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+        .join("")
+        .replace(/^\./, "") || "(file)";
     for (const issue of result.error.issues) {
-      problems.push(
-        `${issue.path
-          .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
-          .join("")
-          .replace(/^\./, "")}: ${issue.message}`,
-      );
+      if (issue.code === "unrecognized_keys") {
+        for (const key of issue.keys) problems.push(`${where([...issue.path, key])}: is not a known field; remove it`);
+      } else {
+        problems.push(`${where(issue.path)}: ${issue.message}`);
+      }
     }
-    throw new SeedFileError(file, problems);
   }
-  const seeds = result.data;
-  const duplicates = (values: string[]): string[] => values.filter((v, i) => values.indexOf(v) !== i);
-  for (const id of new Set(duplicates(seeds.partner_orgs.map((o) => o.id))))
-    problems.push(`partner_orgs: id "${id}" is listed more than once`);
-  for (const label of new Set(duplicates(seeds.partner_orgs.map((o) => o.label)))) {
+  const root = data && typeof data === "object" ? (data as Record<string, unknown>) : {};
+  const orgIds = fieldsOf(root.partner_orgs, "id");
+  const duplicates = (values: (string | undefined)[]): string[] => [
+    ...new Set(values.filter((v, i): v is string => v !== undefined && values.indexOf(v) !== i)),
+  ];
+  for (const id of duplicates(orgIds)) problems.push(`partner_orgs: id "${id}" is listed more than once`);
+  for (const label of duplicates(fieldsOf(root.partner_orgs, "label"))) {
     problems.push(`partner_orgs: label "${label}" is listed more than once (labels are unique in partner_org)`);
   }
-  for (const alias of new Set(duplicates(seeds.normalizations.map((n) => n.alias)))) {
+  for (const alias of duplicates(fieldsOf(root.normalizations, "alias"))) {
     problems.push(`normalizations: alias "${alias}" is listed more than once`);
   }
-  const ids = new Set(seeds.partner_orgs.map((o) => o.id));
-  seeds.normalizations.forEach((n, i) => {
-    if (!ids.has(n.partner_org)) {
+  const ids = new Set(orgIds);
+  fieldsOf(root.normalizations, "partner_org").forEach((org, i) => {
+    if (org !== undefined && !ids.has(org)) {
       problems.push(
-        `normalizations[${i}].partner_org: "${n.partner_org}" is not an id in partner_orgs; add the org or fix the id`,
+        `normalizations[${i}].partner_org: "${org}" is not an id in partner_orgs; add the org or fix the id`,
       );
     }
   });
-  if (problems.length) throw new SeedFileError(file, problems);
-  return seeds;
+  if (problems.length || !result.success) throw new SeedFileError(file, problems);
+  return result.data;
 }
 
 /** Loads and validates a seed file, relative to the project root. */

@@ -51,6 +51,28 @@ export function checkTarget(expectedRef: string, actual: { ref: string | null; s
   };
 }
 
+/**
+ * Over the Management API the project is the one the API answers for: its record must carry the configured
+ * ref, and the project must be up (a paused or restoring project cannot take the changes).
+ */
+export function checkProjectRecord(
+  expectedRef: string,
+  project: { readonly id: string; readonly ref?: string; readonly name: string; readonly status?: string },
+): CheckResult {
+  const target = checkTarget(expectedRef, {
+    ref: project.ref ?? project.id ?? null,
+    source: `Management API project "${project.name}"`,
+  });
+  if (!target.ok || project.status === undefined || project.status === "ACTIVE_HEALTHY") return target;
+  return {
+    check: "target",
+    ok: false,
+    detail:
+      `project ${expectedRef} ("${project.name}") is ${project.status}, not ACTIVE_HEALTHY; nothing was changed. ` +
+      "Restore or unpause it in the dashboard and run again.",
+  };
+}
+
 export interface PermissionFacts {
   readonly role: string;
   readonly superuser: boolean;

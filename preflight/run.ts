@@ -3,6 +3,7 @@
  * run before anything is changed. Facts come from read-only catalog queries (nothing is created to test a
  * privilege) and from the Management API.
  */
+import { RunError } from "@pulumi/pulumi/errors";
 import type { StackConfig } from "../config/schema";
 import type { ManagementApi } from "../transports/management-api";
 import type { Transport } from "../transports/transport";
@@ -11,6 +12,7 @@ import {
   checkBackups,
   checkChangeWindow,
   checkPermissions,
+  checkProjectRecord,
   checkTarget,
   projectRefFromDatabaseUrl,
   type CheckResult,
@@ -18,16 +20,30 @@ import {
   OVERRIDES,
 } from "./checks";
 
-export class PreflightError extends Error {
-  constructor(readonly results: readonly CheckResult[]) {
+/**
+ * A RunError, so the engine prints the message alone and ends the run cleanly: a refused preflight is an
+ * answer for the operator, not a crash, and its stack trace would say nothing (formatting one for an
+ * arbitrary error also costs the program process more than a minute, see RunError in @pulumi/pulumi).
+ */
+export class PreflightError extends RunError {
+  constructor(
+    readonly results: readonly CheckResult[],
+    unfinished?: string,
+  ) {
     super(
-      "Preflight failed; nothing was changed:\n" +
-        results
-          .filter((r) => !r.ok)
-          .map((r) => ` - ${r.check}: ${r.detail}${overrideHint(r)}`)
-          .join("\n"),
+      unfinished !== undefined
+        ? `Preflight could not finish; nothing was changed: ${unfinished}`
+        : "Preflight failed; nothing was changed:\n" +
+            results
+              .filter((r) => !r.ok)
+              .map((r) => ` - ${r.check}: ${r.detail}${overrideHint(r)}`)
+              .join("\n"),
     );
     this.name = "PreflightError";
+    // The engine shows a RunError's message without its stack, so the frames are dropped: formatting them costs
+    // Node 20's util.inspect up to a minute and a half (it loops on the source-mapped frame
+    // ".../node_modules/@pulumi/resource.ts:..." until "Invalid string length").
+    this.stack = `${this.name}: ${this.message}`;
   }
 }
 
@@ -59,28 +75,39 @@ export interface PreflightInput {
 }
 
 export async function runPreflight(input: PreflightInput): Promise<CheckResult[]> {
+  try {
+    return await gatherAndDecide(input);
+  } catch (error) {
+    if (error instanceof PreflightError) throw error;
+    // The API or the database could not answer a question (401, 404, unreachable...): the message says which.
+    throw new PreflightError([], error instanceof Error ? error.message : String(error));
+  }
+}
+
+async function gatherAndDecide(input: PreflightInput): Promise<CheckResult[]> {
   const { config } = input;
   const results: CheckResult[] = [];
 
   if (config.transport === "direct") {
     const { ref, host } = projectRefFromDatabaseUrl(config.databaseUrl ?? "");
     results.push(checkTarget(config.projectRef, { ref, source: `host ${host}` }));
-  } else if (input.api) {
-    const project = await input.api.getProject();
-    results.push(
-      checkTarget(config.projectRef, {
-        ref: project.ref ?? project.id,
-        source: `Management API project "${project.name}"`,
-      }),
-    );
+  } else {
+    if (!input.api) throw new Error("transport management-api needs stage2:accessToken to reach the API");
+    results.push(checkProjectRecord(config.projectRef, await input.api.getProject()));
   }
+  // On the wrong project every other answer is about the wrong database: stop before asking it anything.
+  if (!results[0].ok) throw new PreflightError(results);
 
   const [facts] = await input.transport.query<PermissionFacts>(PERMISSIONS_QUERY);
   results.push(checkPermissions(facts));
 
   if (config.preflight.requireBackup) {
-    if (!input.api)
-      throw new Error("preflight: backups must be checked but no Management API access token is configured");
+    if (!input.api) {
+      throw new Error(
+        "backups must be checked but stage2:accessToken is not set; " +
+          "pulumi config set --secret stage2:accessToken sbp_...",
+      );
+    }
     results.push(
       applyOverride(
         checkBackups(await input.api.listBackups(), config.preflight.maxBackupAgeHours, input.now),

@@ -3,10 +3,12 @@
  * what Studio's SQL editor uses), for operators who cannot reach the database port. Also the home of the
  * other Management API reads the preflight needs (project record, backups).
  *
- * Assumptions about the endpoint, mirrored by test/support/management-api-server.ts:
+ * What the endpoint does (Supabase's postgres-meta `query`; mirrored by test/support/management-api-server.ts):
  *   - `{query}` without parameters runs as one simple-protocol message: several statements, one implicit
- *     transaction; the response is the rows of the last statement.
+ *     transaction; the answer is the rows of the LAST STATEMENT THAT RETURNED ANY ROWS, not of the last
+ *     statement. batch() therefore puts a marker row right before its last statement (see below).
  *   - `{query, parameters}` runs one statement with bind parameters.
+ *   - Every request gets its own connection, so no session setting survives from one request to the next.
  *   - SQL errors come back as HTTP 400 with `{message: "Failed to run sql query: ERROR:  <SQLSTATE>: ..."}`.
  */
 import { SupabaseManagementAPI, SupabaseManagementAPIError } from "supabase-management-js";
@@ -26,10 +28,12 @@ export interface ManagementApiSettings {
   readonly projectRef: string;
   readonly accessToken: string;
   readonly apiUrl?: string;
-  /** Attempts for 429 and 5xx answers, including the first. */
+  /** Attempts for 429, 5xx and unreachable answers, including the first. */
   readonly maxAttempts?: number;
   /** First backoff delay; doubles per attempt, with jitter. */
   readonly baseDelayMs?: number;
+  /** Upper bound of one wait, whether from backoff or from Retry-After. */
+  readonly maxDelayMs?: number;
 }
 
 export interface ProjectRecord {
@@ -60,15 +64,17 @@ export class ManagementApiError extends Error {
   }
 }
 
+type Answer = { data: unknown };
+
 export class ManagementApi {
   private readonly client: SupabaseManagementAPI;
   private readonly secrets: string[];
+  readonly apiUrl: string;
 
   constructor(private readonly settings: ManagementApiSettings) {
-    this.client = new SupabaseManagementAPI({
-      accessToken: settings.accessToken,
-      baseUrl: settings.apiUrl ?? DEFAULT_API_URL,
-    });
+    // The client joins base URL and path by concatenation, so a trailing slash would double up.
+    this.apiUrl = (settings.apiUrl ?? DEFAULT_API_URL).replace(/\/+$/, "");
+    this.client = new SupabaseManagementAPI({ accessToken: settings.accessToken, baseUrl: this.apiUrl });
     this.secrets = [settings.accessToken];
   }
 
@@ -77,63 +83,81 @@ export class ManagementApi {
   }
 
   async getProject(): Promise<ProjectRecord> {
-    return (await this.call("getProject", () => this.client.getProject(this.settings.projectRef))) as ProjectRecord;
+    const ref = this.settings.projectRef;
+    return (await this.call(`reading project ${ref}`, false, () => this.client.getProject(ref))) as ProjectRecord;
   }
 
   async listBackups(): Promise<BackupsRecord> {
-    return (await this.call("listAllBackups", () =>
-      this.client.listAllBackups(this.settings.projectRef),
+    const ref = this.settings.projectRef;
+    return (await this.call(`listing the backups of project ${ref}`, false, () =>
+      this.client.listAllBackups(ref),
     )) as BackupsRecord;
   }
 
   async runQuery(body: { query: string; parameters?: unknown[]; read_only?: boolean }): Promise<unknown> {
     countRoundTrip("api");
-    return this.call("runAQuery", () => this.client.runAQuery(this.settings.projectRef, body));
+    const ref = this.settings.projectRef;
+    return this.call(`running SQL on project ${ref}`, true, () => this.client.runAQuery(ref, body));
   }
 
-  /** Calls an endpoint, retrying 429 (honouring Retry-After) and 5xx with exponential backoff. */
-  private async call(method: string, fn: () => Promise<{ data: unknown }>): Promise<unknown> {
-    const maxAttempts = this.settings.maxAttempts ?? 5;
+  /** Calls an endpoint, retrying 429 (honouring Retry-After), 5xx and network failures with exponential backoff. */
+  private async call(what: string, isQuery: boolean, fn: () => Promise<Answer>): Promise<unknown> {
+    const maxAttempts = Math.max(1, this.settings.maxAttempts ?? 5);
     const baseDelay = this.settings.baseDelayMs ?? 500;
+    const maxDelay = this.settings.maxDelayMs ?? 60_000;
     for (let attempt = 1; ; attempt++) {
       try {
         return (await fn()).data;
       } catch (error) {
-        const status = error instanceof SupabaseManagementAPIError ? error.status : 0;
+        const status = statusOf(error);
         const retryable = status === 429 || status >= 500 || status === 0;
-        if (!retryable || attempt >= maxAttempts) throw this.explain(method, error, status, attempt);
-        await sleep(retryDelay(error, attempt, baseDelay));
+        if (!retryable || attempt >= maxAttempts) throw this.explain(what, isQuery, error, status, attempt);
+        await sleep(Math.min(retryDelay(error, attempt, baseDelay), maxDelay));
       }
     }
   }
 
-  private explain(method: string, error: unknown, status: number, attempts: number): Error {
+  private explain(what: string, isQuery: boolean, error: unknown, status: number, attempts: number): Error {
     const ref = this.settings.projectRef;
     const detail = redact(apiMessage(error), this.secrets);
-    if (status === 400 && method === "runAQuery") {
-      const sqlstate = /ERROR:\s+([0-9A-Z]{5}):/.exec(detail)?.[1];
-      const message = detail.replace(/^Failed to run sql query:\s*/, "").replace(/^ERROR:\s+([0-9A-Z]{5}:\s*)?/, "");
-      return new DatabaseError(describeDatabaseError(message, sqlstate), sqlstate);
+    if (status === 400 && isQuery) {
+      const sql = parseSqlError(detail);
+      if (sql) return new DatabaseError(describeDatabaseError(sql.message, sql.sqlstate), sql.sqlstate, false);
     }
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
     const messages: Record<number, string> = {
       401:
-        `the Management API rejected the access token (401); set a valid personal access token with ` +
-        `\`pulumi config set --secret stage2:accessToken <token>\``,
-      403: `the access token may not act on project ${ref} (403); use a token of an account that is a member of its organization`,
-      404: `project ${ref} was not found by the Management API (404); check stage2:projectRef`,
-      429: `the Management API kept rate-limiting after ${attempts} attempts (429); wait a minute and run again`,
+        "the Management API rejected stage2:accessToken (HTTP 401): it is wrong, expired or revoked. Create a " +
+        "personal access token (Dashboard -> Account -> Access Tokens) and set it with " +
+        "`pulumi config set --secret stage2:accessToken <token>`",
+      403:
+        `stage2:accessToken may not access project ${ref} (HTTP 403): use a token of an account that is a member ` +
+        "of the project's organization, with access to its database",
+      404:
+        `project ${ref} was not found (HTTP 404): check stage2:projectRef (Project Settings -> General -> ` +
+        `Reference ID) and stage2:managementApiUrl (${this.apiUrl})`,
+      429:
+        `the Management API was still rate-limiting${tries} (HTTP 429); nothing more was sent. ` +
+        "Wait a minute and run again, or lower the engine's parallelism (pulumi up --parallel 2)",
     };
     const text =
       messages[status] ??
       (status >= 500
-        ? `the Management API failed with HTTP ${status} after ${attempts} attempts: ${detail}`
+        ? `the Management API failed with HTTP ${status}${tries}: ${detail}. Check https://status.supabase.com and run again`
         : status === 0
-          ? `the Management API could not be reached after ${attempts} attempts: ${detail}`
-          : `the Management API answered HTTP ${status}: ${detail}`);
-    return new ManagementApiError(`${method}: ${text}`, status);
+          ? `the Management API at ${this.apiUrl} could not be reached${tries}: ${detail}. ` +
+            "Check stage2:managementApiUrl and the network"
+          : status === -1
+            ? `the Management API at ${this.apiUrl} gave an answer that is not JSON: ${detail}`
+            : `the Management API answered HTTP ${status}: ${detail}`);
+    return new ManagementApiError(redact(`${what}: ${text}`, this.secrets), status);
   }
 }
 
+/**
+ * SQL over the Management API. query() is one request; batch() is one request and one implicit transaction
+ * with the DDL timeouts scoped to it; standalone() is one request holding a single statement.
+ */
 export class ManagementApiTransport implements Transport {
   readonly description: string;
 
@@ -147,12 +171,22 @@ export class ManagementApiTransport implements Transport {
   }
 
   async batch<R>(statements: readonly string[], timeouts: Timeouts): Promise<R[]> {
-    return asRows<R>(await this.api.runQuery({ query: [timeoutStatement(timeouts), ...statements].join(";\n") }));
+    if (!statements.length) {
+      await this.api.runQuery({ query: timeoutStatement(timeouts) });
+      return [];
+    }
+    // The endpoint answers with the rows of the last statement that returned any. The marker row right
+    // before the last statement is what comes back when the last statement returns none, so an empty
+    // read-back is seen as empty instead of as the rows of an earlier statement.
+    const script = [timeoutStatement(timeouts), ...statements.slice(0, -1), BATCH_MARKER, statements.at(-1)!];
+    const rows = asRows<R>(await this.api.runQuery({ query: script.join("\n;\n") }));
+    return isMarker(rows) ? [] : rows;
   }
 
   async standalone(sql: string): Promise<void> {
-    // The endpoint cannot hold session settings across calls, so a statement that must run outside a
-    // transaction (CREATE INDEX CONCURRENTLY) runs under the server's own lock and statement timeouts.
+    // A statement that must run outside a transaction (CREATE INDEX CONCURRENTLY) has to be alone in its
+    // message, and no session setting survives between requests: it runs under the server's own lock and
+    // statement timeouts, not stage2:ddl.
     await this.api.runQuery({ query: sql });
   }
 
@@ -161,25 +195,65 @@ export class ManagementApiTransport implements Transport {
   }
 }
 
+const MARKER_COLUMN = "stage2_batch_marker";
+const BATCH_MARKER = `select true as ${MARKER_COLUMN}`;
+
+function isMarker(rows: readonly unknown[]): boolean {
+  if (rows.length !== 1 || rows[0] === null || typeof rows[0] !== "object") return false;
+  const keys = Object.keys(rows[0]);
+  return keys.length === 1 && keys[0] === MARKER_COLUMN;
+}
+
 function asRows<R>(data: unknown): R[] {
   return Array.isArray(data) ? (data as R[]) : [];
+}
+
+/** HTTP status; 0 when the API could not be reached; -1 when its answer could not be read. */
+function statusOf(error: unknown): number {
+  if (error instanceof SupabaseManagementAPIError) return error.status;
+  // fetch() rejects with a TypeError ("fetch failed") when the connection fails; a SyntaxError is a body
+  // that claimed to be JSON and was not, which retrying does not fix.
+  return error instanceof TypeError ? 0 : -1;
+}
+
+/** `ERROR:  42P01: relation "x" does not exist\nDETAIL:  ...` -> SQLSTATE and a one-line message. */
+export function parseSqlError(text: string): { sqlstate: string | undefined; message: string } | undefined {
+  const body = text.replace(/^Failed to run sql query:\s*/, "");
+  const head = /^(ERROR|FATAL|PANIC):\s+(?:([0-9A-Z]{5}):\s*)?([^\n]*)/.exec(body);
+  if (!head) return undefined;
+  const extras = body
+    .split("\n")
+    .slice(1)
+    .map((line) => /^(DETAIL|HINT):\s+(.*)$/.exec(line.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => `${m[1].toLowerCase()}: ${m[2]}`);
+  return { sqlstate: head[2], message: [head[3].trim(), ...extras].join("; ") };
 }
 
 function apiMessage(error: unknown): string {
   if (error instanceof SupabaseManagementAPIError) {
     const data = error.data as { message?: unknown } | string | undefined;
     if (data && typeof data === "object" && typeof data.message === "string") return data.message;
-    if (typeof data === "string" && data) return data;
+    if (typeof data === "string" && data) return data.slice(0, 500);
     return `HTTP ${error.status}`;
   }
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return cause?.message ? `${error.message} (${cause.code ?? cause.message})` : error.message;
+  }
+  return String(error);
 }
 
+/** Retry-After (seconds or an HTTP date) when the API sent one, else exponential backoff with jitter. */
 function retryDelay(error: unknown, attempt: number, baseDelay: number): number {
   if (error instanceof SupabaseManagementAPIError) {
-    const header = (error as { headers?: Headers }).headers?.get?.("retry-after");
-    const seconds = header ? Number(header) : NaN;
-    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 60_000);
+    const header = (error as { headers?: { get?(name: string): string | null } }).headers?.get?.("retry-after");
+    if (header) {
+      const seconds = Number(header);
+      if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+      const date = Date.parse(header);
+      if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
+    }
   }
   const exponential = baseDelay * 2 ** (attempt - 1);
   return exponential / 2 + Math.random() * (exponential / 2);

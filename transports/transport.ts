@@ -71,11 +71,13 @@ export function redact(text: string, secrets: readonly string[]): string {
 
 /**
  * Round trips are counted for the benchmark (STAGE2_ROUNDTRIP_LOG names a file; one line per round trip),
- * because the provider runs in the engine's own process where an in-memory counter cannot be read.
+ * because the provider runs in the engine's own process where an in-memory counter cannot be read. A line
+ * is `kind<TAB>epoch ms<TAB>pid<TAB>script`: the script tells the dynamic provider's process from the
+ * program's (the language host), and the time shows where a run spends it.
  */
 export function countRoundTrip(kind: string): void {
   const file = process.env.STAGE2_ROUNDTRIP_LOG;
-  if (file) fs.appendFileSync(file, `${kind}\n`);
+  if (file) fs.appendFileSync(file, `${kind}\t${Date.now()}\t${process.pid}\t${process.argv[1] ?? ""}\n`);
 }
 
 /** `select set_config(...)` that scopes both timeouts to the current transaction. */

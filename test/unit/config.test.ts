@@ -1,0 +1,398 @@
+/**
+ * Stack configuration (config/schema.ts, issue 5 "Config"): malformed configs are refused before anything
+ * runs, each problem naming its `stage2:` key and the fix, all problems together; valid configs get the
+ * defaults the runbook implies (tables protected and backups required for prod only).
+ */
+import { strict as assert } from "node:assert";
+import { RunError } from "@pulumi/pulumi/errors";
+import { ConfigError, parseStackConfig, type StackConfig } from "../../config/schema";
+
+const SECRET_URL = "postgresql://postgres:s3cret-pw@db.abcdefghijklmnopqrst.supabase.co:5432/postgres";
+const SECRET_TOKEN = "sbp_0123456789abcdef0123456789abcdef01234567";
+const BOTH_SECRET = new Set(["databaseUrl", "accessToken"]);
+
+const LOCAL = {
+  environment: "local",
+  projectRef: "local",
+  databaseUrl: "postgresql://postgres:pw@127.0.0.1:5432/stage2",
+  features: { tenants: ["TELCO"] },
+};
+const PROD = {
+  environment: "prod",
+  projectRef: "abcdefghijklmnopqrst",
+  databaseUrl: SECRET_URL,
+  accessToken: SECRET_TOKEN,
+  features: { tenants: ["TELCO"] },
+};
+
+function problemsOf(values: Record<string, unknown>, secretKeys: ReadonlySet<string> = BOTH_SECRET): string[] {
+  try {
+    parseStackConfig(values, secretKeys);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    assert.match(error.message, /^Invalid stack configuration \(nothing was changed\):\n - /);
+    // The engine prints a RunError's message alone; no stack frames (see ConfigError).
+    assert.ok(RunError.isInstance(error));
+    assert.equal(error.stack, `ConfigError: ${error.message}`);
+    for (const secret of [SECRET_URL, SECRET_TOKEN, "s3cret-pw"]) {
+      assert.ok(!error.message.includes(secret), `a secret value leaked into: ${error.message}`);
+    }
+    return [...error.problems];
+  }
+  throw new Error("expected the configuration to be refused");
+}
+
+describe("stack configuration", () => {
+  describe("refuses malformed configs, naming the key and the fix", () => {
+    const cases: { what: string; values: Record<string, unknown>; secretKeys?: Set<string>; problem: RegExp }[] = [
+      {
+        what: "an unknown flag name",
+        values: { ...LOCAL, features: { tenants: ["TELCO"], flags: ["ENABLE_PROJECT"] } },
+        problem:
+          /^stage2:features\.flags\[0\]\.name: must be one of ENABLE_PROJECTS, ENABLE_ATTACHMENTS_UPLOAD, ENABLE_OKTA_AUTH$/,
+      },
+      {
+        what: "a flag with enabled: true",
+        values: {
+          ...LOCAL,
+          features: { tenants: ["TELCO"], flags: ["ENABLE_PROJECTS", { name: "ENABLE_OKTA_AUTH", enabled: true }] },
+        },
+        problem: /^stage2:features\.flags\[1\]\.enabled: Stage 2 never enables a flag: remove `enabled: true`/,
+      },
+      {
+        what: "a flag that is neither a name nor an object",
+        values: { ...LOCAL, features: { tenants: ["TELCO"], flags: [7] } },
+        problem:
+          /^stage2:features\.flags\[0\]: must be a flag name \(ENABLE_PROJECTS, .*\) or \{ name, enabled: false \}$/,
+      },
+      {
+        what: "an empty tenant id",
+        values: { ...LOCAL, features: { tenants: [""] } },
+        problem:
+          /^stage2:features\.tenants\[0\]: must be 2-32 characters of A-Z, 0-9 and _, starting with a letter \(e\.g\. TELCO\)$/,
+      },
+      {
+        what: "a lower-case tenant id",
+        values: { ...LOCAL, features: { tenants: ["TELCO", "bank"] } },
+        problem: /^stage2:features\.tenants\[1\]: must be 2-32 characters of A-Z/,
+      },
+      {
+        what: "a tenant id starting with a digit",
+        values: { ...LOCAL, features: { tenants: ["1BANK"] } },
+        problem: /^stage2:features\.tenants\[0\]: must be 2-32 characters/,
+      },
+      {
+        what: "no tenant at all",
+        values: { ...LOCAL, features: { tenants: [] } },
+        problem: /^stage2:features\.tenants: list at least one tenant id \(e\.g\. \[TELCO\]\)$/,
+      },
+      {
+        what: "a duplicate tenant",
+        values: { ...LOCAL, features: { tenants: ["TELCO", "BANK", "TELCO"] } },
+        problem: /^stage2:features\.tenants: lists TELCO more than once; remove the duplicate$/,
+      },
+      {
+        what: "a connection string that is not a URL",
+        values: { ...LOCAL, databaseUrl: "host=db.example.com user=postgres password=s3cret-pw" },
+        problem: /^stage2:databaseUrl: must be a postgresql:\/\/ URL .*pulumi config set --secret stage2:databaseUrl/,
+      },
+      {
+        what: "a connection string with an unencoded # in the password",
+        values: { ...LOCAL, databaseUrl: "postgresql://postgres:s3cret-pw#1@db.example.com:5432/postgres" },
+        problem: /^stage2:databaseUrl: must be a postgresql:\/\/ URL with the password percent-encoded/,
+      },
+      {
+        what: "an https URL as the connection string",
+        values: { ...LOCAL, databaseUrl: "https://abcdefghijklmnopqrst.supabase.co" },
+        problem: /^stage2:databaseUrl: must be a postgresql:\/\/ URL/,
+      },
+      {
+        what: "a missing connection string for transport direct",
+        values: { ...LOCAL, databaseUrl: undefined },
+        problem:
+          /^stage2:databaseUrl: is required with transport direct: pulumi config set --secret stage2:databaseUrl/,
+      },
+      {
+        what: "a missing access token for transport management-api",
+        values: { ...LOCAL, transport: "management-api" },
+        problem:
+          /^stage2:accessToken: is required with transport management-api: pulumi config set --secret stage2:accessToken/,
+      },
+      {
+        what: "a missing access token on prod, which must verify backups",
+        values: { ...PROD, accessToken: undefined },
+        problem:
+          /^stage2:accessToken: is required to verify backups \(preflight\.requireBackup\): pulumi config set --secret/,
+      },
+      {
+        what: "a connection string stored in plain text",
+        values: PROD,
+        secretKeys: new Set(["accessToken"]),
+        problem:
+          /^stage2:databaseUrl: is stored in plain text; set it again with `pulumi config set --secret stage2:databaseUrl \.\.\.`$/,
+      },
+      {
+        what: "an access token stored in plain text",
+        values: PROD,
+        secretKeys: new Set(["databaseUrl"]),
+        problem:
+          /^stage2:accessToken: is stored in plain text; set it again with `pulumi config set --secret stage2:accessToken/,
+      },
+      {
+        what: "an access token with a line break pasted into it",
+        values: { ...PROD, accessToken: `${SECRET_TOKEN}\n` },
+        problem:
+          /^stage2:accessToken: must be a Supabase personal access token \(sbp_\.\.\., no spaces; Dashboard -> Account -> Access Tokens\)$/,
+      },
+      {
+        what: "an unknown top-level key",
+        values: { ...LOCAL, protectTable: true },
+        problem:
+          /^stage2:protectTable: is not a known key; check its spelling against README\.md \(Configuration\) or remove it$/,
+      },
+      {
+        what: "an unknown nested key",
+        values: { ...LOCAL, bucket: { public: true } },
+        problem: /^stage2:bucket\.public: is not a known key/,
+      },
+      {
+        what: "a duration without a unit PostgreSQL reads",
+        values: { ...LOCAL, ddl: { lockTimeout: "5 seconds" } },
+        problem: /^stage2:ddl\.lockTimeout: must be a duration such as 500ms, 5s or 2min$/,
+      },
+      {
+        what: "a number as a duration",
+        values: { ...LOCAL, ddl: { statementTimeout: 120 } },
+        problem: /^stage2:ddl\.statementTimeout: must be a duration such as 500ms, 5s or 2min$/,
+      },
+      {
+        what: "a change window in an unknown time zone",
+        values: {
+          ...LOCAL,
+          preflight: { changeWindow: { timezone: "Mars/Olympus", days: ["tue"], start: "09:00", end: "11:00" } },
+        },
+        problem: /^stage2:preflight\.changeWindow\.timezone: must be an IANA time zone such as Europe\/London or UTC$/,
+      },
+      {
+        what: "a change window with a 12-hour time",
+        values: {
+          ...LOCAL,
+          preflight: { changeWindow: { timezone: "UTC", days: ["tue"], start: "9:00", end: "11:00" } },
+        },
+        problem: /^stage2:preflight\.changeWindow\.start: must be HH:MM on a 24-hour clock \(e\.g\. 09:00\)$/,
+      },
+      {
+        what: "a change window across midnight",
+        values: {
+          ...LOCAL,
+          preflight: { changeWindow: { timezone: "UTC", days: ["fri"], start: "22:00", end: "02:00" } },
+        },
+        problem:
+          /^stage2:preflight\.changeWindow: start must be before end; a window cannot span midnight, so split it over two days$/,
+      },
+      {
+        what: "a change window with a day spelled out",
+        values: {
+          ...LOCAL,
+          preflight: { changeWindow: { timezone: "UTC", days: ["monday"], start: "09:00", end: "10:00" } },
+        },
+        problem: /^stage2:preflight\.changeWindow\.days\[0\]: must be one of mon, tue, wed, thu, fri, sat, sun$/,
+      },
+      {
+        what: "a change window without days",
+        values: { ...LOCAL, preflight: { changeWindow: { timezone: "UTC", days: [], start: "09:00", end: "10:00" } } },
+        problem: /^stage2:preflight\.changeWindow\.days: list at least one weekday/,
+      },
+      {
+        what: "an upper-case project ref",
+        values: { ...PROD, projectRef: "ABCDEFGHIJKLMNOPQRST" },
+        problem:
+          /^stage2:projectRef: must be the 20-letter Supabase project ref \(Project Settings -> General\), or `local`/,
+      },
+      {
+        what: "the project URL instead of its ref",
+        values: { ...PROD, projectRef: "https://abcdefghijklmnopqrst.supabase.co" },
+        problem: /^stage2:projectRef: must be the 20-letter Supabase project ref/,
+      },
+      {
+        what: "project ref `local` on prod",
+        values: { ...PROD, projectRef: "local" },
+        problem: /^stage2:projectRef: must be a real project ref for environment prod$/,
+      },
+      {
+        what: "an unknown environment",
+        values: { ...LOCAL, environment: "production" },
+        problem: /^stage2:environment: must be local, staging or prod$/,
+      },
+      {
+        what: "a missing environment",
+        values: { ...LOCAL, environment: undefined },
+        problem: /^stage2:environment: is required: pulumi config set stage2:environment <local\|staging\|prod>$/,
+      },
+      {
+        what: "missing features",
+        values: { ...LOCAL, features: undefined },
+        problem: /^stage2:features: is required: pulumi config set --path 'stage2:features\.tenants\[0\]' TELCO$/,
+      },
+      {
+        what: "a structured value that is not valid JSON",
+        values: { ...LOCAL, features: '{"tenants": ["TELCO"' },
+        problem: /^stage2:features: is not valid YAML\/JSON; check its brackets, quotes and commas$/,
+      },
+      {
+        what: "an unknown transport",
+        values: { ...LOCAL, transport: "pooler" },
+        problem: /^stage2:transport: must be direct or management-api$/,
+      },
+      {
+        what: "a Management API URL over plain http to another machine",
+        values: { ...PROD, managementApiUrl: "http://api.supabase.com" },
+        problem:
+          /^stage2:managementApiUrl: must be an https:\/\/ URL \(default https:\/\/api\.supabase\.com\); plain http only to this machine/,
+      },
+      {
+        what: "a boolean written as a word",
+        values: { ...LOCAL, protectTables: "yes" },
+        problem: /^stage2:protectTables: must be true or false$/,
+      },
+      {
+        what: "a negative backup age",
+        values: { ...PROD, preflight: { maxBackupAgeHours: -1 } },
+        problem: /^stage2:preflight\.maxBackupAgeHours: must be a positive number of hours \(e\.g\. 26\)$/,
+      },
+      {
+        what: "a fractional file size limit",
+        values: { ...LOCAL, bucket: { fileSizeLimit: 1.5 } },
+        problem: /^stage2:bucket\.fileSizeLimit: must be a positive whole number of bytes, or null for no limit$/,
+      },
+      {
+        what: "a MIME type without a subtype",
+        values: { ...LOCAL, bucket: { allowedMimeTypes: ["pdf"] } },
+        problem: /^stage2:bucket\.allowedMimeTypes\[0\]: must be a MIME type such as application\/pdf$/,
+      },
+    ];
+
+    for (const c of cases) {
+      it(c.what, () => {
+        const problems = problemsOf(c.values, c.secretKeys);
+        assert.equal(problems.length, 1, `expected exactly one problem, got:\n${problems.join("\n")}`);
+        assert.match(problems[0], c.problem);
+      });
+    }
+  });
+
+  it("reports several problems together, one per key", () => {
+    const problems = problemsOf(
+      {
+        environment: "prod",
+        projectRef: "abc",
+        transport: "direct",
+        databaseUrl: "not a url",
+        features: {
+          tenants: ["TELCO", "TELCO"],
+          flags: [{ name: "ENABLE_PROJECTS", enabled: true }, "ENABLE_MAGIC"],
+        },
+        ddl: { lockTimeout: "forever" },
+        preflight: { changeWindow: { timezone: "UTC", days: ["sat"], start: "23:00", end: "01:00" } },
+        bukcet: {},
+      },
+      new Set(["databaseUrl"]),
+    );
+    assert.deepEqual(
+      problems.map((p) => p.slice(0, p.indexOf(": "))),
+      [
+        "stage2:projectRef",
+        "stage2:databaseUrl",
+        "stage2:features.tenants",
+        "stage2:features.flags[0].enabled",
+        "stage2:features.flags[1].name",
+        "stage2:ddl.lockTimeout",
+        "stage2:preflight.changeWindow",
+        "stage2:bukcet",
+        "stage2:accessToken",
+      ],
+    );
+    assert.equal(problems.length, 9);
+  });
+
+  describe("accepts valid configs with the environment's defaults", () => {
+    it("local: direct transport, all flags, no protection, no backup requirement", () => {
+      const c = parseStackConfig(LOCAL, BOTH_SECRET);
+      const expected: StackConfig = {
+        environment: "local",
+        projectRef: "local",
+        transport: "direct",
+        databaseUrl: LOCAL.databaseUrl,
+        features: { tenants: ["TELCO"], flags: ["ENABLE_PROJECTS", "ENABLE_ATTACHMENTS_UPLOAD", "ENABLE_OKTA_AUTH"] },
+        bucket: { fileSizeLimit: null, allowedMimeTypes: null },
+        seedsFile: "data/partners.yaml",
+        protectTables: false,
+        ddl: { lockTimeout: "5s", statementTimeout: "120s" },
+        preflight: { maxBackupAgeHours: 26, requireBackup: false },
+      };
+      assert.deepEqual(c, expected);
+    });
+
+    it("prod: tables protected and a backup required by default", () => {
+      const c = parseStackConfig(PROD, BOTH_SECRET);
+      assert.equal(c.protectTables, true);
+      assert.equal(c.preflight.requireBackup, true);
+      assert.equal(c.preflight.maxBackupAgeHours, 26);
+    });
+
+    it("staging: neither by default, both when asked", () => {
+      const staging = { ...PROD, environment: "staging" };
+      const plain = parseStackConfig(staging, BOTH_SECRET);
+      assert.equal(plain.protectTables, false);
+      assert.equal(plain.preflight.requireBackup, false);
+      const strict = parseStackConfig(
+        { ...staging, protectTables: true, preflight: { requireBackup: true, maxBackupAgeHours: 12 } },
+        BOTH_SECRET,
+      );
+      assert.equal(strict.protectTables, true);
+      assert.deepEqual(strict.preflight, { requireBackup: true, maxBackupAgeHours: 12 });
+    });
+
+    it("prod may opt out explicitly", () => {
+      const c = parseStackConfig({ ...PROD, protectTables: false, preflight: { requireBackup: false } }, BOTH_SECRET);
+      assert.equal(c.protectTables, false);
+      assert.equal(c.preflight.requireBackup, false);
+    });
+
+    it("reads structured values as Pulumi hands them over (JSON strings) and both flag forms", () => {
+      const c = parseStackConfig(
+        {
+          ...PROD,
+          transport: "management-api",
+          databaseUrl: undefined,
+          managementApiUrl: "https://api.supabase.com/",
+          features: JSON.stringify({
+            tenants: ["TELCO", "BANK_2"],
+            flags: ["ENABLE_PROJECTS", { name: "ENABLE_OKTA_AUTH", enabled: false }, "ENABLE_PROJECTS"],
+          }),
+          bucket: JSON.stringify({ fileSizeLimit: 52428800, allowedMimeTypes: ["application/pdf", "image/*"] }),
+          ddl: JSON.stringify({ lockTimeout: "500ms" }),
+          preflight: JSON.stringify({
+            changeWindow: { timezone: "Europe/London", days: ["tue", "thu"], start: "09:00", end: "11:30" },
+          }),
+        },
+        new Set(["accessToken"]),
+      );
+      assert.equal(c.transport, "management-api");
+      assert.deepEqual(c.features, { tenants: ["TELCO", "BANK_2"], flags: ["ENABLE_PROJECTS", "ENABLE_OKTA_AUTH"] });
+      assert.deepEqual(c.bucket, { fileSizeLimit: 52428800, allowedMimeTypes: ["application/pdf", "image/*"] });
+      assert.deepEqual(c.ddl, { lockTimeout: "500ms", statementTimeout: "120s" });
+      assert.deepEqual(c.preflight.changeWindow, {
+        timezone: "Europe/London",
+        days: ["tue", "thu"],
+        start: "09:00",
+        end: "11:30",
+      });
+    });
+
+    it("allows plain http to the Management API only on this machine (a local stand-in)", () => {
+      const c = parseStackConfig({ ...PROD, managementApiUrl: "http://127.0.0.1:54321" }, BOTH_SECRET);
+      assert.equal(c.managementApiUrl, "http://127.0.0.1:54321");
+    });
+  });
+});
