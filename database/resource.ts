@@ -2,8 +2,9 @@
  * The Pulumi resource for one database object.
  *
  * Pulumi serializes a dynamic provider's code into the state, and runs that old copy for read and delete.
- * Here the serialized provider is only a loader: it registers ts-node in the provider process and requires
- * database/provider.ts from the project (the provider process runs in the project directory). So state stays
+ * Here the serialized provider is only a loader: it registers scripts/lib/typescript-loader.js (TypeScript
+ * transpiled once per file version and cached) and requires database/provider.ts from the project (the
+ * provider process runs in the project directory). So state stays
  * small, the logic is the checked-out code (as with a real provider plugin), and no connection or secret is
  * ever captured in the closure: the provider reads them from the stack configuration in configure().
  */
@@ -16,14 +17,14 @@ const MODULE = "stage2";
 function loaderFor(kind: string): pulumi.dynamic.ResourceProvider {
   // Everything below runs in the engine's provider process, not in the program.
   const host = (): typeof import("./provider") => {
-    const path = require("path");
-    const root = process.env.STAGE2_PROJECT_ROOT || process.cwd();
     const g = global as unknown as { __stage2Host?: typeof import("./provider") };
     if (!g.__stage2Host) {
-      require(path.join(root, "node_modules", "ts-node")).register({
-        transpileOnly: true,
-        project: path.join(root, "tsconfig.json"),
-      });
+      const fs = require("fs");
+      const path = require("path");
+      // The engine starts the provider in the program's folder; the project root is where Pulumi.yaml is.
+      let root = process.env.STAGE2_PROJECT_ROOT || process.cwd();
+      while (!fs.existsSync(path.join(root, "Pulumi.yaml")) && path.dirname(root) !== root) root = path.dirname(root);
+      require(path.join(root, "scripts", "lib", "typescript-loader.js")).register(root);
       g.__stage2Host = require(path.join(root, "database", "provider"));
     }
     return g.__stage2Host!;

@@ -46,6 +46,12 @@ const HINTS: Record<string, string> = {
   "23503": "rows elsewhere still reference this row (foreign key); nothing was deleted",
   "40P01": "deadlock with another session; nothing was changed, run again",
   "53300": "the database has no free connection slots",
+  // The server ended the session mid-statement (pg_terminate_backend, a restart, a failover): PostgreSQL rolled
+  // the open transaction back. A concurrent index build is not transactional: it leaves an INVALID index, which
+  // the next run rebuilds (database/kinds/indexes.ts).
+  "57P01": "the database ended the session (administrator command or failover) and rolled it back; run again",
+  "57P02": "the database crashed and ended the session, rolling it back; run again once it is back",
+  "57P03": "the database is starting up or shutting down; run again in a moment",
 };
 
 export function hintFor(sqlstate: string | undefined): string | undefined {

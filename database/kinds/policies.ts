@@ -69,10 +69,13 @@ export const policies: ObjectKind<PolicySpec> = {
 
 /** Policy names on the table that match the set's prefix but are not in the model. */
 async function unexpectedPolicies(db: Db, spec: PolicySetSpec, fresh: boolean): Promise<string[]> {
-  const query = policiesQuery(spec.schema, spec.table);
+  // A refresh reads the schema-wide snapshot that the Policy kind reads too (one round trip per schema, not
+  // one per guarded table); a write reads just this table, fresh.
   const names = fresh
-    ? (await db.read<{ spec: PolicySpec }>(query)).map((r) => r.spec.name)
-    : [...(await db.snapshot<PolicySpec>(query)).values()].filter((p) => p.table === spec.table).map((p) => p.name);
+    ? (await db.read<{ spec: PolicySpec }>(policiesQuery(spec.schema, spec.table))).map((r) => r.spec.name)
+    : [...(await db.snapshot<PolicySpec>(policiesQuery(spec.schema))).values()]
+        .filter((p) => p.table === spec.table)
+        .map((p) => p.name);
   return names
     .filter((name) => (spec.prefix === null || name.startsWith(spec.prefix)) && !spec.names.includes(name))
     .sort();

@@ -1,0 +1,60 @@
+// Loads the project's TypeScript in the processes Pulumi starts: the program (Pulumi.yaml `main` points at
+// scripts/lib/program.js) and the dynamic provider (database/resource.ts). Every preview starts those
+// processes, and loading the TypeScript compiler took about 3 s of each start, so each file is transpiled
+// once per version (keyed by its content, tsconfig.json and the TypeScript version) and the JavaScript is
+// kept under node_modules/.cache/stage2-typescript; a warm start needs no compiler at all. Type checking is
+// `npm run typecheck`'s job; a syntax error still fails the load.
+"use strict";
+const crypto = require("crypto");
+const fs = require("fs");
+const path = require("path");
+
+let registeredRoot;
+
+function register(root) {
+  if (registeredRoot) return;
+  registeredRoot = root;
+  const tsconfig = path.join(root, "tsconfig.json");
+  const settings = [
+    fs.readFileSync(tsconfig, "utf8"),
+    fs.readFileSync(path.join(root, "node_modules", "typescript", "package.json"), "utf8"),
+  ].join("\0");
+  const cacheDir = path.join(root, "node_modules", ".cache", "stage2-typescript");
+  let ts;
+  let options;
+  const transpile = (source, filename) => {
+    ts ??= require(path.join(root, "node_modules", "typescript"));
+    options ??= ts.parseJsonConfigFileContent(
+      ts.readConfigFile(tsconfig, ts.sys.readFile).config,
+      ts.sys,
+      root,
+    ).options;
+    const out = ts.transpileModule(source, { compilerOptions: options, fileName: filename, reportDiagnostics: true });
+    if (out.diagnostics && out.diagnostics.length) {
+      const messages = out.diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, " "));
+      throw new Error(`${filename}: ${messages.join("; ")}`);
+    }
+    return out.outputText;
+  };
+  require.extensions[".ts"] = (module, filename) => {
+    const source = fs.readFileSync(filename, "utf8");
+    const key = crypto.createHash("sha256").update(settings).update("\0").update(source).digest("hex");
+    const cached = path.join(cacheDir, `${key}.js`);
+    let js;
+    try {
+      js = fs.readFileSync(cached, "utf8");
+    } catch {
+      js = transpile(source, filename);
+      try {
+        fs.mkdirSync(cacheDir, { recursive: true });
+        fs.writeFileSync(`${cached}.${process.pid}`, js);
+        fs.renameSync(`${cached}.${process.pid}`, cached);
+      } catch {
+        // A read-only checkout: transpile on every start.
+      }
+    }
+    module._compile(js, filename);
+  };
+}
+
+module.exports = { register };
