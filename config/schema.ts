@@ -130,7 +130,9 @@ export const stackConfigSchema = z
           flags: z
             .array(flag, { message: `must be a list of flags (${STAGE2_FLAGS.join(", ")})` })
             .min(1, { message: `list at least one flag, or leave the key out for all of ${STAGE2_FLAGS.join(", ")}` })
-            .default(STAGE2_FLAGS.map((name) => ({ name }))),
+            .default(STAGE2_FLAGS.map((name) => ({ name })))
+            // `{ name, enabled: false }` entries count by name; listing a flag twice is harmless.
+            .transform((flags) => [...new Set(flags.map((f) => f.name))]),
         },
         messages(
           "is required: pulumi config set --path 'stage2:features.tenants[0]' TELCO",
@@ -308,10 +310,8 @@ export function parseStackConfig(
   problems.push(...crossKeyProblems(values));
   if (problems.length || !result.success) throw new ConfigError(problems);
   const c = result.data;
-  const flags = [...new Set(c.features.flags.map((f) => f.name))];
   return {
     ...c,
-    features: { tenants: c.features.tenants, flags },
     protectTables: c.protectTables ?? c.environment === "prod",
     preflight: { ...c.preflight, requireBackup: c.preflight.requireBackup ?? c.environment === "prod" },
   };

@@ -117,11 +117,7 @@ export function parseExportConfig(
     stackFile,
     environment: c.environment,
     projectRef: c.projectRef,
-    features: {
-      tenants: c.features.tenants,
-      // Same normalisation as config/schema.ts: `{ name, enabled: false }` entries count by name.
-      flags: [...new Set(c.features.flags.map((f) => (typeof f === "string" ? f : f.name)))],
-    },
+    features: c.features,
     bucket: c.bucket,
     seedsFile: c.seedsFile,
     ddl: c.ddl,
