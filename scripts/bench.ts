@@ -314,7 +314,7 @@ export function renderMarkdown(result: BenchResult): string {
         "(provider process) while the language host starts the program; the program's first act is the preflight " +
         "query; after it come the resource registrations, a second provider process for check/diff, and the output.",
       "",
-      "| Tenants | First provider round trip (CLI, provider process start, modules, configure) | Last provider round trip (refresh reads done) | Program's preflight query (language host, program loaded by ts-node, config validated) | CLI exit |",
+      "| Tenants | First provider round trip (CLI, provider process start, modules, configure) | Last provider round trip (refresh reads done) | Program's preflight query (language host, program loaded through the transpile cache, config validated) | CLI exit |",
       "|---:|---:|---:|---:|---:|",
     );
     for (const s of result.sizes) {
