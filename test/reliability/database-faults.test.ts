@@ -1,0 +1,230 @@
+/**
+ * Faults (issue 6) on the database side and on the state lock, on one converged stack:
+ *
+ *   - a lock held by another session on a table the run must ALTER (out-of-band drift on public.contacts):
+ *     with stage2:ddl.lockTimeout 1s the run fails within about that time, naming the table and SQLSTATE
+ *     55P03; nothing is half-applied; once the lock is released the next run converges;
+ *   - two `up` on the same stack at once: the second is refused by the file backend's state lock and runs
+ *     nothing; the first converges; the history records one update;
+ *   - an index that a hand rebuild left INVALID (its concurrent build interrupted) while the state records it
+ *     valid: the next run reads it as drift and rebuilds it;
+ *   - the connection lost mid-run (the provider's sessions, application_name stage2-pulumi, terminated
+ *     while its ALTER waits): the run fails naming the table, the interrupted transaction leaves nothing
+ *     behind, and the next run converges.
+ */
+import { strict as assert } from "node:assert";
+import { Client } from "pg";
+import { withClient } from "../support/database";
+import { createTestStack, type TestStack } from "../support/engine";
+import { discard, lockFiles, sleep, startWatched } from "../support/reliability-cli";
+import { invalidIndexes, plantCanaries, rereadCanaries, type CanarySnapshot } from "../support/reliability-data";
+
+const CONTACTS_UPDATING = /dynamic\/stage2:Table public\.contacts updating/;
+const CONTACTS_FAILED = /dynamic\/stage2:Table public\.contacts .*updating failed|error: table public\.contacts: /;
+
+describe("faults: locks, lost connections and concurrent runs", function () {
+  let s: TestStack;
+  let canaries: CanarySnapshot;
+  const figures: string[] = [];
+
+  before(async () => {
+    s = await createTestStack("db-faults");
+    const up = await s.cli(["up", "--yes", "--skip-preview"]);
+    assert.equal(up.code, 0, up.stdout.slice(-2000) + up.stderr);
+    canaries = await plantCanaries(s.db.superuserUrl);
+  });
+  after(async () => {
+    await discard(s);
+    for (const f of figures) console.log(f);
+  });
+
+  /** Out-of-band drift that only an ALTER TABLE (ACCESS EXCLUSIVE) on public.contacts can repair. */
+  async function driftContacts(): Promise<void> {
+    await withClient(s.db.url, (c) => c.query("alter table public.contacts alter column full_name drop not null"));
+  }
+
+  async function fullNameNullable(): Promise<boolean> {
+    return withClient(s.db.url, async (c) => {
+      const { rows } = await c.query<{ nullable: boolean }>(
+        `select not attnotnull as nullable from pg_attribute
+         where attrelid = 'public.contacts'::regclass and attname = 'full_name'`,
+      );
+      return rows[0].nullable;
+    });
+  }
+
+  /** Another session (a long report, a migration) holding a lock on public.contacts in an open transaction. */
+  async function holdLock(): Promise<Client> {
+    const holder = new Client({ connectionString: s.db.superuserUrl, application_name: "reliability-lock-holder" });
+    await holder.connect();
+    await holder.query("begin");
+    await holder.query("lock table public.contacts in access share mode");
+    return holder;
+  }
+
+  async function leaveInvalidIndex(name: string, column: string): Promise<void> {
+    const reporter = new Client({ connectionString: s.db.superuserUrl });
+    await reporter.connect();
+    try {
+      await reporter.query("begin isolation level repeatable read");
+      await reporter.query("select count(*) from public.partner_org");
+      await withClient(s.db.url, async (c) => {
+        await c.query(`drop index public.${name}`);
+        await c.query("set lock_timeout = '500ms'");
+        await assert.rejects(
+          c.query(`create index concurrently ${name} on public.projects (${column})`),
+          /lock timeout/,
+        );
+      });
+    } finally {
+      await reporter.query("rollback").catch(() => undefined);
+      await reporter.end();
+    }
+  }
+
+  async function assertConsistent(label: string): Promise<void> {
+    assert.equal(await fullNameNullable(), true, `${label}: the failed ALTER was half-applied`);
+    assert.deepEqual(await invalidIndexes(s.db.url), [], `${label}: invalid index left behind`);
+    assert.deepEqual(await rereadCanaries(s.db.superuserUrl, canaries), canaries, `${label}: application rows changed`);
+    const idleInTransaction = await withClient(s.db.superuserUrl, async (c) => {
+      const { rows } = await c.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+         where datname = $1 and application_name = 'stage2-pulumi' and state like 'idle in transaction%'`,
+        [s.db.name],
+      );
+      return rows[0].n;
+    });
+    assert.equal(idleInTransaction, 0, `${label}: the program left a transaction open`);
+  }
+
+  async function assertConverged(label: string): Promise<void> {
+    const outputs = await s.stack.outputs();
+    assert.equal(outputs.all_ok?.value, true, `${label}: report not all green`);
+    assert.equal(await fullNameNullable(), false, `${label}: drift on public.contacts not repaired`);
+    assert.deepEqual(await rereadCanaries(s.db.superuserUrl, canaries), canaries, `${label}: application rows changed`);
+  }
+
+  it("fails within lock_timeout naming public.contacts and 55P03 while another session holds a lock, then converges; a second concurrent up is refused by the state lock", async () => {
+    await s.setConfig({ ddl: { lockTimeout: "1s", statementTimeout: "60s" } });
+    await driftContacts();
+    const holder = await holdLock();
+    let startedAt = 0;
+    let failedAt = 0;
+    try {
+      const run = startWatched(s, ["up", "--yes", "--skip-preview"], {
+        onLine: (line) => {
+          if (!startedAt && CONTACTS_UPDATING.test(line)) startedAt = Date.now();
+          if (!failedAt && CONTACTS_FAILED.test(line)) failedAt = Date.now();
+        },
+      });
+      const result = await run.done;
+      const output = result.stdout + result.stderr;
+      assert.notEqual(result.code, 0, "the run must fail while the lock is held");
+      const message = /table public\.contacts: update failed: .*lock timeout.*\(SQLSTATE 55P03\).*/.exec(output);
+      assert.ok(message, `no message naming the table and 55P03:\n${output.slice(-3000)}`);
+      assert.ok(startedAt > 0 && failedAt > 0, `no update/failure lines for public.contacts:\n${result.stdout}`);
+      const waited = (failedAt - startedAt) / 1000;
+      figures.push(
+        `lock held on public.contacts: run failed ${waited.toFixed(1)} s after the ALTER began (lock_timeout 1s)`,
+        `  message: ${message[0]}`,
+      );
+      // lock_timeout plus the engine's display latency; far from the 60 s statement timeout.
+      assert.ok(waited < 6, `the run waited ${waited}s for the lock`);
+      await assertConsistent("after lock timeout");
+    } finally {
+      await holder.query("rollback").catch(() => undefined);
+      await holder.end();
+    }
+
+    // Meanwhile a DBA rebuilt a Stage 2 index by hand and the concurrent build was interrupted (here by
+    // its lock_timeout while a report held an old snapshot): an INVALID index under the model's name.
+    await leaveInvalidIndex("projects_derived_status_idx", "derived_status");
+    assert.deepEqual(await invalidIndexes(s.db.url), ["projects_derived_status_idx"]);
+
+    // The lock is gone; the next run converges (and rebuilds the index). A second `up` started meanwhile
+    // must be refused.
+    const first = startWatched(s, ["up", "--yes", "--skip-preview"]);
+    const deadline = Date.now() + 60_000;
+    while (lockFiles(s).length === 0 && Date.now() < deadline) await sleep(100);
+    assert.equal(lockFiles(s).length, 1, "the first up never took the state lock");
+    const historyBefore = (await s.stack.history()).length;
+    const second = await s.cli(["up", "--yes", "--skip-preview"]);
+    const firstResult = await first.done;
+    assert.notEqual(second.code, 0, "the second concurrent up must be refused");
+    assert.match(
+      second.stderr,
+      /the stack is currently locked by 1 lock\(s\)\. Either wait for the other process\(es\) to end or delete the lock file with `pulumi cancel`\./,
+    );
+    assert.doesNotMatch(second.stdout, /creating|updating|refreshing/, "the refused run touched resources");
+    assert.equal(firstResult.code, 0, firstResult.stdout.slice(-3000) + firstResult.stderr);
+    const history = await s.stack.history();
+    assert.equal(history.length, historyBefore + 1, "exactly one update recorded (the refused one is not)");
+    assert.equal(history[0].result, "succeeded");
+    figures.push("concurrent up on one stack: 1 refused by the state lock, 1 converged, 0 interleaved");
+    await assertConverged("after the lock was released");
+    assert.deepEqual(
+      await invalidIndexes(s.db.url),
+      [],
+      "the INVALID index recorded as valid in state was not rebuilt",
+    );
+    figures.push("INVALID index left by an interrupted hand rebuild: rebuilt by the next up");
+  });
+
+  it("fails naming public.contacts when its connection is lost mid-run, leaves nothing half-done, then converges", async () => {
+    await s.setConfig({ ddl: { lockTimeout: "60s", statementTimeout: "120s" } });
+    await driftContacts();
+    const holder = await holdLock();
+    let terminated = 0;
+    try {
+      const run = startWatched(s, ["up", "--yes", "--skip-preview"]);
+      // Wait until the provider's ALTER TABLE waits for the lock, then cut every program connection.
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        assert.ok(Date.now() < deadline, "the run never reached the ALTER of public.contacts");
+        const waiting = await withClient(s.db.superuserUrl, async (c) => {
+          const { rows } = await c.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity
+             where datname = $1 and application_name = 'stage2-pulumi' and wait_event_type = 'Lock'
+               and query ilike '%alter table "public"."contacts"%'`,
+            [s.db.name],
+          );
+          return rows[0].n;
+        });
+        if (waiting > 0) break;
+        await sleep(200);
+      }
+      terminated = await withClient(s.db.superuserUrl, async (c) => {
+        // Pids first: in one WHERE clause the planner may call pg_terminate_backend before the filters.
+        const { rows } = await c.query<{ pid: number }>(
+          "select pid from pg_stat_activity where datname = $1 and application_name = 'stage2-pulumi'",
+          [s.db.name],
+        );
+        for (const { pid } of rows) await c.query("select pg_terminate_backend($1)", [pid]);
+        return rows.length;
+      });
+      const result = await run.done;
+      const output = result.stdout + result.stderr;
+      assert.notEqual(result.code, 0, "the run must fail when its connection is cut mid-statement");
+      const message = /table public\.contacts: update failed: .*\(SQLSTATE (57P01|08\d{3})\) - .*run again.*/.exec(
+        output,
+      );
+      assert.ok(message, `no message naming the table and the lost connection:\n${output.slice(-3000)}`);
+      figures.push(
+        `connection lost mid-run: ${terminated} program sessions terminated; run failed naming public.contacts`,
+        `  message: ${message[0]}`,
+      );
+      await assertConsistent("after the connection was lost");
+    } finally {
+      await holder.query("rollback").catch(() => undefined);
+      await holder.end();
+    }
+    const up = await s.cli(["up", "--yes", "--skip-preview"]);
+    assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
+    await assertConverged("after the connection came back");
+    const preview = await s.stack.preview({ expectNoChanges: true, color: "never" });
+    assert.deepEqual(
+      Object.entries(preview.changeSummary).filter(([op]) => op !== "same"),
+      [],
+    );
+  });
+});

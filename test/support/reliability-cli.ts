@@ -1,0 +1,235 @@
+/**
+ * Fault injection around the real CLI: run `pulumi <args>` for a test stack while watching its output
+ * line by line, and SIGKILL it at a chosen moment (after N resources started creating, or when the caller
+ * decides). Killing only the CLI process is what an operator's `kill -9` or an OOM kill does; the engine's
+ * plugins (language host, provider) run in process groups of their own, so what happens to them afterwards
+ * is observed, not assumed (see reapOrphans).
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { engine, type TestStack } from "./engine";
+
+export interface KillPlan {
+  /** Kill once this many resources (dynamic database objects) reported `creating`. */
+  readonly afterCreating: number;
+}
+
+export interface WatchedRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Whether the plan fired and the CLI was killed. */
+  readonly killed: boolean;
+  /** Dynamic objects that had started `creating` when the run ended. */
+  readonly creating: number;
+  /** Descendant processes of the CLI alive at the kill (the engine's plugins and the program). */
+  readonly descendantsAtKill: number[];
+  readonly durationMs: number;
+}
+
+/** A resource line of the non-interactive display for one of the program's database objects. */
+const DYNAMIC_CREATING = /^\s*\+\s+pulumi-nodejs:dynamic\/stage2:\S+ .* creating \(/;
+
+function childrenOf(pid: number): number[] {
+  const kids: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Field 4 (ppid) follows the parenthesised command name, which may itself contain spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) kids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return kids;
+}
+
+/** Every descendant of `pid` (children, grandchildren, ...). */
+export function descendantsOf(pid: number): number[] {
+  const all: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    for (const kid of childrenOf(queue.shift()!)) {
+      all.push(kid);
+      queue.push(kid);
+    }
+  }
+  return all;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits until the given processes have exited by themselves, up to `graceMs`; then SIGKILLs (by pid) the
+ * ones still running, so no test leaves strays behind. Returns the pids that had to be killed.
+ */
+export async function reapOrphans(pids: readonly number[], graceMs: number): Promise<number[]> {
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && pids.some(isAlive)) await sleep(200);
+  const stubborn = pids.filter(isAlive);
+  for (const pid of stubborn) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  return stubborn;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface WatchedHandle {
+  /** SIGKILLs the CLI now (no-op once it ended); records the plugins it leaves behind. */
+  kill(): void;
+  readonly pid: number;
+  readonly done: Promise<WatchedRun>;
+}
+
+/**
+ * Starts the CLI for the stack (same flags as TestStack.cli) and kills it with SIGKILL when the plan fires
+ * or when the caller calls `kill()`. Without a plan it simply runs to completion, with `onLine` seeing every
+ * stdout line as it arrives.
+ */
+export function startWatched(
+  s: TestStack,
+  args: string[],
+  options: { kill?: KillPlan; onLine?: (line: string) => void; env?: Record<string, string>; timeoutMs?: number } = {},
+): WatchedHandle {
+  const started = Date.now();
+  const child = spawn(
+    path.join(engine(), "pulumi"),
+    [...args, "--stack", s.name, "--non-interactive", "--color", "never"],
+    {
+      cwd: s.workDir,
+      env: { ...process.env, ...s.env, ...options.env },
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  let pending = "";
+  let creating = 0;
+  let killed = false;
+  let descendantsAtKill: number[] = [];
+  const kill = (): void => {
+    if (killed || child.exitCode !== null || child.signalCode !== null) return;
+    killed = true;
+    descendantsAtKill = descendantsOf(child.pid!);
+    child.kill("SIGKILL");
+  };
+  const plan = options.kill;
+  const timers: NodeJS.Timeout[] = [];
+  timers.push(setTimeout(kill, options.timeoutMs ?? 300_000));
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk;
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (DYNAMIC_CREATING.test(line)) creating++;
+      options.onLine?.(line);
+      if (plan && creating >= plan.afterCreating) kill();
+    }
+  });
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
+  const done = new Promise<WatchedRun>((resolve) => {
+    child.on("close", (code, signal) => {
+      for (const t of timers) clearTimeout(t);
+      resolve({ code, signal, stdout, stderr, killed, creating, descendantsAtKill, durationMs: Date.now() - started });
+    });
+  });
+  return { kill, pid: child.pid!, done };
+}
+
+export function runWatched(
+  s: TestStack,
+  args: string[],
+  options: Parameters<typeof startWatched>[2] = {},
+): Promise<WatchedRun> {
+  return startWatched(s, args, options).done;
+}
+
+/** The stack's lock files in the file backend (`.pulumi/locks/...`), present while an update runs. */
+export function lockFiles(s: TestStack): string[] {
+  const root = new URL(s.env.PULUMI_BACKEND_URL).pathname;
+  const dir = path.join(root, ".pulumi", "locks");
+  const found: string[] = [];
+  const walk = (d: string): void => {
+    if (!fs.existsSync(d)) return;
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (full.includes(`/${s.name}/`) && full.endsWith(".json")) found.push(full);
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+/** Operations the state still records as in flight (what an interrupted update leaves behind). */
+export async function pendingOperations(s: TestStack): Promise<{ type: string; urn: string }[]> {
+  const exported = await s.stack.exportStack();
+  const ops = (exported.deployment as { pending_operations?: { type: string; resource: { urn: string } }[] })
+    .pending_operations;
+  return (ops ?? []).map((op) => ({ type: op.type, urn: op.resource.urn }));
+}
+
+/**
+ * Removes a test stack and its database without `pulumi destroy` (Stage 2 refuses to drop tables that hold
+ * rows, and a destroy costs a full engine run).
+ */
+export async function discard(s: TestStack | undefined): Promise<void> {
+  if (!s) return;
+  await s.cli(["cancel", "--yes"]).catch(() => undefined);
+  await s.stack.workspace.removeStack(s.name, { force: true }).catch(() => undefined);
+  await s.db.drop().catch(() => undefined);
+}
+
+/**
+ * The file backend stores each blob with a JSON sidecar `<file>.attrs`, and rewrites that sidecar in place
+ * (truncate, then write) just before it renames the new blob into place (gocloud.dev v0.46 fileblob
+ * setAttrs). A SIGKILL between the two leaves a zero-byte sidecar next to an intact blob, and every later
+ * read of the blob fails with "failed to load checkpoint: EOF". A missing sidecar is read as "no
+ * attributes", so the repair is to delete the empty ones. Returns the sidecars removed (relative paths).
+ */
+export function removeTornSidecars(s: TestStack): string[] {
+  const root = path.join(new URL(s.env.PULUMI_BACKEND_URL).pathname, ".pulumi");
+  const torn: string[] = [];
+  const walk = (dir: string): void => {
+    if (!fs.existsSync(dir)) return;
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (full.includes(s.name) && entry.name.endsWith(".attrs") && fs.statSync(full).size === 0) {
+        fs.rmSync(full);
+        torn.push(path.relative(root, full));
+      }
+    }
+  };
+  walk(root);
+  return torn;
+}
+
+/** The stack's checkpoint as the backend stores it: intact JSON, whatever the kill interrupted. */
+export function readCheckpointFile(s: TestStack): { resources: number } {
+  const file = path.join(new URL(s.env.PULUMI_BACKEND_URL).pathname, ".pulumi", "stacks", "stage2", `${s.name}.json`);
+  const checkpoint = JSON.parse(fs.readFileSync(file, "utf8")) as {
+    checkpoint?: { latest?: { resources?: unknown[] } };
+  };
+  return { resources: checkpoint.checkpoint?.latest?.resources?.length ?? 0 };
+}
