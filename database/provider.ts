@@ -37,10 +37,11 @@ export const KINDS = {
 export type KindName = keyof typeof KINDS;
 
 /**
- * Keys that are not part of the spec: what the provider adds to outputs, and `adoption`, the note check()
- * adds to the inputs of an object that is new to the state but already exists in the database.
+ * Keys that are not part of the spec: what the provider adds to outputs (`readFrom` names the database the
+ * state was read from or written to, see sameTarget), and `adoption`, the note check() adds to the inputs of
+ * an object that is new to the state but already exists in the database.
  */
-const NOT_SPEC = new Set(["observed", "status", "adoption", "__provider"]);
+const NOT_SPEC = new Set(["observed", "status", "readFrom", "adoption", "__provider"]);
 
 type Bag = Record<string, unknown>;
 
@@ -68,6 +69,11 @@ export function configure(config: { get(key: string): unknown }): void {
   settings = next;
 }
 
+/** The database this provider is connected to, without secrets. */
+function here(): string {
+  return database().transport.description;
+}
+
 function database(): Db {
   if (!settings) {
     throw new Error(
@@ -76,6 +82,26 @@ function database(): Db {
   }
   db ??= new Db(openTransport(settings), settings.timeouts);
   return db;
+}
+
+/**
+ * A changed stage2:databaseUrl (or transport, project) reaches the engine one step late: the refresh runs on a
+ * provider configured from the configuration stored with the state, so it reads the previous database, while
+ * the plan runs on one configured from the current configuration. Comparing the two would silently plan
+ * against the wrong database (nothing created in the new one, or the previous one's objects dropped). So
+ * every object records where its state was read or written (`readFrom`), and a step that would act on it
+ * stops here, before anything is changed, when that is not where this provider is connected.
+ */
+function sameTarget(olds: Bag): void {
+  if (!settings || typeof olds.readFrom !== "string") return;
+  const connected = here();
+  if (olds.readFrom !== connected) {
+    throw new Error(
+      `the stack's connection changed: the state was read from ${olds.readFrom}, but this step is connected to ` +
+        `${connected}. Nothing was changed. Run once with PULUMI_RUN_PROGRAM=true (or --run-program), so that ` +
+        "the refresh too uses the current configuration.",
+    );
+  }
 }
 
 /** Every failure names the object it belongs to. */
@@ -127,6 +153,7 @@ function hasUnknowns(value: unknown): boolean {
 
 export async function diff(kindName: string, _id: string, olds: Bag, news: Bag) {
   const kind = kindOf(kindName);
+  sameTarget(olds);
   const changes = changedFields(specOf(olds), specOf(news));
   const replaces = replacedKeys(changes, kind.identityKeys);
   return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
@@ -137,7 +164,7 @@ export async function create(kindName: string, inputs: Bag) {
   const spec = specOf(inputs);
   const applied = await about(kind, spec, "create", () => kind.create(database(), spec));
   const status = { ...applied.status, ...(typeof inputs.adoption === "string" ? { adoption: inputs.adoption } : {}) };
-  return { id: kind.id(spec), outs: { ...spec, observed: applied.observed, status } };
+  return { id: kind.id(spec), outs: { ...spec, observed: applied.observed, status, readFrom: here() } };
 }
 
 export async function read(kindName: string, id: string, props: Bag) {
@@ -149,20 +176,27 @@ export async function read(kindName: string, id: string, props: Bag) {
   const projected = project(seen.live, observed, spec);
   return {
     id,
-    props: { ...projected, observed: observed ?? seen.live, status: seen.status ?? props.status ?? {} },
+    props: {
+      ...projected,
+      observed: observed ?? seen.live,
+      status: seen.status ?? props.status ?? {},
+      readFrom: here(),
+    },
     inputs: projected,
   };
 }
 
 export async function update(kindName: string, _id: string, olds: Bag, news: Bag) {
   const kind = kindOf(kindName);
+  sameTarget(olds);
   const spec = specOf(news);
   const applied = await about(kind, spec, "update", () => kind.update(database(), specOf(olds), spec));
-  return { outs: { ...spec, observed: applied.observed, status: applied.status ?? {} } };
+  return { outs: { ...spec, observed: applied.observed, status: applied.status ?? {}, readFrom: here() } };
 }
 
 export async function remove(kindName: string, _id: string, props: Bag): Promise<void> {
   const kind = kindOf(kindName);
+  sameTarget(props);
   const spec = specOf(props);
   await about(kind, spec, "delete", () => kind.delete(database(), spec));
 }

@@ -46,6 +46,9 @@ const HINTS: Record<string, string> = {
   "23503": "rows elsewhere still reference this row (foreign key); nothing was deleted",
   "40P01": "deadlock with another session; nothing was changed, run again",
   "53300": "the database has no free connection slots",
+  // The refresh of the first run after a password change still uses the configuration stored with the state.
+  "28P01":
+    "password authentication failed; if stage2:databaseUrl changed since the last run, run once with PULUMI_RUN_PROGRAM=true",
   // The server ended the session mid-statement (pg_terminate_backend, a restart, a failover): PostgreSQL rolled
   // the open transaction back. A concurrent index build is not transactional: it leaves an INVALID index, which
   // the next run rebuilds (database/kinds/indexes.ts).

@@ -1,0 +1,54 @@
+/**
+ * Pointing a stack at another database (a new stage2:databaseUrl). The engine configures the provider from
+ * the configuration stored with the state, one run behind the change; without a guard, the first preview and
+ * up after the change would silently read and write the previous database. The provider compares the target
+ * the program's configuration names with the one it was configured for, and refuses before anything happens.
+ */
+import { strict as assert } from "node:assert";
+import { freshDatabase, withClient, type TestDatabase } from "../support/database";
+import { createTestStack, type TestStack } from "../support/engine";
+
+describe("changing the stack's database", function () {
+  let s: TestStack;
+  let second: TestDatabase;
+  const tables = async (url: string): Promise<number> =>
+    withClient(url, async (c) =>
+      Number((await c.query("select count(*) as n from pg_tables where schemaname = 'public'")).rows[0].n),
+    );
+
+  before(async () => {
+    s = await createTestStack("retarget");
+    second = await freshDatabase(`${s.name}-second`);
+    const up = await s.stack.up({ color: "never" });
+    assert.equal(up.outputs.all_ok.value, true);
+  });
+  after(async () => {
+    await s?.destroyAndRemove();
+    await second?.drop();
+  });
+
+  it("refuses to act on the previous database after stage2:databaseUrl changed, naming both", async () => {
+    await s.setConfig({ databaseUrl: second.url });
+    const preview = await s.cli(["preview"]);
+    const output = preview.stdout + preview.stderr;
+    assert.notEqual(preview.code, 0, "the preview must fail");
+    assert.match(output, /the stack's connection changed/);
+    assert.ok(output.includes(`/${second.name} as postgres`), "names the new target");
+    assert.ok(output.includes(`/${s.db.name} as postgres`), "names the target the engine still holds");
+    assert.match(output, /PULUMI_RUN_PROGRAM=true/);
+    assert.equal(await tables(second.url), 0, "nothing was created in the new database");
+    assert.equal(await tables(s.db.url), 13, "nothing was dropped from the previous one");
+  });
+
+  it("converges the new database when run once with PULUMI_RUN_PROGRAM=true, then previews clean", async () => {
+    const up = await s.cli(["up", "--yes", "--skip-preview"], { env: { PULUMI_RUN_PROGRAM: "true" } });
+    assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
+    assert.equal(await tables(second.url), 13);
+    assert.equal(await tables(s.db.url), 13, "the previous database keeps its objects: moving a stack drops nothing");
+    const outputs = await s.stack.outputs();
+    assert.equal(outputs.all_ok.value, true);
+    assert.ok(String(outputs.target.value).includes(`/${second.name} as postgres`), String(outputs.target.value));
+    const preview = await s.cli(["preview", "--expect-no-changes"]);
+    assert.equal(preview.code, 0, preview.stdout.slice(-3000) + preview.stderr);
+  });
+});
