@@ -1,6 +1,6 @@
 /**
  * Faults (issue 6): `pulumi up` killed with SIGKILL while it creates objects, at several points, then the
- * recovery for the file backend of v3.248.0 that the README gives under "Interrupted runs":
+ * recovery for the file backend of v3.248.0 that the README gives under "Reliability" (a killed `up`):
  *
  *   rm <zero-byte <stack>.json.attrs>                   only if the CLI says "failed to load checkpoint: EOF"
  *                                                        (see removeTornSidecars)
