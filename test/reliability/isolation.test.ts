@@ -214,49 +214,28 @@ function cells(): Cell[] {
     }
   }
 
-  for (const target of USERS.filter((u) => u.tenant !== null)) {
-    const scope: Scope = { kind: "user", user: target };
-    add("user_profiles", "select", scope, count("public.user_profiles where user_id = $1", [target.id]));
-    // Tenant hopping: move a profile to another tenant.
-    add("user_profiles", "update", scope, {
-      sql: "update public.user_profiles set tenant_id = case tenant_id when 'TELCO' then 'OTHER' else 'TELCO' end where user_id = $1",
-      params: [target.id],
-    });
-    add("user_profiles", "delete", scope, {
-      sql: "delete from public.user_profiles where user_id = $1",
-      params: [target.id],
-    });
-  }
-  add(
+  // Rows owned by one user: reading, tenant hopping or privilege escalation by update, deleting, and inserting
+  // a row for a user who has none.
+  const owned = (table: string, owners: readonly WorldUser[], update: string, insert: string) => {
+    for (const target of owners) {
+      const scope: Scope = { kind: "user", user: target };
+      add(table, "select", scope, count(`public.${table} where user_id = $1`, [target.id]));
+      add(table, "update", scope, { sql: `${update} where user_id = $1`, params: [target.id] });
+      add(table, "delete", scope, { sql: `delete from public.${table} where user_id = $1`, params: [target.id] });
+    }
+    add(table, "insert", { kind: "user", user: null }, { sql: insert, params: [SPARE] });
+  };
+  owned(
     "user_profiles",
-    "insert",
-    { kind: "user", user: null },
-    {
-      sql: "insert into public.user_profiles (user_id, tenant_id, okta_sub) values ($1, 'TELCO', 'okta|spare')",
-      params: [SPARE],
-    },
+    USERS.filter((u) => u.tenant !== null),
+    "update public.user_profiles set tenant_id = case tenant_id when 'TELCO' then 'OTHER' else 'TELCO' end",
+    "insert into public.user_profiles (user_id, tenant_id, okta_sub) values ($1, 'TELCO', 'okta|spare')",
   );
-  for (const target of USERS.filter((u) => u.roles.length > 0)) {
-    const scope: Scope = { kind: "user", user: target };
-    add("user_roles", "select", scope, count("public.user_roles where user_id = $1", [target.id]));
-    // Privilege escalation: turn a role into tenant_admin.
-    add("user_roles", "update", scope, {
-      sql: "update public.user_roles set role = 'tenant_admin' where user_id = $1",
-      params: [target.id],
-    });
-    add("user_roles", "delete", scope, {
-      sql: "delete from public.user_roles where user_id = $1",
-      params: [target.id],
-    });
-  }
-  add(
+  owned(
     "user_roles",
-    "insert",
-    { kind: "user", user: null },
-    {
-      sql: "insert into public.user_roles (user_id, tenant_id, role) values ($1, 'TELCO', 'tenant_admin')",
-      params: [SPARE],
-    },
+    USERS.filter((u) => u.roles.length > 0),
+    "update public.user_roles set role = 'tenant_admin'",
+    "insert into public.user_roles (user_id, tenant_id, role) values ($1, 'TELCO', 'tenant_admin')",
   );
 
   const global: Scope = { kind: "global" };

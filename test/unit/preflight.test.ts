@@ -33,6 +33,17 @@ function backups(overrides: Partial<BackupsRecord> = {}): BackupsRecord {
 
 const completed = (hours: number) => ({ status: "COMPLETED", inserted_at: hoursAgo(hours), is_physical_backup: true });
 
+/** What the platform's postgres role can do. */
+const able: PermissionFacts = {
+  role: "postgres",
+  superuser: false,
+  canCreateInPublic: true,
+  privateSchemaUsable: true,
+  canManageStoragePolicies: true,
+  canWriteBuckets: true,
+  canReferenceAuthUsers: true,
+};
+
 describe("preflight checks", () => {
   describe("which project a connection string points at", () => {
     const cases: [string, string | null][] = [
@@ -95,15 +106,6 @@ describe("preflight checks", () => {
   });
 
   describe("permissions", () => {
-    const able: PermissionFacts = {
-      role: "postgres",
-      superuser: false,
-      canCreateInPublic: true,
-      privateSchemaUsable: true,
-      canManageStoragePolicies: true,
-      canWriteBuckets: true,
-      canReferenceAuthUsers: true,
-    };
     it("passes for the platform's postgres role", () => {
       assert.equal(checkPermissions(able).ok, true);
     });
@@ -220,16 +222,6 @@ describe("preflight checks", () => {
 });
 
 describe("runPreflight", () => {
-  const able: PermissionFacts = {
-    role: "postgres",
-    superuser: false,
-    canCreateInPublic: true,
-    privateSchemaUsable: true,
-    canManageStoragePolicies: true,
-    canWriteBuckets: true,
-    canReferenceAuthUsers: true,
-  };
-
   function config(values: Record<string, unknown>): StackConfig {
     return parseStackConfig({
       environment: "prod",
