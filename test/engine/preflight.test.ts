@@ -106,6 +106,12 @@ describe("engine preflight: wrong target, backups, change window", function () {
     const up = await s.cli(["up", "--yes", "--skip-preview"], { env: { STAGE2_OVERRIDE_BACKUP_CHECK: reason } });
     assert.equal(up.code, 0, output(up));
     assert.match(output(up), new RegExp(`preflight backups OVERRIDDEN \\(${reason}\\)`));
+    // The lines docs/runbook.md tells the operator to expect.
+    assert.match(output(up), new RegExp(`preflight target: connected to project ${REF} \\(host `));
+    assert.match(
+      output(up),
+      /preflight permissions: role postgres can create the schema, policies on storage\.objects/,
+    );
     assert.equal(await tableExists("public.projects"), true);
 
     const outputs = await s.stack.outputs();
