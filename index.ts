@@ -10,6 +10,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { AttachmentsStorage, PartnerSeeds, Stage2Database, TenantFeatures, VerificationReport } from "./components";
+import { connectionOf } from "./config/connection";
 import { loadStackConfig } from "./config/load";
 import type { StackConfig } from "./config/schema";
 import { loadSeeds } from "./config/seeds";
@@ -21,17 +22,7 @@ import { openTransport } from "./transports";
 import { ManagementApi } from "./transports/management-api";
 
 async function preflight(config: StackConfig) {
-  const transport = openTransport(
-    config.transport === "direct"
-      ? { transport: "direct", databaseUrl: config.databaseUrl!, projectRef: config.projectRef, timeouts: config.ddl }
-      : {
-          transport: "management-api",
-          accessToken: config.accessToken!,
-          projectRef: config.projectRef,
-          managementApiUrl: config.managementApiUrl,
-          timeouts: config.ddl,
-        },
-  );
+  const transport = openTransport(connectionOf(config));
   const api = config.accessToken
     ? new ManagementApi({
         projectRef: config.projectRef,

@@ -92,7 +92,7 @@ export class Stage2Database extends pulumi.ComponentResource {
       const qualifiedName = `${t.spec.schema}.${t.spec.name}`;
       const referenced = Object.values(t.spec.foreignKeys)
         .map((fk) => tables[fk.references])
-        .filter((r): r is Stage2Table => r !== undefined && r !== tables[qualifiedName]);
+        .filter((r): r is Stage2Table => r !== undefined);
       tables[qualifiedName] = new Stage2Table(
         qualifiedName,
         {

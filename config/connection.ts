@@ -4,6 +4,10 @@
  * with a configuration the program never saw; the messages still name the key.
  */
 import type { Timeouts } from "../transports/transport";
+import type { StackConfig } from "./schema";
+
+/** stage2:ddl when the stack does not set it. */
+export const DEFAULT_TIMEOUTS: Timeouts = { lockTimeout: "5s", statementTimeout: "120s" };
 
 export type ConnectionSettings =
   | {
@@ -30,7 +34,7 @@ export function parseConnection(get: (key: string) => unknown): ConnectionSettin
   const projectRef = text(get("projectRef")) ?? "local";
   const rawDdl = get("ddl");
   const ddl = (typeof rawDdl === "string" ? JSON.parse(rawDdl) : (rawDdl ?? {})) as Partial<Timeouts>;
-  const timeouts: Timeouts = { lockTimeout: ddl.lockTimeout ?? "5s", statementTimeout: ddl.statementTimeout ?? "120s" };
+  const timeouts: Timeouts = { ...DEFAULT_TIMEOUTS, ...ddl };
   if (transport === "management-api") {
     const accessToken = text(get("accessToken"));
     if (!accessToken)
@@ -42,4 +46,17 @@ export function parseConnection(get: (key: string) => unknown): ConnectionSettin
   if (!databaseUrl)
     throw new Error("stage2:databaseUrl is not set; pulumi config set --secret stage2:databaseUrl 'postgresql://...'");
   return { transport, databaseUrl, projectRef, timeouts };
+}
+
+/** The connection part of a validated stack configuration (the program's side of parseConnection). */
+export function connectionOf(config: StackConfig): ConnectionSettings {
+  const common = { projectRef: config.projectRef, timeouts: config.ddl };
+  return config.transport === "direct"
+    ? { transport: "direct", databaseUrl: config.databaseUrl!, ...common }
+    : {
+        transport: "management-api",
+        accessToken: config.accessToken!,
+        managementApiUrl: config.managementApiUrl,
+        ...common,
+      };
 }

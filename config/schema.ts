@@ -3,7 +3,8 @@
  * problem reported together and each message naming the key and the fix. Nothing reaches the database
  * before this passes.
  */
-import { RunError } from "@pulumi/pulumi/errors";
+import { DEFAULT_TIMEOUTS } from "./connection";
+import { OperatorError } from "./errors";
 import { z } from "zod";
 
 /** The flags Stage 2 creates. Anything else in config is a typo or a later stage's flag. */
@@ -168,11 +169,14 @@ export const stackConfigSchema = z
     protectTables: z.boolean({ message: "must be true or false" }).optional(),
     ddl: z
       .object(
-        { lockTimeout: duration.default("5s"), statementTimeout: duration.default("120s") },
+        {
+          lockTimeout: duration.default(DEFAULT_TIMEOUTS.lockTimeout),
+          statementTimeout: duration.default(DEFAULT_TIMEOUTS.statementTimeout),
+        },
         { message: "must be an object with lockTimeout and/or statementTimeout" },
       )
       .strict()
-      .default({ lockTimeout: "5s", statementTimeout: "120s" }),
+      .default(DEFAULT_TIMEOUTS),
     preflight: z
       .object(
         {
@@ -226,7 +230,6 @@ function crossKeyProblems(values: Readonly<Record<string, unknown>>): string[] {
   return problems;
 }
 
-export type StackConfigInput = z.input<typeof stackConfigSchema>;
 export type ParsedStackConfig = z.output<typeof stackConfigSchema>;
 
 /** The validated configuration, with the defaults that depend on the environment resolved. */
@@ -239,15 +242,9 @@ export interface StackConfig extends Omit<ParsedStackConfig, "features" | "prote
 /** Keys whose values must be Pulumi secrets. */
 export const SECRET_KEYS = ["databaseUrl", "accessToken"] as const;
 
-/** A RunError: the engine shows the message alone, as an answer to the operator rather than a crash. */
-export class ConfigError extends RunError {
+export class ConfigError extends OperatorError {
   constructor(readonly problems: readonly string[]) {
-    super(`Invalid stack configuration (nothing was changed):\n - ${problems.join("\n - ")}`);
-    this.name = "ConfigError";
-    // The engine shows a RunError's message without its stack, so the frames are dropped: formatting them costs
-    // Node 20's util.inspect up to a minute and a half (it loops on the source-mapped frame
-    // ".../node_modules/@pulumi/resource.ts:..." until "Invalid string length").
-    this.stack = `${this.name}: ${this.message}`;
+    super("ConfigError", `Invalid stack configuration (nothing was changed):\n - ${problems.join("\n - ")}`);
   }
 }
 

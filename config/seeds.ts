@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { RunError } from "@pulumi/pulumi/errors";
+import { OperatorError } from "./errors";
 import { z } from "zod";
 
 const PARTNER_KINDS = ["vendor", "delivery_partner", "channel_partner"] as const;
@@ -52,18 +52,12 @@ const seedFileSchema = z
 
 export type PartnerSeeds = z.output<typeof seedFileSchema>;
 
-/** A RunError: the engine shows the message alone, as an answer to the operator rather than a crash. */
-export class SeedFileError extends RunError {
+export class SeedFileError extends OperatorError {
   constructor(
     file: string,
     readonly problems: readonly string[],
   ) {
-    super(`Invalid seed file ${file} (nothing was changed):\n - ${problems.join("\n - ")}`);
-    this.name = "SeedFileError";
-    // The engine shows a RunError's message without its stack, so the frames are dropped: formatting them costs
-    // Node 20's util.inspect up to a minute and a half (it loops on the source-mapped frame
-    // ".../node_modules/@pulumi/resource.ts:..." until "Invalid string length").
-    this.stack = `${this.name}: ${this.message}`;
+    super("SeedFileError", `Invalid seed file ${file} (nothing was changed):\n - ${problems.join("\n - ")}`);
   }
 }
 

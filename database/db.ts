@@ -2,10 +2,9 @@
  * What every object kind needs to read and write: a transport, the DDL timeouts, and a per-process cache of
  * catalog snapshots so that a refresh of N objects of one kind costs one round trip, not N.
  */
+import { DEFAULT_TIMEOUTS } from "../config/connection";
 import type { Timeouts, Transport } from "../transports/transport";
 import { PIN_SEARCH_PATH, tablesQuery } from "./introspect";
-
-export const DEFAULT_TIMEOUTS: Timeouts = { lockTimeout: "5s", statementTimeout: "120s" };
 
 /** Snapshots older than this are read again (a refresh of thousands of objects finishes well inside it). */
 const SNAPSHOT_TTL_MS = 60_000;
@@ -24,23 +23,28 @@ export class Db {
   ) {}
 
   /**
-   * All objects of one kind (one catalog query), keyed by the query's `key` column, cached until the next
-   * write. Concurrent reads of the same kind share one query.
+   * All objects of one kind (one catalog query), keyed by the query's `key` column or by `keyOf`, cached
+   * until the next write or for SNAPSHOT_TTL_MS. Concurrent reads of the same kind share one query.
+   * `keyOf.by` names what keyOf reads, so that two keyings of one query are cached apart.
    */
-  async snapshot<T>(query: string, keyOf?: (spec: T) => string): Promise<Map<string, T>> {
-    const cached = this.snapshots.get(query);
+  async snapshot<T>(
+    query: string,
+    keyOf?: { readonly by: string; readonly of: (spec: T) => string },
+  ): Promise<Map<string, T>> {
+    const cacheKey = keyOf ? `${query}\n-- keyed by ${keyOf.by}` : query;
+    const cached = this.snapshots.get(cacheKey);
     if (cached && Date.now() - cached.at < SNAPSHOT_TTL_MS) return (await cached.rows) as Map<string, T>;
     const rows = this.read<{ key: string; spec: T }>(query).then(
-      (list) => new Map(list.map((r) => [keyOf ? keyOf(r.spec) : r.key, r.spec])),
+      (list) => new Map(list.map((r) => [keyOf ? keyOf.of(r.spec) : r.key, r.spec])),
     );
-    this.snapshots.set(query, { at: Date.now(), rows });
-    rows.catch(() => this.snapshots.delete(query));
+    this.snapshots.set(cacheKey, { at: Date.now(), rows });
+    rows.catch(() => this.snapshots.delete(cacheKey));
     return (await rows) as Map<string, T>;
   }
 
   /** A catalog read with the pinned search_path (see database/introspect.ts). */
   read<R>(query: string): Promise<R[]> {
-    return this.transport.batch<R>([PIN_SEARCH_PATH, query], this.timeouts);
+    return this.transport.batch<R>([PIN_SEARCH_PATH, query], this.timeouts, { readOnly: true });
   }
 
   /** Statements that only touch temporary objects (adoption probes): one transaction, nothing persists. */
@@ -71,10 +75,12 @@ export class Db {
     }
   }
 
-  /** DML with bind parameters. */
+  /** A read with bind parameters. */
   async query<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-    return this.transport.query<R>(sql, params);
+    return this.transport.query<R>(sql, params, { readOnly: true });
   }
+
+  /** A write with bind parameters (DML). */
 
   async mutate<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
     this.invalidate();

@@ -287,14 +287,14 @@ join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = ${literal(schema)}${narrow("c.relname", table)}${narrow("p.polname", name)}`;
 }
 
-/** The same policy, created on a temporary copy of its table, printed by PostgreSQL (see probeTableStatements). */
+/** The same policy, created on a temporary copy of its table, printed by PostgreSQL (see policies.ts). */
 export function probePolicyQuery(tableCopy: string, name: string): string {
   return `
 select ${POLICY_COLUMNS} as spec
 from pg_policy p
 join pg_class c on c.oid = p.polrelid
 join pg_namespace n on n.oid = c.relnamespace
-where p.polrelid = ${literal(`pg_temp.${tableCopy}`)}::regclass and p.polname = ${literal(name)}`;
+where p.polrelid = ${literal(qualified("pg_temp", tableCopy))}::regclass and p.polname = ${literal(name)}`;
 }
 
 export function canonicalPolicy(raw: PolicySpec & { command: PolicyCommand }): PolicySpec {

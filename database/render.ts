@@ -1,8 +1,8 @@
 /**
- * Specs -> SQL text. Pure functions: the same renderers feed the resources (database/apply.ts) and the
+ * Specs -> SQL text. Pure functions: the same renderers feed the resources (database/kinds/*) and the
  * break-glass scripts (scripts/export-sql.ts), so the manual path and the Pulumi path never disagree.
  * Identifiers are always quoted; literals are spelled with `literal()` only where SQL cannot take a
- * bind parameter (DDL); row values go through parameters (see database/apply.ts).
+ * bind parameter (DDL); row values go through parameters (see database/kinds/data.ts).
  */
 import type {
   BucketSpec,
@@ -117,8 +117,22 @@ export function validateConstraint(table: TableSpec, name: string): string {
   return `alter table ${tableName(table)} validate constraint ${ident(name)}`;
 }
 
-export function dropTable(spec: TableSpec): string {
-  return `drop table if exists ${tableName(spec)}`;
+/**
+ * Drops the table only if it is still empty when it is locked: the caller's count ran in an earlier round
+ * trip, and a row that arrived since must stop the drop, not vanish with it.
+ */
+export function dropEmptyTable(spec: TableSpec): string[] {
+  const table = tableName(spec);
+  return [
+    `lock table ${table} in access exclusive mode`,
+    doBlock(
+      `if exists (select 1 from ${table}) then\n` +
+        `  raise exception 'table % gained rows during this run; Stage 2 never drops a table with data', ` +
+        `${literal(`${spec.schema}.${spec.name}`)};\n` +
+        "end if;",
+    ),
+    `drop table ${table}`,
+  ];
 }
 
 export function createIndex(spec: IndexSpec, concurrently: boolean): string {
@@ -146,7 +160,7 @@ export function dropSchema(spec: SchemaSpec): string {
 }
 
 export function createOrReplaceFunction(spec: FunctionSpec): string {
-  const dollar = dollarQuote(spec.body);
+  const dollar = freeDollarTag("body", spec.body);
   return [
     `create or replace function ${qualified(spec.schema, spec.name)}(${spec.arguments})`,
     `returns ${spec.returns}`,
@@ -162,13 +176,6 @@ export function createOrReplaceFunction(spec: FunctionSpec): string {
 
 export function dropFunction(spec: FunctionSpec): string {
   return `drop function if exists ${qualified(spec.schema, spec.name)}(${spec.arguments})`;
-}
-
-/** A dollar-quote tag that does not occur in the body. */
-function dollarQuote(body: string): string {
-  let tag = "$body$";
-  for (let i = 0; body.includes(tag); i++) tag = `$body${i}$`;
-  return tag;
 }
 
 export function createPolicy(spec: PolicySpec, onTable = qualified(spec.schema, spec.table)): string {

@@ -7,7 +7,6 @@ import type {
   ColumnSpec,
   ForeignKeyAction,
   ForeignKeySpec,
-  FunctionSpec,
   GrantTarget,
   GrantsSpec,
   IndexSpec,
@@ -123,5 +122,3 @@ export function grants(target: GrantTarget, privileges: Readonly<Record<string, 
   for (const [role, list] of Object.entries(privileges)) sorted[role] = [...new Set(list)].sort();
   return { target, privileges: sorted };
 }
-
-export type { FunctionSpec };

@@ -25,7 +25,7 @@ export function projectRefFromDatabaseUrl(databaseUrl: string): { ref: string | 
   if (direct) return { ref: direct[1], host };
   const poolerUser = /^[a-z_]+\.([a-z]{20})$/.exec(decodeURIComponent(url.username));
   if (poolerUser && /\.pooler\.supabase\.com$/.test(host)) return { ref: poolerUser[1], host };
-  if (host === "127.0.0.1" || host === "localhost" || host === "::1" || host === "[::1]") return { ref: "local", host };
+  if (host === "127.0.0.1" || host === "localhost" || host === "[::1]") return { ref: "local", host };
   return { ref: null, host };
 }
 

@@ -3,7 +3,7 @@
  * run before anything is changed. Facts come from read-only catalog queries (nothing is created to test a
  * privilege) and from the Management API.
  */
-import { RunError } from "@pulumi/pulumi/errors";
+import { OperatorError } from "../config/errors";
 import type { StackConfig } from "../config/schema";
 import type { ManagementApi } from "../transports/management-api";
 import type { Transport } from "../transports/transport";
@@ -20,17 +20,14 @@ import {
   OVERRIDES,
 } from "./checks";
 
-/**
- * A RunError, so the engine prints the message alone and ends the run cleanly: a refused preflight is an
- * answer for the operator, not a crash, and its stack trace would say nothing (formatting one for an
- * arbitrary error also costs the program process more than a minute, see RunError in @pulumi/pulumi).
- */
-export class PreflightError extends RunError {
+/** A refused preflight: the failed checks, each with its fix. */
+export class PreflightError extends OperatorError {
   constructor(
     readonly results: readonly CheckResult[],
     unfinished?: string,
   ) {
     super(
+      "PreflightError",
       unfinished !== undefined
         ? `Preflight could not finish; nothing was changed: ${unfinished}`
         : "Preflight failed; nothing was changed:\n" +
@@ -39,11 +36,6 @@ export class PreflightError extends RunError {
               .map((r) => ` - ${r.check}: ${r.detail}${overrideHint(r)}`)
               .join("\n"),
     );
-    this.name = "PreflightError";
-    // The engine shows a RunError's message without its stack, so the frames are dropped: formatting them costs
-    // Node 20's util.inspect up to a minute and a half (it loops on the source-mapped frame
-    // ".../node_modules/@pulumi/resource.ts:..." until "Invalid string length").
-    this.stack = `${this.name}: ${this.message}`;
   }
 }
 
@@ -98,7 +90,7 @@ async function gatherAndDecide(input: PreflightInput): Promise<CheckResult[]> {
   // On the wrong project every other answer is about the wrong database: stop before asking it anything.
   if (!results[0].ok) throw new PreflightError(results);
 
-  const [facts] = await input.transport.query<PermissionFacts>(PERMISSIONS_QUERY);
+  const [facts] = await input.transport.query<PermissionFacts>(PERMISSIONS_QUERY, [], { readOnly: true });
   results.push(checkPermissions(facts));
 
   if (config.preflight.requireBackup) {

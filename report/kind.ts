@@ -43,7 +43,6 @@ async function observe(db: Db, spec: ReportSpec) {
 }
 
 export const verificationReport: ObjectKind<ReportSpec> = {
-  name: "verification-report",
   describe: () => "verification report",
   id: () => "stage2-verification",
   identityKeys: [],

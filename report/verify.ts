@@ -6,7 +6,7 @@
  * guarded (`to_regclass` first, then a dynamic query), so a dropped table reads as `false`, not as an error.
  */
 import { z } from "zod";
-import { literal } from "../database/sql";
+import { literal, qualified } from "../database/sql";
 
 export interface VerificationExpectations {
   readonly schema: string;
@@ -83,15 +83,16 @@ export function allOk(checks: Checks): boolean {
 
 const array = (values: readonly string[]): string => `array[${values.map(literal).join(", ")}]::text[]`;
 
-/** `expression` evaluated only when `table` exists (a dynamic query, so planning never touches a missing table). */
-function guarded(table: string, query: string, column: string, fallback: string): string {
-  return `case when to_regclass(${literal(table)}) is null then ${fallback} else
+/** `query` run only when every table it reads exists (a dynamic query, so planning never touches a missing table). */
+function guarded(tables: string | readonly string[], query: string, column: string, fallback: string): string {
+  const missing = [tables].flat().map((t) => `to_regclass(${literal(t)}) is null`);
+  return `case when ${missing.join(" or ")} then ${fallback} else
     (xpath('/row/${column}/text()', query_to_xml(${literal(query)}, false, true, '')))[1]::text end`;
 }
 
 /** The verification query: one row, one jsonb column `report`, in the shape of reportSchema. */
 export function verificationQuery(e: VerificationExpectations): string {
-  const table = (name: string): string => `${e.schema}.${name}`;
+  const table = (name: string): string => qualified(e.schema, name);
   const orgs = table("partner_org");
   const norms = table("partner_normalization");
   const features = table("features");
@@ -134,7 +135,7 @@ select jsonb_build_object(
     "null",
   )})::jsonb, '[]'::jsonb),
   'partner_normalization_count', (${guarded(
-    norms,
+    [norms, orgs],
     `select count(*) as n from ${norms} n join ${orgs} o on o.id = n.partner_org_id`,
     "n",
     "null",

@@ -222,15 +222,6 @@ export function addedMs(latency: LatencyResult): number {
   );
 }
 
-/** Median time from the provider's first to its last round trip: the database-bound part of a refresh. */
-export function refreshSpan(samples: readonly CliSample[]): number {
-  return median(
-    samples
-      .filter((s) => s.timeline.firstProviderMs !== null && s.timeline.lastProviderMs !== null)
-      .map((s) => s.timeline.lastProviderMs! - s.timeline.firstProviderMs!),
-  );
-}
-
 function countsCell(samples: readonly CliSample[], pick: (r: RoundTrips) => number): string {
   return distinct(samples.map((s) => pick(s.roundTrips))).join("/") || "-";
 }

@@ -21,7 +21,7 @@ select jsonb_build_object(
   'indexes_ok', (select jsonb_object_agg(col, exists (
                   select 1 from pg_index ix
                   join pg_attribute a on a.attrelid = ix.indrelid and a.attnum = ix.indkey[0]
-                  where ix.indrelid = to_regclass('public.projects') and a.attname = col
+                  where ix.indrelid = to_regclass('"public"."projects"') and a.attname = col
                     and ix.indisvalid and ix.indisready))
                 from unnest(array['stage_application', 'partner_org_id', 'derived_status', 'tenant_id']::text[]) col),
   'bucket_ok', exists (select 1 from storage.buckets b where b.id = 'attachments' and not coalesce(b.public, false)),
@@ -36,22 +36,22 @@ select jsonb_build_object(
      where schemaname = 'storage' and tablename = 'objects'
        and (policyname like 'attachments_%'
             or coalesce(qual, '') || coalesce(with_check, '') like '%bucket_id = ''attachments''%')),
-  'partner_org_count', (case when to_regclass('public.partner_org') is null then null else
-    (xpath('/row/n/text()', query_to_xml('select count(*) as n from public.partner_org', false, true, '')))[1]::text end)::int,
-  'partner_org_samples', coalesce((case when to_regclass('public.partner_org') is null then null else
-    (xpath('/row/j/text()', query_to_xml('select coalesce(jsonb_agg(label order by label), ''[]''::jsonb)::text as j from (select label from public.partner_org order by label limit 3) s', false, true, '')))[1]::text end)::jsonb, '[]'::jsonb),
-  'partner_normalization_count', (case when to_regclass('public.partner_normalization') is null then null else
-    (xpath('/row/n/text()', query_to_xml('select count(*) as n from public.partner_normalization n join public.partner_org o on o.id = n.partner_org_id', false, true, '')))[1]::text end)::int,
+  'partner_org_count', (case when to_regclass('"public"."partner_org"') is null then null else
+    (xpath('/row/n/text()', query_to_xml('select count(*) as n from "public"."partner_org"', false, true, '')))[1]::text end)::int,
+  'partner_org_samples', coalesce((case when to_regclass('"public"."partner_org"') is null then null else
+    (xpath('/row/j/text()', query_to_xml('select coalesce(jsonb_agg(label order by label), ''[]''::jsonb)::text as j from (select label from "public"."partner_org" order by label limit 3) s', false, true, '')))[1]::text end)::jsonb, '[]'::jsonb),
+  'partner_normalization_count', (case when to_regclass('"public"."partner_normalization"') is null or to_regclass('"public"."partner_org"') is null then null else
+    (xpath('/row/n/text()', query_to_xml('select count(*) as n from "public"."partner_normalization" n join "public"."partner_org" o on o.id = n.partner_org_id', false, true, '')))[1]::text end)::int,
   'seeds_ok', jsonb_build_object(
-     'partner_org', coalesce((case when to_regclass('public.partner_org') is null then 'false' else
-    (xpath('/row/ok/text()', query_to_xml('select count(*) = 7 as ok from public.partner_org where id = any(array[''vendor-x'', ''dp-alpha'', ''cp-bravo'', ''vendor-y'', ''dp-delta'', ''cp-charlie'', ''dp-echo'']::text[])', false, true, '')))[1]::text end)::boolean, false),
-     'partner_normalization', coalesce((case when to_regclass('public.partner_normalization') is null then 'false' else
-    (xpath('/row/ok/text()', query_to_xml('select count(*) = 12 as ok from public.partner_normalization where alias = any(array[''vendor x'', ''vendorx'', ''vendor x ltd'', ''dp alpha'', ''alpha delivery partners'', ''cp bravo'', ''bravo channel'', ''vendor y'', ''dp delta'', ''cp charlie'', ''charlie channel partners'', ''dp echo'']::text[])', false, true, '')))[1]::text end)::boolean, false)),
-  'features_present', coalesce((case when to_regclass('public.features') is null then null else
+     'partner_org', coalesce((case when to_regclass('"public"."partner_org"') is null then 'false' else
+    (xpath('/row/ok/text()', query_to_xml('select count(*) = 7 as ok from "public"."partner_org" where id = any(array[''vendor-x'', ''dp-alpha'', ''cp-bravo'', ''vendor-y'', ''dp-delta'', ''cp-charlie'', ''dp-echo'']::text[])', false, true, '')))[1]::text end)::boolean, false),
+     'partner_normalization', coalesce((case when to_regclass('"public"."partner_normalization"') is null then 'false' else
+    (xpath('/row/ok/text()', query_to_xml('select count(*) = 12 as ok from "public"."partner_normalization" where alias = any(array[''vendor x'', ''vendorx'', ''vendor x ltd'', ''dp alpha'', ''alpha delivery partners'', ''cp bravo'', ''bravo channel'', ''vendor y'', ''dp delta'', ''cp charlie'', ''charlie channel partners'', ''dp echo'']::text[])', false, true, '')))[1]::text end)::boolean, false)),
+  'features_present', coalesce((case when to_regclass('"public"."features"') is null then null else
     (xpath('/row/j/text()', query_to_xml('select coalesce(jsonb_object_agg(tenant, flags), ''{}''::jsonb)::text as j from (
       select x.tenant, jsonb_object_agg(x.flag, jsonb_build_object(''present'', r.name is not null, ''enabled'', r.enabled)) as flags
       from (select t.tenant, f.flag from unnest(array[''TELCO'']::text[]) t(tenant), unnest(array[''ENABLE_ATTACHMENTS_UPLOAD'', ''ENABLE_OKTA_AUTH'', ''ENABLE_PROJECTS'']::text[]) f(flag)) x
-      left join public.features r on r.tenant_id = x.tenant and r.name = x.flag
+      left join "public"."features" r on r.tenant_id = x.tenant and r.name = x.flag
       group by x.tenant) s', false, true, '')))[1]::text end)::jsonb, (select coalesce(jsonb_object_agg(tenant, flags), '{}'::jsonb) from (
       select x.tenant, jsonb_object_agg(x.flag, jsonb_build_object('present', false, 'enabled', null)) as flags
       from (select t.tenant, f.flag from unnest(array['TELCO']::text[]) t(tenant), unnest(array['ENABLE_ATTACHMENTS_UPLOAD', 'ENABLE_OKTA_AUTH', 'ENABLE_PROJECTS']::text[]) f(flag)) x group by x.tenant) s))

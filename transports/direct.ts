@@ -3,7 +3,7 @@
  * One small pool per process; batches go out as one simple-protocol message, so a whole converge step
  * costs one round trip and runs as one implicit transaction.
  */
-import { Pool, type PoolClient, type QueryResult } from "pg";
+import { DatabaseError as ServerError, Pool, type PoolClient, type QueryResult } from "pg";
 import {
   countRoundTrip,
   DatabaseError,
@@ -19,7 +19,10 @@ export function connectionSecrets(databaseUrl: string): string[] {
   const secrets = [databaseUrl];
   try {
     const url = new URL(databaseUrl);
-    if (url.password) secrets.push(url.password, decodeURIComponent(url.password));
+    if (url.password) {
+      secrets.push(url.password);
+      secrets.push(decodeURIComponent(url.password));
+    }
   } catch {
     // Not a URL (key=value form): the whole string is the secret.
   }
@@ -108,22 +111,18 @@ export class DirectTransport implements Transport {
   }
 
   private wrap(error: unknown, prefix?: string): DatabaseError {
-    const e = error as { message?: string; code?: string };
-    const sqlstate =
-      typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)
-        ? e.code
-        : isConnectionError(error)
-          ? "08006"
-          : undefined;
+    const e = error as { message?: string };
+    // Only the server's errors carry a SQLSTATE; Node's socket codes (EPIPE, ECONNRESET) are connection failures.
+    const sqlstate = error instanceof ServerError ? error.code : isConnectionError(error) ? "08006" : undefined;
     const base = redact(`${prefix ? prefix + ": " : ""}${e.message ?? String(error)}`, this.secrets);
-    return new DatabaseError(describeDatabaseError(base, sqlstate), sqlstate, sqlstate?.startsWith("08") ?? false);
+    return new DatabaseError(describeDatabaseError(base, sqlstate), sqlstate);
   }
 }
 
 function isConnectionError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return (
-    (typeof e.code === "string" && (e.code.startsWith("08") || /^E[A-Z]+$/.test(e.code))) ||
+    (typeof e.code === "string" && (e.code.startsWith("08") || /^E[A-Z_]+$/.test(e.code))) ||
     /Connection terminated|connection.*closed|ECONNRE/i.test(e.message ?? "")
   );
 }

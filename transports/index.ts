@@ -3,9 +3,6 @@ import { DirectTransport } from "./direct";
 import { ManagementApi, ManagementApiTransport } from "./management-api";
 import type { Transport } from "./transport";
 
-export type { Transport, Timeouts } from "./transport";
-export { DatabaseError } from "./transport";
-
 export function openTransport(settings: ConnectionSettings): Transport {
   return settings.transport === "direct"
     ? new DirectTransport(settings.databaseUrl)

@@ -18,6 +18,7 @@ import {
   describeDatabaseError,
   redact,
   timeoutStatement,
+  type CallOptions,
   type Timeouts,
   type Transport,
 } from "./transport";
@@ -65,6 +66,9 @@ export class ManagementApiError extends Error {
 }
 
 type Answer = { data: unknown };
+/** What a call carries: no SQL, SQL that only reads (retried like any call), or SQL that may write. */
+type Sql = "none" | SqlKind;
+type SqlKind = "read" | "write";
 
 export class ManagementApi {
   private readonly client: SupabaseManagementAPI;
@@ -84,24 +88,30 @@ export class ManagementApi {
 
   async getProject(): Promise<ProjectRecord> {
     const ref = this.settings.projectRef;
-    return (await this.call(`reading project ${ref}`, false, () => this.client.getProject(ref))) as ProjectRecord;
+    return (await this.call(`reading project ${ref}`, "none", () => this.client.getProject(ref))) as ProjectRecord;
   }
 
   async listBackups(): Promise<BackupsRecord> {
     const ref = this.settings.projectRef;
-    return (await this.call(`listing the backups of project ${ref}`, false, () =>
+    return (await this.call(`listing the backups of project ${ref}`, "none", () =>
       this.client.listAllBackups(ref),
     )) as BackupsRecord;
   }
 
-  async runQuery(body: { query: string; parameters?: unknown[]; read_only?: boolean }): Promise<unknown> {
+  /**
+   * SQL that only reads is retried like any call. SQL that may write is retried only when the API says it
+   * did not run it (429, 503): after a 500, 502, 504 or a dropped connection it may have committed, and
+   * sending it again could fail on what it already did. (The body's `read_only` is not used: the platform
+   * runs such queries under another role, which is not what the program's checks were written for.)
+   */
+  async runQuery(body: { query: string; parameters?: unknown[] }, sql: SqlKind = "write"): Promise<unknown> {
     countRoundTrip("api");
     const ref = this.settings.projectRef;
-    return this.call(`running SQL on project ${ref}`, true, () => this.client.runAQuery(ref, body));
+    return this.call(`running SQL on project ${ref}`, sql, () => this.client.runAQuery(ref, body));
   }
 
-  /** Calls an endpoint, retrying 429 (honouring Retry-After), 5xx and network failures with exponential backoff. */
-  private async call(what: string, isQuery: boolean, fn: () => Promise<Answer>): Promise<unknown> {
+  /** Calls an endpoint, retrying with exponential backoff (429: after its Retry-After) what is safe to send again. */
+  private async call(what: string, sql: Sql, fn: () => Promise<Answer>): Promise<unknown> {
     const maxAttempts = Math.max(1, this.settings.maxAttempts ?? 5);
     const baseDelay = this.settings.baseDelayMs ?? 500;
     const maxDelay = this.settings.maxDelayMs ?? 60_000;
@@ -110,21 +120,24 @@ export class ManagementApi {
         return (await fn()).data;
       } catch (error) {
         const status = statusOf(error);
-        const retryable = status === 429 || status >= 500 || status === 0;
-        if (!retryable || attempt >= maxAttempts) throw this.explain(what, isQuery, error, status, attempt);
+        const retryable = sql === "write" ? notRun(error, status) : status === 429 || status >= 500 || status === 0;
+        if (!retryable || attempt >= maxAttempts) throw this.explain(what, sql, error, status, attempt);
         await sleep(Math.min(retryDelay(error, attempt, baseDelay), maxDelay));
       }
     }
   }
 
-  private explain(what: string, isQuery: boolean, error: unknown, status: number, attempts: number): Error {
+  private explain(what: string, sql: Sql, error: unknown, status: number, attempts: number): Error {
     const ref = this.settings.projectRef;
     const detail = redact(apiMessage(error), this.secrets);
-    if (status === 400 && isQuery) {
-      const sql = parseSqlError(detail);
-      if (sql) return new DatabaseError(describeDatabaseError(sql.message, sql.sqlstate), sql.sqlstate, false);
-    }
+    const sqlError = status === 400 && sql !== "none" ? parseSqlError(detail) : undefined;
+    if (sqlError)
+      return new DatabaseError(describeDatabaseError(sqlError.message, sqlError.sqlstate), sqlError.sqlstate);
     const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
+    const unsure =
+      sql === "write" && !notRun(error, status)
+        ? " The SQL may have run, so it was not sent again; the next run reads what is there and converges."
+        : "";
     const messages: Record<number, string> = {
       401:
         "the Management API rejected stage2:accessToken (HTTP 401): it is wrong, expired or revoked. Create a " +
@@ -143,9 +156,10 @@ export class ManagementApi {
     const text =
       messages[status] ??
       (status >= 500
-        ? `the Management API failed with HTTP ${status}${tries}: ${detail}. Check https://status.supabase.com and run again`
+        ? `the Management API failed with HTTP ${status}${tries}: ${detail}.${unsure} Check ` +
+          "https://status.supabase.com and run again"
         : status === 0
-          ? `the Management API at ${this.apiUrl} could not be reached${tries}: ${detail}. ` +
+          ? `the Management API at ${this.apiUrl} could not be reached${tries}: ${detail}.${unsure} ` +
             "Check stage2:managementApiUrl and the network"
           : status === -1
             ? `the Management API at ${this.apiUrl} gave an answer that is not JSON: ${detail}`
@@ -165,12 +179,12 @@ export class ManagementApiTransport implements Transport {
     this.description = `Supabase Management API, project ${api.projectRef}`;
   }
 
-  async query<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+  async query<R>(sql: string, params: readonly unknown[] = [], options: CallOptions = {}): Promise<R[]> {
     const body = params.length ? { query: sql, parameters: [...params] } : { query: sql };
-    return asRows<R>(await this.api.runQuery(body));
+    return asRows<R>(await this.api.runQuery(body, kindOf(options)));
   }
 
-  async batch<R>(statements: readonly string[], timeouts: Timeouts): Promise<R[]> {
+  async batch<R>(statements: readonly string[], timeouts: Timeouts, options: CallOptions = {}): Promise<R[]> {
     if (!statements.length) {
       await this.api.runQuery({ query: timeoutStatement(timeouts) });
       return [];
@@ -179,7 +193,7 @@ export class ManagementApiTransport implements Transport {
     // before the last statement is what comes back when the last statement returns none, so an empty
     // read-back is seen as empty instead of as the rows of an earlier statement.
     const script = [timeoutStatement(timeouts), ...statements.slice(0, -1), BATCH_MARKER, statements.at(-1)!];
-    const rows = asRows<R>(await this.api.runQuery({ query: script.join("\n;\n") }));
+    const rows = asRows<R>(await this.api.runQuery({ query: script.join("\n;\n") }, kindOf(options)));
     return isMarker(rows) ? [] : rows;
   }
 
@@ -195,6 +209,8 @@ export class ManagementApiTransport implements Transport {
   }
 }
 
+const kindOf = (options: CallOptions): SqlKind => (options.readOnly ? "read" : "write");
+
 const MARKER_COLUMN = "stage2_batch_marker";
 const BATCH_MARKER = `select true as ${MARKER_COLUMN}`;
 
@@ -209,6 +225,16 @@ function asRows<R>(data: unknown): R[] {
 }
 
 /** HTTP status; 0 when the API could not be reached; -1 when its answer could not be read. */
+/** Whether the API cannot have run the request: it said so (429, 503), or the connection never opened. */
+function notRun(error: unknown, status: number): boolean {
+  if (status === 429 || status === 503) return true;
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return (
+    status === 0 &&
+    (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"].includes(cause?.code ?? "") || cause?.message === "bad port")
+  );
+}
+
 function statusOf(error: unknown): number {
   if (error instanceof SupabaseManagementAPIError) return error.status;
   // fetch() rejects with a TypeError ("fetch failed") when the connection fails; a SyntaxError is a body

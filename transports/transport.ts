@@ -11,16 +11,25 @@ export interface Timeouts {
   readonly statementTimeout: string;
 }
 
+/** `readOnly`: the call only reads, so a transport may send it read-only and send it again after a failure. */
+export interface CallOptions {
+  readonly readOnly?: boolean;
+}
+
 export interface Transport {
   /** Where this transport goes, without secrets (for messages and the report). */
   readonly description: string;
   /** One statement with bind parameters; resolves to its rows. */
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: CallOptions): Promise<R[]>;
   /**
    * Several statements in one round trip and one implicit transaction: all of them or none. Resolves to the
    * rows of the last statement, so a batch can end with a read-back of what it changed.
    */
-  batch<R = Record<string, unknown>>(statements: readonly string[], timeouts: Timeouts): Promise<R[]>;
+  batch<R = Record<string, unknown>>(
+    statements: readonly string[],
+    timeouts: Timeouts,
+    options?: CallOptions,
+  ): Promise<R[]>;
   /** One statement that must run outside a transaction (CREATE INDEX CONCURRENTLY). */
   standalone(sql: string, timeouts: Timeouts): Promise<void>;
   close(): Promise<void>;
@@ -31,7 +40,6 @@ export class DatabaseError extends Error {
   constructor(
     message: string,
     readonly sqlstate: string | undefined,
-    readonly retryable = false,
   ) {
     super(message);
     this.name = "DatabaseError";

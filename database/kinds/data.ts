@@ -23,10 +23,9 @@ async function upsertBucket(db: Db, spec: BucketSpec): Promise<BucketSpec> {
 }
 
 export const buckets: ObjectKind<BucketSpec> = {
-  name: "bucket",
   describe: (spec) => `storage bucket ${spec.bucketId}`,
   id: (spec) => spec.bucketId,
-  identityKeys: ["id"],
+  identityKeys: ["bucketId"],
 
   async read(db, spec) {
     const live = (await db.snapshot<BucketSpec>(bucketsQuery())).get(spec.bucketId);
@@ -55,9 +54,9 @@ export const buckets: ObjectKind<BucketSpec> = {
     }
     await db.write([
       "select set_config('storage.allow_delete_query', 'true', true)",
-      // The objects check repeats inside the transaction, so an upload that lands meanwhile keeps the bucket.
-      `delete from storage.buckets b where b.id = ${literal(spec.bucketId)} ` +
-        "and not exists (select 1 from storage.objects o where o.bucket_id = b.id)",
+      // An upload that lands after the count makes this fail on storage.objects' foreign key (23503),
+      // rather than leave a bucket that the state would no longer hold.
+      `delete from storage.buckets where id = ${literal(spec.bucketId)}`,
     ]);
   },
 };
@@ -99,7 +98,6 @@ async function upsertRow(db: Db, spec: RowSpec): Promise<RowSpec> {
  * data file are never read as drift and never touched.
  */
 export const rows: ObjectKind<RowSpec> = {
-  name: "row",
   describe: rowSubject,
   id: (spec) => `${spec.schema}.${spec.table}:${rowKey(spec.key)}`,
   identityKeys: ["schema", "table", "key"],
@@ -107,9 +105,10 @@ export const rows: ObjectKind<RowSpec> = {
   async read(db, spec) {
     if (!(await tableExists(db, spec.schema, spec.table))) return undefined;
     const keyColumns = Object.keys(spec.key);
-    const snapshot = await db.snapshot<Record<string, unknown>>(rowsQuery(spec.schema, spec.table), (row) =>
-      rowKey(Object.fromEntries(keyColumns.map((k) => [k, row[k]]))),
-    );
+    const snapshot = await db.snapshot<Record<string, unknown>>(rowsQuery(spec.schema, spec.table), {
+      by: keyColumns.join(", "),
+      of: (row) => rowKey(Object.fromEntries(keyColumns.map((k) => [k, row[k]]))),
+    });
     const live = snapshot.get(rowKey(spec.key));
     return live ? { live: canonicalRow(spec, live) } : undefined;
   },
@@ -166,7 +165,6 @@ async function readFeatures(
  * compared or changed. One resource for all tenants keeps a refresh at one query however many tenants exist.
  */
 export const featureRows: ObjectKind<FeatureRowsSpec> = {
-  name: "feature-rows",
   describe: (spec) => `feature rows in ${spec.schema}.${spec.table}`,
   id: (spec) => `${spec.schema}.${spec.table}`,
   identityKeys: ["schema", "table"],

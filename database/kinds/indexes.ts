@@ -40,7 +40,6 @@ function sameDefinition(live: IndexSpec, spec: IndexSpec): boolean {
 }
 
 export const indexes: ObjectKind<IndexSpec> = {
-  name: "index",
   describe: (spec) => `index ${spec.schema}.${spec.name} on ${spec.table} (${spec.columns.join(", ")})`,
   id: (spec) => `${spec.schema}.${spec.name}`,
   identityKeys: ["schema", "name"],

@@ -18,8 +18,6 @@ export interface Observation<S> {
 }
 
 export interface ObjectKind<S> {
-  /** Short name used in messages and in the resource type: "table", "policy", ... */
-  readonly name: string;
   /** "table public.projects", for messages. */
   describe(spec: S): string;
   /** The Pulumi resource id. */

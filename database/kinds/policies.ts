@@ -41,7 +41,6 @@ async function replace(db: Db, spec: PolicySpec): Promise<PolicySpec> {
 }
 
 export const policies: ObjectKind<PolicySpec> = {
-  name: "policy",
   describe: (spec) => `policy ${spec.name} on ${spec.schema}.${spec.table}`,
   id: (spec) => `${spec.schema}.${spec.table}/${spec.name}`,
   identityKeys: ["schema", "table", "name"],
@@ -87,7 +86,6 @@ async function unexpectedPolicies(db: Db, spec: PolicySetSpec, fresh: boolean): 
  * `unexpected` and is dropped on the next up.
  */
 export const policySets: ObjectKind<PolicySetSpec & { unexpected: readonly string[] }> = {
-  name: "policy-set",
   describe: (spec) => `policies ${spec.prefix ? `${spec.prefix}* ` : ""}on ${spec.schema}.${spec.table}`,
   id: (spec) => `${spec.schema}.${spec.table}/${spec.prefix ?? "*"}`,
   identityKeys: ["schema", "table", "prefix"],

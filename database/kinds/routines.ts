@@ -14,12 +14,12 @@ import {
 import * as render from "../render";
 import type { FunctionSpec, GrantsSpec, Privilege, SchemaSpec } from "../specs";
 import type { Db } from "../db";
+import { DatabaseError } from "../../transports/transport";
 import type { ObjectKind } from "./kind";
 
 type RawFunction = Parameters<typeof canonicalFunction>[0];
 
 export const schemas: ObjectKind<SchemaSpec> = {
-  name: "schema",
   describe: (spec) => `schema ${spec.name}`,
   id: (spec) => spec.name,
   identityKeys: ["name"],
@@ -42,8 +42,10 @@ export const schemas: ObjectKind<SchemaSpec> = {
     try {
       await db.write([render.dropSchema(spec)]);
     } catch (error) {
+      // 2BP01: objects depend on it (dropSchema does not cascade); any other failure speaks for itself.
+      if (!(error instanceof DatabaseError && error.sqlstate === "2BP01")) throw error;
       throw new Error(
-        `schema ${spec.name} still holds objects that are not in the model, so it was kept: ${(error as Error).message}`,
+        `schema ${spec.name} still holds objects that are not in the model, so it was kept: ${error.message}`,
       );
     }
   },
@@ -66,7 +68,6 @@ async function replaceFunction(db: Db, spec: FunctionSpec): Promise<FunctionSpec
 
 /** Every attribute of a function reads back exactly as written (the body verbatim), so no probe is needed. */
 export const functions: ObjectKind<FunctionSpec> = {
-  name: "function",
   describe: (spec) => `function ${spec.schema}.${spec.name}(${spec.arguments})`,
   id: (spec) => `${spec.schema}.${spec.name}(${spec.arguments})`,
   identityKeys: ["schema", "name", "arguments"],
@@ -118,7 +119,6 @@ async function convergeGrants(db: Db, spec: GrantsSpec): Promise<GrantsSpec> {
  * resource converges them to exactly what the model grants and reports any difference as drift.
  */
 export const grants: ObjectKind<GrantsSpec> = {
-  name: "grants",
   describe: (spec) => `grants on ${grantsKey(spec.target).replace(":", " ")}`,
   id: (spec) => grantsKey(spec.target),
   identityKeys: ["target"],

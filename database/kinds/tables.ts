@@ -141,7 +141,6 @@ async function converge(db: Db, olds: TableSpec, news: TableSpec): Promise<Appli
 }
 
 export const tables: ObjectKind<TableSpec> = {
-  name: "table",
   describe: (spec) => `table ${spec.schema}.${spec.name}`,
   id: (spec) => `${spec.schema}.${spec.name}`,
   identityKeys: ["schema", "name"],
@@ -178,6 +177,6 @@ export const tables: ObjectKind<TableSpec> = {
           "Keep it in the model, or archive and drop it by hand after a backup, then run `pulumi refresh`.",
       );
     }
-    await db.write([render.dropTable(spec)]);
+    await db.write(render.dropEmptyTable(spec));
   },
 };

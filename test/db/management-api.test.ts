@@ -90,14 +90,6 @@ describe("Management API transport", function () {
       ]);
     });
 
-    it("honours read_only, as the endpoint's body allows", async () => {
-      const api = new ManagementApi({ projectRef: REF, accessToken: TOKEN, apiUrl: server.url });
-      assert.deepEqual(await api.runQuery({ query: "select 1 as one", read_only: true }), [{ one: 1 }]);
-      const error = await failure(api.runQuery({ query: "create table public.read_only_t (id int)", read_only: true }));
-      assert.equal((error as DatabaseError).sqlstate, "25006");
-      assert.deepEqual(await transport().query("select to_regclass('public.read_only_t')::text as t"), [{ t: null }]);
-    });
-
     it("refuses several statements in one parameterised query, as PostgreSQL's extended protocol does", async () => {
       const error = await failure(transport().query("select $1::int; select 2", [1]));
       assert.ok(error instanceof DatabaseError, String(error));
@@ -235,9 +227,8 @@ describe("Management API transport", function () {
       );
     });
 
-    it("retries 500 and 503 with backoff, then succeeds; the SQL runs once", async () => {
-      server.failNext(1, { status: 500 });
-      server.failNext(1, { status: 503 });
+    it("retries 503 with backoff, then succeeds; the SQL runs once", async () => {
+      server.failNext(2, { status: 503 });
       const rows = await transport().batch(
         [
           "create table if not exists public.retry_t (n int)",
@@ -249,7 +240,29 @@ describe("Management API transport", function () {
       assert.deepEqual(rows, [{ n: 1 }]);
       assert.deepEqual(
         server.requests.map((r) => r.status),
-        [500, 503, 201],
+        [503, 503, 201],
+      );
+    });
+
+    it("never sends SQL that may write again after an answer that leaves it unsure whether it ran", async () => {
+      for (const status of [500, 502, 504]) {
+        server.clearFaults();
+        server.requests.length = 0;
+        server.failNext(1, { status });
+        const error = await failure(
+          transport().batch(["create table if not exists public.unsure_t (n int)"], TIMEOUTS),
+        );
+        assert.match(error.message, new RegExp(`HTTP ${status}: .*The SQL may have run, so it was not sent again`));
+        assert.equal(server.requests.length, 1, `HTTP ${status}: sent once`);
+      }
+      // A read is sent again, as is a write the API says it did not run (503, above).
+      server.clearFaults();
+      server.requests.length = 0;
+      server.failNext(1, { status: 502 });
+      assert.deepEqual(await transport().query("select 3 as n", [], { readOnly: true }), [{ n: 3 }]);
+      assert.deepEqual(
+        server.requests.map((r) => r.status),
+        [502, 201],
       );
     });
 

@@ -3,6 +3,7 @@
  */
 import { strict as assert } from "node:assert";
 import { loadSeeds } from "../../config/seeds";
+import { KINDS, type KindName } from "../../database/provider";
 import { buildModel, orderedObjects } from "../../model";
 import { HELPER, STAGE2_TABLES } from "../../model/stage2";
 import { STORAGE_POLICIES } from "../../model/storage";
@@ -116,5 +117,12 @@ describe("the Stage 2 model", () => {
     assert.ok(at("Table", '"name":"projects"') < at("Function", "using_rls_for_project"));
     assert.ok(at("Function", "using_rls_for_project") < at("Policy", "projects_select"));
     assert.ok(at("Table", '"name":"partner_normalization"') < at("SeedRow", "partner_normalization"));
+  });
+
+  it("names only spec fields as identity keys, so a changed identity replaces the object", () => {
+    for (const object of orderedObjects(model)) {
+      const kind = KINDS[object.kind as KindName];
+      for (const key of kind.identityKeys) assert.ok(key in object.spec, `${object.kind}: identity key ${key}`);
+    }
   });
 });
