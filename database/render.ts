@@ -229,24 +229,28 @@ export function setPrivileges(target: GrantsSpec["target"], role: string, privil
  * Bucket upsert, for the break-glass script (the resource sends the same statement with parameters). The row
  * is rewritten only when it differs, so a re-run of the script changes nothing.
  */
-export function upsertBucketScript(spec: BucketSpec): string {
-  const mime = spec.allowedMimeTypes ? `array[${spec.allowedMimeTypes.map(literal).join(", ")}]::text[]` : "null";
-  return (
-    `insert into storage.buckets as b (id, name, public, file_size_limit, allowed_mime_types)\n` +
-    `values (${literal(spec.bucketId)}, ${literal(spec.name)}, ${spec.public}, ${spec.fileSizeLimit ?? "null"}, ${mime})\n` +
-    `on conflict (id) do update set name = excluded.name, public = excluded.public,\n` +
-    `  file_size_limit = excluded.file_size_limit, allowed_mime_types = excluded.allowed_mime_types\n` +
-    `where (b.name, b.public, b.file_size_limit, b.allowed_mime_types)\n` +
-    `  is distinct from (excluded.name, excluded.public, excluded.file_size_limit, excluded.allowed_mime_types)`
-  );
-}
-
-export const UPSERT_BUCKET = `insert into storage.buckets as b (id, name, public, file_size_limit, allowed_mime_types)
-values ($1, $2, $3, $4, $5::text[])
+/** The bucket's upsert with its values as `values` renders them: bind parameters, or literals for a script. */
+function upsertBucket(values: readonly string[]): string {
+  return `insert into storage.buckets as b (id, name, public, file_size_limit, allowed_mime_types)
+values (${values.join(", ")})
 on conflict (id) do update set name = excluded.name, public = excluded.public,
   file_size_limit = excluded.file_size_limit, allowed_mime_types = excluded.allowed_mime_types
 where (b.name, b.public, b.file_size_limit, b.allowed_mime_types)
   is distinct from (excluded.name, excluded.public, excluded.file_size_limit, excluded.allowed_mime_types)`;
+}
+
+export function upsertBucketScript(spec: BucketSpec): string {
+  const mime = spec.allowedMimeTypes ? `array[${spec.allowedMimeTypes.map(literal).join(", ")}]::text[]` : "null";
+  return upsertBucket([
+    literal(spec.bucketId),
+    literal(spec.name),
+    String(spec.public),
+    String(spec.fileSizeLimit ?? "null"),
+    mime,
+  ]);
+}
+
+export const UPSERT_BUCKET = upsertBucket(["$1", "$2", "$3", "$4", "$5::text[]"]);
 
 // ---------------------------------------------------------------------------------------------------------
 // Break-glass scripts (scripts/export-sql.ts): the same objects as idempotent SQL for Studio's SQL editor.

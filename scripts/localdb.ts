@@ -18,6 +18,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
+import { ident, literal } from "../database/sql";
 
 export const TEMPLATE_DATABASE = "supabase_template";
 const FIXTURE = path.join(__dirname, "..", "sql", "platform", "supabase-platform.sql");
@@ -259,20 +260,12 @@ async function ensureTemplate(cluster: LocalCluster): Promise<void> {
   }
 }
 
-function literal(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-function identifier(value: string): string {
-  return `"${value.replace(/"/g, '""')}"`;
-}
-
 /** A fresh Supabase-shaped database (dropped first if it exists). */
 export async function createDatabase(cluster: LocalCluster, database: string): Promise<string> {
   const admin = await superuserClient(cluster, "postgres");
   try {
-    await admin.query(`drop database if exists ${identifier(database)} with (force)`);
-    await admin.query(`create database ${identifier(database)} template ${TEMPLATE_DATABASE} owner postgres`);
+    await admin.query(`drop database if exists ${ident(database)} with (force)`);
+    await admin.query(`create database ${ident(database)} template ${TEMPLATE_DATABASE} owner postgres`);
   } finally {
     await admin.end();
   }
@@ -282,7 +275,7 @@ export async function createDatabase(cluster: LocalCluster, database: string): P
 export async function dropDatabase(cluster: LocalCluster, database: string): Promise<void> {
   const admin = await superuserClient(cluster, "postgres");
   try {
-    await admin.query(`drop database if exists ${identifier(database)} with (force)`);
+    await admin.query(`drop database if exists ${ident(database)} with (force)`);
   } finally {
     await admin.end();
   }

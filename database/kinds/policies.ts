@@ -6,7 +6,7 @@
 import { canonicalPolicy, policiesQuery, policyKey, probePolicyQuery } from "../introspect";
 import * as render from "../render";
 import type { PolicySetSpec, PolicySpec } from "../specs";
-import { ident, qualified } from "../sql";
+import { qualified } from "../sql";
 import { isDeepStrictEqual } from "node:util";
 import { tableExists, type Db } from "../db";
 import type { ObjectKind } from "./kind";
@@ -103,9 +103,7 @@ export const policySets: ObjectKind<PolicySetSpec & { unexpected: readonly strin
   async update(db, _olds, news) {
     const extra = await unexpectedPolicies(db, news, true);
     if (extra.length) {
-      await db.write(
-        extra.map((name) => `drop policy if exists ${ident(name)} on ${qualified(news.schema, news.table)}`),
-      );
+      await db.write(extra.map((name) => render.dropPolicy({ ...news, name })));
     }
     return { observed: { ...news, unexpected: await unexpectedPolicies(db, news, true) } };
   },
