@@ -51,9 +51,14 @@ export function databaseUrl(
   return `postgresql://${user}:${encodeURIComponent(password)}@${cluster.host}:${cluster.port}/${database}`;
 }
 
+/**
+ * One folder of clusters per user and checkout: two checkouts on one machine (a CI dry run beside a work
+ * tree) must not share databases, since a test recreates its database by name, ending other sessions.
+ */
 function clusterRoot(): string {
   const uid = typeof process.getuid === "function" ? process.getuid() : 0;
-  return process.env.STAGE2_DB_ROOT ?? path.join(os.tmpdir(), `stage2-db-${uid}`);
+  const checkout = createHash("sha256").update(path.resolve(__dirname, "..")).digest("hex").slice(0, 8);
+  return process.env.STAGE2_DB_ROOT ?? path.join(os.tmpdir(), `stage2-db-${uid}-${checkout}`);
 }
 
 function isRoot(): boolean {
