@@ -81,7 +81,6 @@ export class Db {
   }
 
   /** A write with bind parameters (DML). */
-
   async mutate<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
     this.invalidate();
     try {

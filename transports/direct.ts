@@ -20,6 +20,7 @@ export function connectionSecrets(databaseUrl: string): string[] {
   try {
     const url = new URL(databaseUrl);
     if (url.password) {
+      // The raw form first: decoding a malformed escape throws.
       secrets.push(url.password);
       secrets.push(decodeURIComponent(url.password));
     }

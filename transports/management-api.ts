@@ -101,8 +101,8 @@ export class ManagementApi {
   /**
    * SQL that only reads is retried like any call. SQL that may write is retried only when the API says it
    * did not run it (429, 503): after a 500, 502, 504 or a dropped connection it may have committed, and
-   * sending it again could fail on what it already did. (The body's `read_only` is not used: the platform
-   * runs such queries under another role, which is not what the program's checks were written for.)
+   * sending it again could fail on what it already did. (The body's `read_only` is not sent: its effect on
+   * the platform is documented by its name only, and these reads must see what `postgres` sees.)
    */
   async runQuery(body: { query: string; parameters?: unknown[] }, sql: SqlKind = "write"): Promise<unknown> {
     countRoundTrip("api");
@@ -224,7 +224,6 @@ function asRows<R>(data: unknown): R[] {
   return Array.isArray(data) ? (data as R[]) : [];
 }
 
-/** HTTP status; 0 when the API could not be reached; -1 when its answer could not be read. */
 /** Whether the API cannot have run the request: it said so (429, 503), or the connection never opened. */
 function notRun(error: unknown, status: number): boolean {
   if (status === 429 || status === 503) return true;
@@ -235,6 +234,7 @@ function notRun(error: unknown, status: number): boolean {
   );
 }
 
+/** HTTP status; 0 when the API could not be reached; -1 when its answer could not be read. */
 function statusOf(error: unknown): number {
   if (error instanceof SupabaseManagementAPIError) return error.status;
   // fetch() rejects with a TypeError ("fetch failed") when the connection fails; a SyntaxError is a body
