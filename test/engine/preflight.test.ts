@@ -107,7 +107,7 @@ describe("engine preflight: wrong target, backups, change window", function () {
     assert.equal(up.code, 0, output(up));
     assert.match(output(up), new RegExp(`preflight backups OVERRIDDEN \\(${reason}\\)`));
     // The lines docs/runbook.md tells the operator to expect.
-    assert.match(output(up), new RegExp(`preflight target: connected to project ${REF} \\(host `));
+    assert.match(output(up), new RegExp(`preflight target: connected to project ${REF} \\(`));
     assert.match(
       output(up),
       /preflight permissions: role postgres can create the schema, policies on storage\.objects/,
