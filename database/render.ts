@@ -212,6 +212,17 @@ function grantTarget(target: GrantsSpec["target"]): string {
   }
 }
 
+/**
+ * GRANT takes no lock on its table, yet rewrites the table's catalog row, as do a foreign key that references
+ * the table (its triggers) and an index build, which the engine may run at the same moment: the loser fails
+ * with "tuple concurrently updated". A lock that conflicts with both makes the GRANT wait its turn instead.
+ */
+export function lockForGrants(target: GrantsSpec["target"]): string[] {
+  return target.kind === "table"
+    ? [`lock table ${qualified(target.schema, target.name)} in share row exclusive mode`]
+    : [];
+}
+
 function grantee(role: string): string {
   return role === "public" ? "public" : ident(role);
 }

@@ -108,7 +108,7 @@ async function convergeGrants(db: Db, spec: GrantsSpec): Promise<GrantsSpec> {
   const statements = Object.entries(spec.privileges)
     .filter(([role, wanted]) => !isDeepStrictEqual([...(live.privileges[role] ?? [])].sort(), [...wanted].sort()))
     .flatMap(([role, wanted]) => render.setPrivileges(spec.target, role, wanted));
-  if (statements.length) await db.write(statements);
+  if (statements.length) await db.write([...render.lockForGrants(spec.target), ...statements]);
   const observed = await readGrants(db, spec, true);
   return observed ?? live;
 }
