@@ -164,21 +164,21 @@ export function runWatched(
   return startWatched(s, args, options).done;
 }
 
+/** Every file below `dir` (none when it does not exist). */
+function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
 /** The stack's lock files in the file backend (`.pulumi/locks/...`), present while an update runs. */
 export function lockFiles(s: TestStack): string[] {
   const root = new URL(s.env.PULUMI_BACKEND_URL).pathname;
-  const dir = path.join(root, ".pulumi", "locks");
-  const found: string[] = [];
-  const walk = (d: string): void => {
-    if (!fs.existsSync(d)) return;
-    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
-      const full = path.join(d, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (full.includes(`/${s.name}/`) && full.endsWith(".json")) found.push(full);
-    }
-  };
-  walk(dir);
-  return found;
+  return filesUnder(path.join(root, ".pulumi", "locks")).filter(
+    (file) => file.includes(`/${s.name}/`) && file.endsWith(".json"),
+  );
 }
 
 /** Operations the state still records as in flight (what an interrupted update leaves behind). */
@@ -209,20 +209,11 @@ export async function discard(s: TestStack | undefined): Promise<void> {
  */
 export function removeTornSidecars(s: TestStack): string[] {
   const root = path.join(new URL(s.env.PULUMI_BACKEND_URL).pathname, ".pulumi");
-  const torn: string[] = [];
-  const walk = (dir: string): void => {
-    if (!fs.existsSync(dir)) return;
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (full.includes(s.name) && entry.name.endsWith(".attrs") && fs.statSync(full).size === 0) {
-        fs.rmSync(full);
-        torn.push(path.relative(root, full));
-      }
-    }
-  };
-  walk(root);
-  return torn;
+  const torn = filesUnder(root).filter(
+    (file) => file.includes(s.name) && file.endsWith(".attrs") && fs.statSync(file).size === 0,
+  );
+  for (const file of torn) fs.rmSync(file);
+  return torn.map((file) => path.relative(root, file));
 }
 
 /** The stack's checkpoint as the backend stores it: intact JSON, whatever the kill interrupted. */
