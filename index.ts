@@ -77,17 +77,19 @@ export = async () => {
   });
 
   const report = verification.report;
+  const field = <K extends keyof NonNullable<pulumi.Unwrap<typeof report>>>(key: K) =>
+    report.apply((r) => r?.[key] ?? null);
   return {
     // The runbook's verification capture, field for field.
-    tables_ok: report.tables_ok,
-    indexes_ok: report.indexes_ok,
-    bucket_ok: report.bucket_ok,
-    storage_policies_ok: report.storage_policies_ok,
-    partner_org_count: report.partner_org_count,
-    partner_org_samples: report.partner_org_samples,
-    partner_normalization_count: report.partner_normalization_count,
-    features_present: report.features_present,
-    all_ok: report.apply((r) => allOk(checksOf(r))),
+    tables_ok: field("tables_ok"),
+    indexes_ok: field("indexes_ok"),
+    bucket_ok: field("bucket_ok"),
+    storage_policies_ok: field("storage_policies_ok"),
+    partner_org_count: field("partner_org_count"),
+    partner_org_samples: field("partner_org_samples"),
+    partner_normalization_count: field("partner_normalization_count"),
+    features_present: field("features_present"),
+    all_ok: report.apply((r) => r !== undefined && allOk(checksOf(r))),
     checked_at: verification.checkedAt,
     target: verification.target,
     stack: pulumi.getStack(),

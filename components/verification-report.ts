@@ -21,7 +21,7 @@ export interface VerificationReportArgs {
 }
 
 export class VerificationReport extends pulumi.ComponentResource {
-  readonly report: pulumi.Output<Report>;
+  readonly report: pulumi.Output<Report | undefined>;
   readonly checkedAt: pulumi.Output<string>;
   readonly target: pulumi.Output<string>;
 
@@ -41,7 +41,8 @@ export class VerificationReport extends pulumi.ComponentResource {
       { parent: this, dependsOn: args.dependsOn },
     );
     // Validated before it is exported: a report of the wrong shape fails the run instead of being pasted.
-    this.report = resource.status.apply((s) => reportSchema.parse(s?.report));
+    // No report yet when the run that would have created it was interrupted (a refresh then has none).
+    this.report = resource.status.apply((s) => (s?.report === undefined ? undefined : reportSchema.parse(s.report)));
     this.checkedAt = resource.status.apply((s) => String(s?.checkedAt ?? ""));
     this.target = resource.status.apply((s) => String(s?.target ?? ""));
     this.registerOutputs({ report: this.report, checkedAt: this.checkedAt });

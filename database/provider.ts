@@ -19,6 +19,9 @@ import { policies, policySets } from "./kinds/policies";
 import { functions, grants, schemas } from "./kinds/routines";
 import { tables } from "./kinds/tables";
 import { verificationReport } from "../report/kind";
+import { exitWithEngine } from "./engine-watch";
+
+exitWithEngine();
 
 export const KINDS = {
   Schema: schemas,

@@ -1,8 +1,10 @@
 /**
- * A throwaway PostgreSQL 15 cluster on a free loopback port, made to look like a hosted Supabase database
+ * A throwaway PostgreSQL cluster (Debian's 15, or the server binaries PG_BIN names) on a free loopback port, made to look like a hosted Supabase database
  * (sql/platform/supabase-platform.sql), for tests, the demo and the benchmark. Never used against a real project.
  *
- *   npx ts-node scripts/localdb.ts start [--name local]   start (or reuse) a cluster; prints its postgres URL
+ *   npx ts-node scripts/localdb.ts start [--name local] [--db stage2] [--fresh]
+ *                              start (or reuse) a cluster, on the port it had before if that is free, and create
+ *                              the database if it is missing (--fresh: drop and re-create it); prints the URL
  *   npx ts-node scripts/localdb.ts url [--name local] [--db stage2]
  *   npx ts-node scripts/localdb.ts stop [--name local]
  *   npx ts-node scripts/localdb.ts destroy [--name local]
@@ -52,13 +54,22 @@ export function databaseUrl(
 }
 
 /**
- * One folder of clusters per user and checkout: two checkouts on one machine (a CI dry run beside a work
- * tree) must not share databases, since a test recreates its database by name, ending other sessions.
+ * One folder of clusters per user, checkout and server major version: two checkouts on one machine (a CI dry
+ * run beside a work tree) must not share databases, since a test recreates its database by name, ending
+ * other sessions; and a data folder only opens with the major version that made it (PG_BIN can switch it).
  */
 function clusterRoot(): string {
   const uid = typeof process.getuid === "function" ? process.getuid() : 0;
   const checkout = createHash("sha256").update(path.resolve(__dirname, "..")).digest("hex").slice(0, 8);
-  return process.env.STAGE2_DB_ROOT ?? path.join(os.tmpdir(), `stage2-db-${uid}-${checkout}`);
+  return process.env.STAGE2_DB_ROOT ?? path.join(os.tmpdir(), `stage2-db-${uid}-${checkout}-pg${serverMajor()}`);
+}
+
+let major: string | undefined;
+
+/** The major version of the server binaries in use ("15", "17"). */
+export function serverMajor(): string {
+  major ??= /(\d+)\.\d+/.exec(pgTool("postgres", ["--version"]))?.[1] ?? "unknown";
+  return major;
 }
 
 function isRoot(): boolean {
@@ -102,6 +113,14 @@ function freePort(): Promise<number> {
         typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
       );
     });
+  });
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
@@ -197,7 +216,8 @@ export async function ensureCluster(name = "local"): Promise<LocalCluster> {
       initialise(dir, dataDir, file);
     }
     if (!isRunning(dataDir)) {
-      file.port = await freePort();
+      // The same port as before if it is still free, so a URL printed earlier keeps working after a restart.
+      if (!file.port || !(await portIsFree(file.port))) file.port = await freePort();
       pgTool("pg_ctl", [
         "-D",
         dataDir,
@@ -277,6 +297,19 @@ export async function createDatabase(cluster: LocalCluster, database: string): P
   return databaseUrl(cluster, database);
 }
 
+/** A Supabase-shaped database, created if it does not exist yet; an existing one is kept as it is. */
+export async function ensureDatabase(cluster: LocalCluster, database: string): Promise<string> {
+  const admin = await superuserClient(cluster, "postgres");
+  try {
+    const { rows } = await admin.query("select 1 from pg_database where datname = $1", [database]);
+    if (!rows.length)
+      await admin.query(`create database ${ident(database)} template ${TEMPLATE_DATABASE} owner postgres`);
+  } finally {
+    await admin.end();
+  }
+  return databaseUrl(cluster, database);
+}
+
 export async function dropDatabase(cluster: LocalCluster, database: string): Promise<void> {
   const admin = await superuserClient(cluster, "postgres");
   try {
@@ -309,7 +342,8 @@ async function main(argv: string[]): Promise<void> {
     case "url": {
       const cluster = await ensureCluster(name);
       const db = option("--db", "");
-      if (db && command === "start") await createDatabase(cluster, db);
+      // A rehearsal database keeps its data across `stop` and `start`; `--fresh` starts it over.
+      if (db && command === "start") await (rest.includes("--fresh") ? createDatabase : ensureDatabase)(cluster, db);
       process.stdout.write(databaseUrl(cluster, db || "postgres") + "\n");
       return;
     }

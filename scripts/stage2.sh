@@ -8,4 +8,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 eval "$("$root/scripts/engine.sh" --env)"
+# The program runs for refresh and destroy too: a refresh then reads with the current configuration (never the
+# previous run's connection), and a destroy passes the same preflight as an up.
+export PULUMI_RUN_PROGRAM="${PULUMI_RUN_PROGRAM:-true}"
 exec pulumi "$@"

@@ -38,6 +38,8 @@ export function pulumiEnv(extra: Record<string, string> = {}): Record<string, st
     PULUMI_BACKEND_URL: backend,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    // Refresh and destroy run the program too (see scripts/stage2.sh).
+    PULUMI_RUN_PROGRAM: process.env.PULUMI_RUN_PROGRAM ?? "true",
     ...extra,
   };
 }
@@ -89,6 +91,16 @@ export function runPulumi(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** The stack `pulumi stack select` chose for this project folder. */
+export async function selectedStack(cwd: string, env: Record<string, string>): Promise<string> {
+  const result = await runPulumi(["stack", "--show-name"], { cwd, env });
+  const name = result.stdout.trim();
+  if (result.code !== 0 || !name) {
+    throw new Error("no stack is selected: give --stack <name>, or run `scripts/stage2.sh stack select <name>` first");
+  }
+  return name;
 }
 
 /** The resource-change summary of a text `pulumi up` ("+ 3 created", "~ 1 updated", "4 unchanged"). */

@@ -6,6 +6,7 @@
  */
 import { strict as assert } from "node:assert";
 import { Client } from "pg";
+import { waitFor } from "../support/wait";
 import * as provider from "../../database/provider";
 import { applyModel, type AppliedObject } from "../support/apply";
 import { freshDatabase, withClient, type TestDatabase } from "../support/database";
@@ -37,7 +38,14 @@ describe("grants converging while another object changes the same table", () => 
         () => "converged",
         (error: Error) => error.message,
       );
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Commit only once the GRANT waits for the lock: the race the lock exists for, whatever the machine's load.
+      await waitFor("the grants to wait for the lock on public.staging_imports", async () => {
+        const { rows } = await other.query(
+          `select 1 from pg_locks l join pg_stat_activity a using (pid)
+           where not l.granted and a.application_name = 'stage2-pulumi' and l.relation = 'public.staging_imports'::regclass`,
+        );
+        return rows.length > 0;
+      });
       await other.query("commit");
       assert.equal(await outcome, "converged");
     } finally {

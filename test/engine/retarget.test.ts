@@ -1,8 +1,9 @@
 /**
- * Pointing a stack at another database (a new stage2:databaseUrl). The engine configures the provider from
- * the configuration stored with the state, one run behind the change; without a guard, the first preview and
- * up after the change would silently read and write the previous database. The provider compares the target
- * the program's configuration names with the one it was configured for, and refuses before anything happens.
+ * Pointing a stack at another database (a new stage2:databaseUrl). Without PULUMI_RUN_PROGRAM the engine
+ * refreshes with a provider configured from the configuration stored with the state, one run behind the
+ * change; without a guard, the first preview and up after the change would silently read and write the
+ * previous database. The documented commands run the program for refresh too (scripts/stage2.sh), so they
+ * see the new database at once; a CLI run without it is refused by the provider before anything happens.
  */
 import { strict as assert } from "node:assert";
 import { freshDatabase, withClient, type TestDatabase } from "../support/database";
@@ -27,9 +28,9 @@ describe("changing the stack's database", function () {
     await second?.drop();
   });
 
-  it("refuses to act on the previous database after stage2:databaseUrl changed, naming both", async () => {
+  it("without PULUMI_RUN_PROGRAM, refuses to act on the previous database after stage2:databaseUrl changed, naming both", async () => {
     await s.setConfig({ databaseUrl: second.url });
-    const preview = await s.cli(["preview"]);
+    const preview = await s.cli(["preview"], { env: { PULUMI_RUN_PROGRAM: "false" } });
     const output = preview.stdout + preview.stderr;
     assert.notEqual(preview.code, 0, "the preview must fail");
     assert.match(output, /the stack's connection changed/);
@@ -40,8 +41,8 @@ describe("changing the stack's database", function () {
     assert.equal(await tables(s.db.url), 13, "nothing was dropped from the previous one");
   });
 
-  it("converges the new database when run once with PULUMI_RUN_PROGRAM=true, then previews clean", async () => {
-    const up = await s.cli(["up", "--yes", "--skip-preview"], { env: { PULUMI_RUN_PROGRAM: "true" } });
+  it("converges the new database with the documented commands (PULUMI_RUN_PROGRAM=true), then previews clean", async () => {
+    const up = await s.cli(["up", "--yes", "--skip-preview"]);
     assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
     assert.equal(await tables(second.url), 13);
     assert.equal(await tables(s.db.url), 13, "the previous database keeps its objects: moving a stack drops nothing");

@@ -16,7 +16,8 @@ import { strict as assert } from "node:assert";
 import { Client } from "pg";
 import { withClient } from "../support/database";
 import { createTestStack, type TestStack } from "../support/engine";
-import { discard, lockFiles, sleep, startWatched } from "../support/reliability-cli";
+import { discard, lockFiles, startWatched } from "../support/reliability-cli";
+import { waitFor } from "../support/wait";
 import { invalidIndexes, plantCanaries, rereadCanaries, type CanarySnapshot } from "../support/reliability-data";
 
 const CONTACTS_UPDATING = /dynamic\/stage2:Table public\.contacts updating/;
@@ -128,8 +129,9 @@ describe("faults: locks, lost connections and concurrent runs", function () {
         `lock held on public.contacts: run failed ${waited.toFixed(1)} s after the ALTER began (lock_timeout 1s)`,
         `  message: ${message[0]}`,
       );
-      // lock_timeout plus the engine's display latency; far from the 60 s statement timeout.
-      assert.ok(waited < 6, `the run waited ${waited}s for the lock`);
+      // The run gave up on the lock (55P03 above), not on the 60 s statement timeout. What it waited beyond
+      // lock_timeout is the engine's display latency, which a loaded machine stretches: the bound is generous.
+      assert.ok(waited < 30, `the run waited ${waited}s for the lock`);
       await assertConsistent("after lock timeout");
     } finally {
       await holder.query("rollback").catch(() => undefined);
@@ -144,9 +146,8 @@ describe("faults: locks, lost connections and concurrent runs", function () {
     // The lock is gone; the next run converges (and rebuilds the index). A second `up` started meanwhile
     // must be refused.
     const first = startWatched(s, ["up", "--yes", "--skip-preview"]);
-    const deadline = Date.now() + 60_000;
-    while (lockFiles(s).length === 0 && Date.now() < deadline) await sleep(100);
-    assert.equal(lockFiles(s).length, 1, "the first up never took the state lock");
+    await waitFor("the first up to take the state lock", async () => lockFiles(s).length > 0, 180_000, 100);
+    assert.equal(lockFiles(s).length, 1);
     const historyBefore = (await s.stack.history()).length;
     const second = await s.cli(["up", "--yes", "--skip-preview"]);
     const firstResult = await first.done;
@@ -178,21 +179,17 @@ describe("faults: locks, lost connections and concurrent runs", function () {
     try {
       const run = startWatched(s, ["up", "--yes", "--skip-preview"]);
       // Wait until the provider's ALTER TABLE waits for the lock, then cut every program connection.
-      const deadline = Date.now() + 120_000;
-      for (;;) {
-        assert.ok(Date.now() < deadline, "the run never reached the ALTER of public.contacts");
-        const waiting = await withClient(s.db.superuserUrl, async (c) => {
+      await waitFor("the run to reach the ALTER of public.contacts", () =>
+        withClient(s.db.superuserUrl, async (c) => {
           const { rows } = await c.query<{ n: number }>(
             `select count(*)::int as n from pg_stat_activity
              where datname = $1 and application_name = 'stage2-pulumi' and wait_event_type = 'Lock'
                and query ilike '%alter table "public"."contacts"%'`,
             [s.db.name],
           );
-          return rows[0].n;
-        });
-        if (waiting > 0) break;
-        await sleep(200);
-      }
+          return rows[0].n > 0;
+        }),
+      );
       terminated = await withClient(s.db.superuserUrl, async (c) => {
         // Pids first: in one WHERE clause the planner may call pg_terminate_backend before the filters.
         const { rows } = await c.query<{ pid: number }>(

@@ -1,22 +1,19 @@
 /**
- * Faults (issue 6): `pulumi up` killed with SIGKILL while it creates objects, at several points, then the
- * recovery for the file backend of v3.248.0 that the README gives under "Reliability" (a killed `up`):
+ * Faults (issues 6 and 12): `pulumi up` killed with SIGKILL while it creates objects, at a fixed list of points,
+ * then the documented recovery (README, "A killed up"):
  *
- *   rm <zero-byte <stack>.json.attrs>                   only if the CLI says "failed to load checkpoint: EOF"
- *                                                        (see removeTornSidecars)
- *   pulumi cancel --yes                                  the killed CLI left its lock file behind
- *   pulumi refresh --clear-pending-creates --yes        drop the creates it never recorded (refresh alone
- *                                                        carries pending creates forward forever)
- *   pulumi up                                            creates adopt whatever the killed run had made
+ *   npm run recover -- --stack <s>      stale lock (once the killed run is gone), torn state sidecar, pending creates
+ *   scripts/stage2.sh up --stack <s>     creates adopt whatever the killed run had made
  *
  * Each time the next `up` converges (report all green, a refreshing preview plans nothing), the rows the
- * application wrote before the recovery are byte-identical afterwards, and no index is left invalid.
- * One kill interrupts a CREATE INDEX CONCURRENTLY mid-build: PostgreSQL leaves an INVALID index, and the
- * next run rebuilds it (database/kinds/indexes.ts).
+ * application wrote before the recovery are byte-identical afterwards, and no index is left invalid. One kill
+ * interrupts a CREATE INDEX CONCURRENTLY mid-build: the index is then INVALID or, if the kill came before the
+ * build registered it, absent; either way the next run builds it (database/kinds/indexes.ts).
  *
- * Only the CLI process is killed, as `kill -9` or an OOM kill would. The engine's plugins (language host,
- * provider) run in process groups of their own and keep running, idle; the test checks that their database
- * sessions close by themselves (the provider's pool idles out), then reaps them by pid and counts them.
+ * Only the CLI process is killed, as `kill -9` or an OOM kill would. The engine's provider then notices the
+ * CLI is gone and exits (database/engine-watch.ts), and the database ends its sessions, statement in flight
+ * included (client_connection_check_interval). Nothing here depends on how fast that happens: every wait is
+ * for a condition, with a generous bound.
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
@@ -25,18 +22,19 @@ import { Client } from "pg";
 import { applyModel } from "../support/apply";
 import { freshDatabase, withClient } from "../support/database";
 import { createTestStack, type TestStack } from "../support/engine";
+import { fileBackendRoot } from "../../scripts/recover";
 import {
+  checkpoint,
   discard,
   lockFiles,
-  pendingOperations,
-  readCheckpointFile,
+  isAlive,
   reapOrphans,
-  removeTornSidecars,
+  recover as runRecovery,
   runWatched,
-  sleep,
   startWatched,
   type WatchedRun,
 } from "../support/reliability-cli";
+import { waitFor } from "../support/wait";
 import {
   canaryRowCount,
   invalidIndexes,
@@ -55,6 +53,7 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
   const stacks: TestStack[] = [];
   const points: KillPoint[] = [];
   let orphansReaped = 0;
+  let providersExited = 0;
   const tornSidecars: string[] = [];
   const timings: string[] = [];
   async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
@@ -72,7 +71,10 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
     console.log(
       `kill points survived: ${survived}/${points.length} (${points.map((p) => `${p.label}: ${p.survived ? "ok" : "FAILED"}`).join("; ")})`,
     );
-    console.log(`engine plugins left running by a killed CLI and reaped by the test: ${orphansReaped}`);
+    console.log(
+      `providers of a killed CLI that exited by themselves: ${providersExited}; ` +
+        `other engine plugins reaped by the test: ${orphansReaped}`,
+    );
     console.log(
       `torn state-backend sidecars (zero-byte .attrs) removed during recovery: ${tornSidecars.length}` +
         (tornSidecars.length ? ` (${tornSidecars.join(", ")})` : ""),
@@ -95,33 +97,31 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
   }
 
   /**
-   * After a kill: the program's database sessions close on their own (the orphaned provider's pool idles
-   * out), then the orphaned plugin processes are reaped so no stray process outlives the test.
+   * After a kill: the killed run's database sessions close on their own (its provider exits once the CLI is
+   * gone), and so does its provider process; the other plugins it leaves (the language host, the program) are
+   * reaped so no stray process outlives the test.
    */
   async function settleAfterKill(s: TestStack, run: WatchedRun): Promise<void> {
     assert.ok(run.killed, `the kill plan never fired; the run ended with ${run.code}:\n${run.stdout.slice(-1500)}`);
     assert.equal(run.signal, "SIGKILL");
-    const deadline = Date.now() + 20_000;
-    while ((await programSessions(s.db.superuserUrl, s.db.name)) > 0 && Date.now() < deadline) await sleep(250);
-    assert.equal(await programSessions(s.db.superuserUrl, s.db.name), 0, "the killed run's sessions never closed");
+    await waitFor(
+      "the killed run's database sessions to close",
+      async () => (await programSessions(s.db.superuserUrl, s.db.name)) === 0,
+    );
+    assert.ok(run.providersAtKill.length > 0, "the killed run had no provider process");
+    await waitFor("the killed run's provider to exit", async () => run.providersAtKill.every((pid) => !isAlive(pid)));
+    providersExited += run.providersAtKill.length;
     orphansReaped += (await reapOrphans(run.descendantsAtKill, 0)).length;
   }
 
   /** The documented recovery, then proof of convergence and of data kept. */
   async function recover(s: TestStack, label: string, canaries: CanarySnapshot, interruptUpAfter?: number) {
-    assert.ok(lockFiles(s).length > 0, "a SIGKILLed update leaves its lock file (that is why cancel is step 1)");
-    // The state file itself is always intact (written by rename); a kill can only tear its metadata sidecar,
-    // and then every command, `pulumi cancel` included, fails with "failed to load checkpoint: EOF".
-    readCheckpointFile(s);
-    tornSidecars.push(...removeTornSidecars(s));
-    const cancel = await timed("cancel", () => s.cli(["cancel", "--yes"]));
-    assert.equal(cancel.code, 0, cancel.stderr);
+    assert.ok(lockFiles(s).length > 0, "a SIGKILLed update leaves its lock file (that is why the recovery removes it)");
+    const recovery = await timed("recover", () => runRecovery(s));
+    tornSidecars.push(...recovery.tornSidecars);
+    assert.equal(recovery.lockRemoved, true);
     assert.deepEqual(lockFiles(s), []);
-    const refresh = await timed("refresh", () =>
-      s.cli(["refresh", "--yes", "--skip-preview", "--clear-pending-creates"]),
-    );
-    assert.equal(refresh.code, 0, `${label}: refresh failed:\n${refresh.stdout.slice(-2000)}\n${refresh.stderr}`);
-    assert.deepEqual(await pendingOperations(s), [], "pending operations left after refresh --clear-pending-creates");
+    assert.equal(checkpoint(s).pendingOperations, 0, "pending operations left after the recovery");
 
     if (interruptUpAfter !== undefined) {
       // The recovery itself is interrupted: the same procedure must still work.
@@ -146,7 +146,7 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
     assert.equal(up.code, 0, `${label}: the recovery up failed:\n${up.stdout.slice(-3000)}\n${up.stderr}`);
     const outputs = await s.stack.outputs();
     assert.equal(outputs.all_ok?.value, true, `${label}: report not all green: ${JSON.stringify(outputs)}`);
-    assert.deepEqual(await pendingOperations(s), []);
+    assert.equal(checkpoint(s).pendingOperations, 0);
     const preview = await timed("preview", () => s.stack.preview({ expectNoChanges: true, color: "never" }));
     const changed = Object.entries(preview.changeSummary).filter(([op]) => op !== "same");
     assert.deepEqual(changed, [], `${label}: the converged stack still plans changes`);
@@ -166,10 +166,10 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
       // The application starts writing into whatever tables the interrupted run managed to create.
       const canaries = await plantCanaries(s.db.superuserUrl);
       console.log(
-        `  ${point}: ${(await pendingOperations(s)).length} pending creates in state, ` +
+        `  ${point}: ${checkpoint(s).pendingOperations} pending creates in state, ` +
           `${Object.keys(canaries).length} tables existed, ${canaryRowCount(canaries)} application rows written before recovery`,
       );
-      // Without the documented `pulumi cancel`, the stale lock refuses the next run (nothing interleaves).
+      // Without the documented recovery, the stale lock refuses the next run (nothing interleaves).
       const refused = await s.cli(["up", "--yes", "--skip-preview"]);
       assert.notEqual(refused.code, 0);
       assert.match(refused.stderr, /the stack is currently locked by 1 lock\(s\)/);
@@ -204,17 +204,22 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
         await reporter.query("select count(*) from public.partner_org");
         const s = await stackFor("kill-adopt", { database: db, config: { ddl: { lockTimeout: "60s" } } });
         const handle = startWatched(s, ["up", "--yes", "--skip-preview"]);
-        const build = await waitForIndexBuild(db.superuserUrl, db.name, 120_000);
+        const build = await waitForIndexBuild(db.superuserUrl, db.name);
         handle.kill();
         const run = await handle.done;
-        // The database notices the dead client only when it next talks to it; until then the build would
-        // finish on its own. Ending the orphaned session (what the server does once the client is gone)
-        // interrupts it for real, mid-way.
-        await withClient(db.superuserUrl, (c) => c.query("select pg_terminate_backend($1)", [build]));
+        // Nobody ends the build by hand: the provider exits once the CLI is gone, and the server then ends its
+        // session mid-build. Until the report commits, the build could not have finished on its own.
+        await waitFor(
+          "the interrupted build's session to end",
+          async () => !(await backendAlive(db.superuserUrl, build)),
+        );
         await reporter.query("commit");
         await settleAfterKill(s, run);
-        assert.deepEqual(await invalidIndexes(db.url), ["projects_derived_status_idx"]);
-        console.log(`  ${point}: the interrupted build left an INVALID index projects_derived_status_idx`);
+        const valid = await indexIsValid(db.url, "projects_derived_status_idx");
+        assert.notEqual(valid, true, "the build finished although its session was ended");
+        console.log(
+          `  ${point}: the interrupted build left projects_derived_status_idx ${valid === false ? "INVALID" : "absent"}`,
+        );
         await recover(s, point, canaries);
         assert.equal(await indexIsValid(db.url, "projects_derived_status_idx"), true);
       });
@@ -227,34 +232,29 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
     // What a SIGKILL between the backend's truncate and rewrite of `<stack>.json.attrs` leaves behind (now and
     // then, at random): an intact state file next to an empty sidecar. Made on purpose here.
     const s = stacks[0];
-    const sidecar = path.join(
-      new URL(s.env.PULUMI_BACKEND_URL).pathname,
-      ".pulumi",
-      "stacks",
-      "stage2",
-      `${s.name}.json.attrs`,
-    );
+    const sidecar = path.join(fileBackendRoot(s.env)!, "stacks", "stage2", `${s.name}.json.attrs`);
     assert.ok(fs.statSync(sidecar).size > 0);
     fs.truncateSync(sidecar, 0);
     const broken = await s.cli(["refresh", "--yes", "--skip-preview"]);
     assert.notEqual(broken.code, 0);
     assert.match(broken.stderr + broken.stdout, /failed to load checkpoint: EOF/);
-    const before = readCheckpointFile(s).resources;
-    assert.deepEqual(removeTornSidecars(s), [`stacks/stage2/${s.name}.json.attrs`]);
+    const before = checkpoint(s).resources;
+    const recovery = await runRecovery(s);
+    assert.deepEqual(recovery.tornSidecars, [`stacks/stage2/${s.name}.json.attrs`]);
+    assert.equal(checkpoint(s).resources, before, "the state lost resources");
     const refresh = await s.cli(["refresh", "--yes", "--skip-preview"]);
     assert.equal(refresh.code, 0, refresh.stdout.slice(-2000) + refresh.stderr);
-    assert.equal(readCheckpointFile(s).resources, before, "the state lost resources");
     console.log(
-      `  torn sidecar: refresh failed with "failed to load checkpoint: EOF"; after removing it, ${before} resources intact`,
+      `  torn sidecar: refresh failed with "failed to load checkpoint: EOF"; after npm run recover, ${before} resources intact`,
     );
   });
 });
 
 /** Waits until the program's CREATE INDEX CONCURRENTLY waits on a lock; returns its backend pid. */
-async function waitForIndexBuild(superuserUrl: string, database: string, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const pid = await withClient(superuserUrl, async (c) => {
+async function waitForIndexBuild(superuserUrl: string, database: string): Promise<number> {
+  let pid: number | undefined;
+  await waitFor("the run to start the concurrent build of projects_derived_status_idx", async () => {
+    pid = await withClient(superuserUrl, async (c) => {
       const { rows } = await c.query<{ pid: number }>(
         `select pid from pg_stat_activity
          where datname = $1 and application_name = 'stage2-pulumi' and wait_event_type = 'Lock'
@@ -263,10 +263,16 @@ async function waitForIndexBuild(superuserUrl: string, database: string, timeout
       );
       return rows[0]?.pid;
     });
-    if (pid) return pid;
-    await sleep(200);
-  }
-  throw new Error("the run never started the concurrent build of projects_derived_status_idx");
+    return pid !== undefined;
+  });
+  return pid!;
+}
+
+async function backendAlive(superuserUrl: string, pid: number): Promise<boolean> {
+  return withClient(superuserUrl, async (c) => {
+    const { rows } = await c.query("select 1 from pg_stat_activity where pid = $1", [pid]);
+    return rows.length > 0;
+  });
 }
 
 async function indexIsValid(url: string, name: string): Promise<boolean | undefined> {

@@ -35,6 +35,8 @@ export function engineEnv(extra: Record<string, string> = {}): Record<string, st
     PULUMI_CONFIG_PASSPHRASE: TEST_PASSPHRASE,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    // As every documented command runs (scripts/stage2.sh).
+    PULUMI_RUN_PROGRAM: "true",
     ...extra,
   };
 }

@@ -8,7 +8,9 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { fileBackendRoot, readCheckpoint, recoverStack, stackLocks, type Recovery } from "../../scripts/recover";
 import { engine, type TestStack } from "./engine";
+import { sleep } from "./wait";
 
 export interface KillPlan {
   /** Kill once this many resources (dynamic database objects) reported `creating`. */
@@ -26,6 +28,8 @@ export interface WatchedRun {
   readonly creating: number;
   /** Descendant processes of the CLI alive at the kill (the engine's plugins and the program). */
   readonly descendantsAtKill: number[];
+  /** Those of them that were the engine's dynamic-provider process. */
+  readonly providersAtKill: number[];
   readonly durationMs: number;
 }
 
@@ -89,8 +93,13 @@ export async function reapOrphans(pids: readonly number[], graceMs: number): Pro
   return stubborn;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Whether `pid` is the engine's dynamic-provider process. */
+export function isProvider(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("dynamic-provider");
+  } catch {
+    return false;
+  }
 }
 
 export interface WatchedHandle {
@@ -125,10 +134,12 @@ export function startWatched(
   let creating = 0;
   let killed = false;
   let descendantsAtKill: number[] = [];
+  let providersAtKill: number[] = [];
   const kill = (): void => {
     if (killed || child.exitCode !== null || child.signalCode !== null) return;
     killed = true;
     descendantsAtKill = descendantsOf(child.pid!);
+    providersAtKill = descendantsAtKill.filter(isProvider);
     child.kill("SIGKILL");
   };
   const plan = options.kill;
@@ -150,7 +161,17 @@ export function startWatched(
   const done = new Promise<WatchedRun>((resolve) => {
     child.on("close", (code, signal) => {
       for (const t of timers) clearTimeout(t);
-      resolve({ code, signal, stdout, stderr, killed, creating, descendantsAtKill, durationMs: Date.now() - started });
+      resolve({
+        code,
+        signal,
+        stdout,
+        stderr,
+        killed,
+        creating,
+        descendantsAtKill,
+        providersAtKill,
+        durationMs: Date.now() - started,
+      });
     });
   });
   return { kill, pid: child.pid!, done };
@@ -164,29 +185,24 @@ export function runWatched(
   return startWatched(s, args, options).done;
 }
 
-/** Every file below `dir` (none when it does not exist). */
-function filesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => path.join(entry.parentPath, entry.name));
+/** The stack's file backend folder (`.pulumi`). */
+function backendRoot(s: TestStack): string {
+  return fileBackendRoot(s.env)!;
 }
 
-/** The stack's lock files in the file backend (`.pulumi/locks/...`), present while an update runs. */
+/** The stack's lock files in the file backend, present while an update runs (or after it was killed). */
 export function lockFiles(s: TestStack): string[] {
-  const root = new URL(s.env.PULUMI_BACKEND_URL).pathname;
-  return filesUnder(path.join(root, ".pulumi", "locks")).filter(
-    (file) => file.includes(`/${s.name}/`) && file.endsWith(".json"),
-  );
+  return stackLocks(backendRoot(s), s.name).map((l) => l.file);
 }
 
-/** Operations the state still records as in flight (what an interrupted update leaves behind). */
-export async function pendingOperations(s: TestStack): Promise<{ type: string; urn: string }[]> {
-  const exported = await s.stack.exportStack();
-  const ops = (exported.deployment as { pending_operations?: { type: string; resource: { urn: string } }[] })
-    .pending_operations;
-  return (ops ?? []).map((op) => ({ type: op.type, urn: op.resource.urn }));
+/** The stack's checkpoint, read from the backend's file (so a torn sidecar cannot stop the test). */
+export function checkpoint(s: TestStack): { resources: number; pendingOperations: number } {
+  return readCheckpoint(backendRoot(s), s.name);
+}
+
+/** `npm run recover` for a test stack. */
+export function recover(s: TestStack): Promise<Recovery> {
+  return recoverStack({ stack: s.name, cwd: s.workDir, env: s.env });
 }
 
 /**
@@ -198,29 +214,4 @@ export async function discard(s: TestStack | undefined): Promise<void> {
   await s.cli(["cancel", "--yes"]).catch(() => undefined);
   await s.stack.workspace.removeStack(s.name, { force: true }).catch(() => undefined);
   await s.db.drop().catch(() => undefined);
-}
-
-/**
- * The file backend stores each blob with a JSON sidecar `<file>.attrs`, and rewrites that sidecar in place
- * (truncate, then write) just before it renames the new blob into place (gocloud.dev v0.46 fileblob
- * setAttrs). A SIGKILL between the two leaves a zero-byte sidecar next to an intact blob, and every later
- * read of the blob fails with "failed to load checkpoint: EOF". A missing sidecar is read as "no
- * attributes", so the repair is to delete the empty ones. Returns the sidecars removed (relative paths).
- */
-export function removeTornSidecars(s: TestStack): string[] {
-  const root = path.join(new URL(s.env.PULUMI_BACKEND_URL).pathname, ".pulumi");
-  const torn = filesUnder(root).filter(
-    (file) => file.includes(s.name) && file.endsWith(".attrs") && fs.statSync(file).size === 0,
-  );
-  for (const file of torn) fs.rmSync(file);
-  return torn.map((file) => path.relative(root, file));
-}
-
-/** The stack's checkpoint as the backend stores it: intact JSON, whatever the kill interrupted. */
-export function readCheckpointFile(s: TestStack): { resources: number } {
-  const file = path.join(new URL(s.env.PULUMI_BACKEND_URL).pathname, ".pulumi", "stacks", "stage2", `${s.name}.json`);
-  const checkpoint = JSON.parse(fs.readFileSync(file, "utf8")) as {
-    checkpoint?: { latest?: { resources?: unknown[] } };
-  };
-  return { resources: checkpoint.checkpoint?.latest?.resources?.length ?? 0 };
 }
