@@ -3,8 +3,11 @@
  * problem reported together and each message naming the key and the fix. Nothing reaches the database
  * before this passes.
  */
-import { DEFAULT_TIMEOUTS } from "./connection";
+import { PROJECT_ROOT } from "./connection";
+import { isLoopback, parseDatabaseUrl } from "./database-url";
+import { DDL_DURATIONS, DEFAULT_TIMEOUTS, durationProblem, type DurationRange } from "./durations";
 import { OperatorError } from "./errors";
+import { printable } from "./printable";
 import { z } from "zod";
 
 /** The flags Stage 2 creates. Anything else in config is a typo or a later stage's flag. */
@@ -15,7 +18,6 @@ export type Stage2Flag = (typeof STAGE2_FLAGS)[number];
 export const TENANT_ID = /^[A-Z][A-Z0-9_]{1,31}$/;
 /** Supabase project refs are 20 lowercase letters; the local stack uses "local". */
 export const PROJECT_REF = /^([a-z]{20}|local)$/;
-const DURATION = /^\d+(ms|s|min)$/;
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
 
@@ -52,9 +54,12 @@ const flag = z.preprocess(
     .strict(),
 );
 
-const duration = z.string({ message: "must be a duration such as 500ms, 5s or 2min" }).regex(DURATION, {
-  message: "must be a duration such as 500ms, 5s or 2min",
-});
+/** A duration within `range` (config/durations.ts). */
+const duration = (range: DurationRange) =>
+  z.unknown().superRefine((value, ctx) => {
+    const problem = durationProblem(value, range);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }) as unknown as z.ZodType<string>;
 
 const HH_MM_MESSAGE = "must be HH:MM on a 24-hour clock (e.g. 09:00)";
 
@@ -79,13 +84,58 @@ export const changeWindowSchema = z
     message: "start must be before end; a window cannot span midnight, so split it over two days",
   });
 
+const NAMES = (what: string) =>
+  z.array(z.string({ message: `must be the name of a ${what} of the model` }), {
+    message: `must be a list of ${what} names`,
+  });
+
+/**
+ * The runbook's "Rollback and remediation", as state the stack keeps (scripts/rollback.ts writes it): objects
+ * taken out of the model on purpose, so that `up` removes them and does not put them back until they leave
+ * this list again. Every run logs it, with the reason.
+ */
+export const rollbackSchema = z
+  .object(
+    {
+      reason: z
+        .string({ message: "must say why, in a sentence (it is logged on every run)" })
+        .trim()
+        .min(10, { message: "must say why, in a sentence (it is logged on every run)" })
+        .transform((reason) => printable(reason, 300)),
+      policies: NAMES("policy").default([]),
+      indexes: NAMES("index").default([]),
+      seeds: z
+        .array(
+          z.string().regex(/^(partner_org|partner_normalization|features):.+$/, {
+            message: "must be partner_org:<id>, partner_normalization:<alias> or features:<TENANT>/<FLAG>",
+          }),
+          { message: "must be a list of seed keys" },
+        )
+        .default([]),
+      bucket: z.boolean({ message: "must be true or false" }).default(false),
+    },
+    { message: "must be an object with reason and policies, indexes, seeds and/or bucket" },
+  )
+  .strict();
+
+export type Rollback = z.output<typeof rollbackSchema>;
+
 const DATABASE_URL_MESSAGE =
   "must be a postgresql:// URL with the password percent-encoded (Project Settings -> Database -> Connection " +
   "string: direct, or session pooler); set it with pulumi config set --secret stage2:databaseUrl 'postgresql://...'";
 const ACCESS_TOKEN_MESSAGE =
   "must be a Supabase personal access token (sbp_..., no spaces; Dashboard -> Account -> Access Tokens)";
+const SYSTEM_IDENTIFIER_MESSAGE =
+  "must be the cluster's system identifier, digits in quotes (select system_identifier from pg_control_system())";
 const API_URL_MESSAGE =
   "must be an https:// URL (default https://api.supabase.com); plain http only to this machine (127.0.0.1, localhost)";
+
+/** The platform's own roles: the reviewer must be a role of its own. */
+const PLATFORM_ROLE = /^(postgres|anon|authenticated|service_role|authenticator|dashboard_user|pgbouncer|public|supabase_.*|pg_.*)$/;
+const REVIEWER_NAME_MESSAGE =
+  "must be a new role's name (lowercase letters, digits and _), not one of the platform's roles; the default is stage2_reviewer";
+const REVIEWER_PASSWORD_MESSAGE =
+  "must be 16 to 128 printable ASCII characters without spaces (e.g. the output of openssl rand -base64 32)";
 
 export const stackConfigSchema = z
   .object({
@@ -97,26 +147,47 @@ export const stackConfigSchema = z
       ),
     ),
     projectRef: z
-      .string(
-        messages(
-          "is required: pulumi config set stage2:projectRef <ref> (Project Settings -> General -> Reference ID)",
+      .string({
+        message:
           "must be the 20-letter Supabase project ref (Project Settings -> General), or `local` for the local stack",
-        ),
-      )
+      })
       .regex(PROJECT_REF, {
         message:
           "must be the 20-letter Supabase project ref (Project Settings -> General), or `local` for the local stack",
-      }),
+      })
+      .optional(),
+    target: z
+      .discriminatedUnion(
+        "kind",
+        [
+          z.object({ kind: z.literal("supabase") }).strict(),
+          z
+            .object({
+              kind: z.literal("self-hosted"),
+              systemIdentifier: z
+                .string({ message: SYSTEM_IDENTIFIER_MESSAGE })
+                .regex(/^[1-9]\d{0,19}$/, { message: SYSTEM_IDENTIFIER_MESSAGE }),
+            })
+            .strict(),
+        ],
+        { message: 'must be { kind: supabase } or { kind: self-hosted, systemIdentifier: "<digits>" }' },
+      )
+      .default({ kind: "supabase" }),
     transport: z.enum(["direct", "management-api"], { message: "must be direct or management-api" }).default("direct"),
     databaseUrl: z
       .string({ message: DATABASE_URL_MESSAGE })
-      .refine(isPostgresUrl, { message: DATABASE_URL_MESSAGE })
+      .superRefine((url, ctx) => {
+        for (const message of parseDatabaseUrl(url, PROJECT_ROOT).problems) ctx.addIssue({ code: "custom", message });
+      })
       .optional(),
     accessToken: z
       .string({ message: ACCESS_TOKEN_MESSAGE })
       .regex(/^\S{10,}$/, { message: ACCESS_TOKEN_MESSAGE })
       .optional(),
     managementApiUrl: z.string({ message: API_URL_MESSAGE }).refine(isApiUrl, { message: API_URL_MESSAGE }).optional(),
+    managementApiAllowHost: z
+      .string({ message: "must be the host name of stage2:managementApiUrl, to allow a host that is not Supabase's" })
+      .optional(),
     features: z
       .object(
         {
@@ -167,13 +238,31 @@ export const stackConfigSchema = z
       .min(1, { message: "must be a path relative to the project, such as data/partners.yaml" })
       .default("data/partners.yaml"),
     protectTables: z.boolean({ message: "must be true or false" }).optional(),
+    reviewer: z
+      .object(
+        {
+          name: z
+            .string({ message: REVIEWER_NAME_MESSAGE })
+            .regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: REVIEWER_NAME_MESSAGE })
+            .refine((name) => !PLATFORM_ROLE.test(name), { message: REVIEWER_NAME_MESSAGE })
+            .default("stage2_reviewer"),
+          password: z
+            .string({ message: REVIEWER_PASSWORD_MESSAGE })
+            .regex(/^[\x21-\x7e]{16,128}$/, { message: REVIEWER_PASSWORD_MESSAGE }),
+        },
+        { message: "must be an object with password (a secret) and optionally name" },
+      )
+      .strict()
+      .optional(),
+    rollback: rollbackSchema.optional(),
     ddl: z
       .object(
         {
-          lockTimeout: duration.default(DEFAULT_TIMEOUTS.lockTimeout),
-          statementTimeout: duration.default(DEFAULT_TIMEOUTS.statementTimeout),
+          lockTimeout: duration(DDL_DURATIONS.lockTimeout).default(DEFAULT_TIMEOUTS.lockTimeout),
+          statementTimeout: duration(DDL_DURATIONS.statementTimeout).default(DEFAULT_TIMEOUTS.statementTimeout),
+          lockRetryBudget: duration(DDL_DURATIONS.lockRetryBudget).default(DEFAULT_TIMEOUTS.lockRetryBudget),
         },
-        { message: "must be an object with lockTimeout and/or statementTimeout" },
+        { message: "must be an object with lockTimeout, statementTimeout and/or lockRetryBudget" },
       )
       .strict()
       .default(DEFAULT_TIMEOUTS),
@@ -186,8 +275,21 @@ export const stackConfigSchema = z
             .positive({ message: "must be a positive number of hours (e.g. 26)" })
             .default(26),
           changeWindow: changeWindowSchema.optional(),
+          backupCommand: z
+            .string({ message: "must be a shell command that exits 0 when a usable backup exists" })
+            .min(1, { message: "must be a shell command that exits 0 when a usable backup exists" })
+            .optional(),
+          backupWaiver: z
+            .string({ message: "must be the reason no backup is checked (logged on every run)" })
+            .trim()
+            .min(10, { message: "must say in a sentence why no backup is checked (logged on every run)" })
+            .transform((reason) => printable(reason, 200))
+            .optional(),
         },
-        { message: "must be an object with requireBackup, maxBackupAgeHours and/or changeWindow" },
+        {
+          message:
+            "must be an object with requireBackup, maxBackupAgeHours, backupCommand, backupWaiver and/or changeWindow",
+        },
       )
       .strict()
       .default({ maxBackupAgeHours: 26 }),
@@ -208,26 +310,72 @@ function crossKeyProblems(values: Readonly<Record<string, unknown>>): string[] {
       "stage2:databaseUrl: is required with transport direct: pulumi config set --secret stage2:databaseUrl 'postgresql://...'",
     );
   }
-  const preflight = values.preflight;
-  const requireBackup =
-    preflight && typeof preflight === "object" ? (preflight as { requireBackup?: unknown }).requireBackup : undefined;
+  const preflight = (typeof values.preflight === "object" && values.preflight) || {};
+  const { requireBackup, backupCommand, backupWaiver } = preflight as Record<string, unknown>;
   const backupRequired = typeof requireBackup === "boolean" ? requireBackup : environment === "prod";
+  const selfHosted = (values.target as { kind?: unknown } | undefined)?.kind === "self-hosted";
   if (!given("accessToken")) {
     if (transport === "management-api") {
       problems.push(
         "stage2:accessToken: is required with transport management-api: pulumi config set --secret stage2:accessToken sbp_...",
       );
-    } else if (backupRequired) {
+    } else if (backupRequired && !selfHosted && backupCommand === undefined) {
       problems.push(
         "stage2:accessToken: is required to verify backups (preflight.requireBackup): " +
           "pulumi config set --secret stage2:accessToken sbp_...",
       );
     }
   }
+  if (selfHosted) {
+    if (given("projectRef")) {
+      problems.push(
+        "stage2:projectRef: must not be set with stage2:target.kind self-hosted (a self-hosted database is known by " +
+          "its systemIdentifier, not a project ref); remove it",
+      );
+    }
+    if (transport === "management-api") {
+      problems.push(
+        "stage2:transport: management-api reaches Supabase's platform only; a self-hosted database needs transport " +
+          "direct and stage2:databaseUrl",
+      );
+    }
+    if (backupRequired && backupCommand === undefined) {
+      problems.push(
+        "stage2:preflight.backupCommand: is required to check the backups of a self-hosted database " +
+          "(a command that exits 0 when a usable backup exists), unless preflight.requireBackup is false " +
+          "with a preflight.backupWaiver saying why",
+      );
+    }
+  } else if (!given("projectRef")) {
+    problems.push(
+      "stage2:projectRef: is required: pulumi config set stage2:projectRef <ref> (Project Settings -> General -> " +
+        "Reference ID), or set stage2:target to { kind: self-hosted, systemIdentifier } for a self-hosted database",
+    );
+  }
+  if (environment === "prod" && requireBackup === false && backupWaiver === undefined) {
+    problems.push(
+      "stage2:preflight.backupWaiver: is required when a prod stack sets requireBackup: false; say why no backup " +
+        "is checked (it is logged on every run)",
+    );
+  }
   if ((environment === "staging" || environment === "prod") && values.projectRef === "local") {
     problems.push(`stage2:projectRef: must be a real project ref for environment ${environment}`);
   }
+  const apiUrl = typeof values.managementApiUrl === "string" ? values.managementApiUrl : undefined;
+  const apiHost = apiUrl && isApiUrl(apiUrl) ? new URL(apiUrl).hostname : undefined;
+  if (apiHost && !isSupabaseApiHost(apiHost) && values.managementApiAllowHost !== apiHost) {
+    problems.push(
+      `stage2:managementApiUrl: ${apiHost} is not Supabase's Management API (api.supabase.com); the access token ` +
+        `would be sent there and its answers trusted by the backups check. If you mean it, also set ` +
+        `stage2:managementApiAllowHost to ${apiHost}`,
+    );
+  }
   return problems;
+}
+
+/** Supabase's own API, or this machine (a test server). */
+function isSupabaseApiHost(host: string): boolean {
+  return host === "api.supabase.com" || isLoopback(host.replace(/^\[(.*)\]$/, "$1"));
 }
 
 export type ParsedStackConfig = z.output<typeof stackConfigSchema>;
@@ -239,8 +387,12 @@ export interface StackConfig extends Omit<ParsedStackConfig, "features" | "prote
   readonly preflight: ParsedStackConfig["preflight"] & { readonly requireBackup: boolean };
 }
 
-/** Keys whose values must be Pulumi secrets. */
-export const SECRET_KEYS = ["databaseUrl", "accessToken"] as const;
+/** Keys whose values must be Pulumi secrets, and how to set each one so. */
+export const SECRET_KEYS: Readonly<Record<string, string>> = {
+  databaseUrl: "pulumi config set --secret stage2:databaseUrl ...",
+  accessToken: "pulumi config set --secret stage2:accessToken ...",
+  reviewer: "pulumi config set --secret --path stage2:reviewer.password ...",
+};
 
 export class ConfigError extends OperatorError {
   constructor(readonly problems: readonly string[]) {
@@ -280,11 +432,9 @@ export function parseStackConfig(
     values[key] = value;
   }
   if (secretKeys) {
-    for (const key of SECRET_KEYS) {
+    for (const [key, howToSet] of Object.entries(SECRET_KEYS)) {
       if (values[key] !== undefined && !secretKeys.has(key)) {
-        problems.push(
-          `${keyOf([key])}: is stored in plain text; set it again with \`pulumi config set --secret stage2:${key} ...\``,
-        );
+        problems.push(`${keyOf([key])}: is stored in plain text; set it again with \`${howToSet}\``);
       }
     }
   }
@@ -312,15 +462,6 @@ export function parseStackConfig(
     protectTables: c.protectTables ?? c.environment === "prod",
     preflight: { ...c.preflight, requireBackup: c.preflight.requireBackup ?? c.environment === "prod" },
   };
-}
-
-function isPostgresUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === "postgresql:" || url.protocol === "postgres:") && url.hostname.length > 0;
-  } catch {
-    return false;
-  }
 }
 
 /** The API gets the access token with every request: https, or plain http only to this machine. */

@@ -4,9 +4,30 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse } from "yaml";
+import { parse, YAMLError } from "yaml";
 import { OperatorError } from "./errors";
+import { hasControlCharacters } from "./printable";
 import { z } from "zod";
+
+/** Seeds are reference data, one engine object per row: a file past these is a mistake, not a seed file. */
+export const SEED_LIMITS = { bytes: 1024 * 1024, rows: 1000 } as const;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Text that PostgreSQL stores as written and a terminal shows as meant: well-formed Unicode (no lone surrogate,
+ * which the engine cannot even carry), no NUL (PostgreSQL's text cannot hold it), no control character.
+ */
+const storableText = (field: string) =>
+  z
+    .string({ message: `must be a text ${field}` })
+    .refine((t) => !LONE_SURROGATE.test(t), {
+      message: "holds a lone UTF-16 surrogate (a broken \\u escape); fix the text",
+    })
+    .refine((t) => !t.includes("\u0000"), { message: "holds a NUL character, which PostgreSQL text cannot store" })
+    .refine((t) => !hasControlCharacters(t), {
+      message: "holds a control character (tab, newline, ESC...); remove it",
+    });
 
 const PARTNER_KINDS = ["vendor", "delivery_partner", "channel_partner"] as const;
 
@@ -21,8 +42,7 @@ const seedFileSchema = z
             }),
             // Stored exactly as written (quotes and SQL metacharacters included; values travel as bind
             // parameters), so surrounding spaces are refused rather than silently trimmed.
-            label: z
-              .string({ message: "must be a text label such as Vendor X" })
+            label: storableText("label such as Vendor X")
               .min(1, { message: "must not be empty" })
               .max(200, { message: "must be at most 200 characters" })
               .refine((l) => l === l.trim(), { message: "must not start or end with spaces" }),
@@ -30,13 +50,13 @@ const seedFileSchema = z
           })
           .strict(),
       )
-      .min(1),
+      .min(1)
+      .max(SEED_LIMITS.rows, { message: `lists more than ${SEED_LIMITS.rows} rows, the limit for seed data` }),
     normalizations: z
       .array(
         z
           .object({
-            alias: z
-              .string()
+            alias: storableText("alias")
               .min(1)
               .max(200)
               .refine((a) => a === a.trim().toLowerCase(), {
@@ -46,6 +66,7 @@ const seedFileSchema = z
           })
           .strict(),
       )
+      .max(SEED_LIMITS.rows, { message: `lists more than ${SEED_LIMITS.rows} rows, the limit for seed data` })
       .default([]),
   })
   .strict();
@@ -94,9 +115,13 @@ export function validateSeeds(data: unknown, file: string): PartnerSeeds {
   }
   const root = data && typeof data === "object" ? (data as Record<string, unknown>) : {};
   const orgIds = fieldsOf(root.partner_orgs, "id");
-  const duplicates = (values: (string | undefined)[]): string[] => [
-    ...new Set(values.filter((v, i): v is string => v !== undefined && values.indexOf(v) !== i)),
-  ];
+  // One pass each (a seed file may be long): values seen more than once, in order of first repeat.
+  const duplicates = (values: (string | undefined)[]): string[] => {
+    const seen = new Set<string>();
+    const repeated = new Set<string>();
+    for (const v of values) if (v !== undefined) (seen.has(v) ? repeated : seen).add(v);
+    return [...repeated];
+  };
   for (const id of duplicates(orgIds)) problems.push(`partner_orgs: id "${id}" is listed more than once`);
   for (const label of duplicates(fieldsOf(root.partner_orgs, "label"))) {
     problems.push(`partner_orgs: label "${label}" is listed more than once (labels are unique in partner_org)`);
@@ -116,20 +141,73 @@ export function validateSeeds(data: unknown, file: string): PartnerSeeds {
   return result.data;
 }
 
+/**
+ * Where a seed file may be read from: a .yaml file inside the project (symbolic links resolved), so that a stack
+ * setting cannot make the program read, and echo, any other file of the machine.
+ */
+export function seedFilePath(file: string, root: string): { full?: string; problem?: string } {
+  const fix = "use a path relative to the project, such as data/partners.yaml";
+  if (path.isAbsolute(file)) return { problem: `is an absolute path; ${fix}` };
+  if (!/\.ya?ml$/.test(file)) return { problem: `must name a .yaml file; ${fix}` };
+  const realRoot = fs.realpathSync(root);
+  let full: string;
+  try {
+    full = fs.realpathSync(path.resolve(root, file));
+  } catch {
+    return { problem: `there is no file ${file} in the project; check stage2:seedsFile` };
+  }
+  if (path.relative(realRoot, full).startsWith("..")) return { problem: `leads outside the project; ${fix}` };
+  if (!fs.statSync(full).isFile()) return { problem: `is not a file; ${fix}` };
+  return { full };
+}
+
+/**
+ * The seed file's text: UTF-8 only (a Latin-1 file would otherwise be stored with U+FFFD in place of its
+ * accents), within the size limit. Problems name the line, never its content.
+ */
+export function decodeSeedText(bytes: Buffer): { text?: string; problem?: string } {
+  if (bytes.length > SEED_LIMITS.bytes) {
+    return { problem: `is ${bytes.length} bytes; the limit for seed data is ${SEED_LIMITS.bytes} bytes` };
+  }
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  try {
+    return { text: strict.decode(bytes) };
+  } catch {
+    let line = 1;
+    for (let start = 0; start <= bytes.length; line++) {
+      const end = bytes.indexOf(0x0a, start);
+      const stop = end === -1 ? bytes.length : end;
+      try {
+        strict.decode(bytes.subarray(start, stop));
+      } catch {
+        break;
+      }
+      start = stop + 1;
+    }
+    return { problem: `line ${line} is not UTF-8 (saved as Latin-1 or Windows-1252?); save the file as UTF-8` };
+  }
+}
+
+/** A YAML error by its position and kind; the text around it is the file's content, so it is not repeated. */
+function yamlProblem(error: unknown): string {
+  if (error instanceof YAMLError) {
+    const at = error.linePos?.[0];
+    return `is not valid YAML (${error.code}${at ? ` at line ${at.line}, column ${at.col}` : ""})`;
+  }
+  return "is not valid YAML";
+}
+
 /** Loads and validates a seed file, relative to the project root. */
 export function loadSeeds(file: string, root = path.join(__dirname, "..")): PartnerSeeds {
-  const full = path.resolve(root, file);
-  let text: string;
-  try {
-    text = fs.readFileSync(full, "utf8");
-  } catch {
-    throw new SeedFileError(file, [`cannot read ${full}; check stage2:seedsFile`]);
-  }
+  const where = seedFilePath(file, root);
+  if (!where.full) throw new SeedFileError(file, [`stage2:seedsFile ${where.problem}`]);
+  const decoded = decodeSeedText(fs.readFileSync(where.full));
+  if (decoded.text === undefined) throw new SeedFileError(file, [decoded.problem!]);
   let data: unknown;
   try {
-    data = parse(text);
+    data = parse(decoded.text, { maxAliasCount: 100 });
   } catch (error) {
-    throw new SeedFileError(file, [`is not valid YAML: ${(error as Error).message}`]);
+    throw new SeedFileError(file, [yamlProblem(error)]);
   }
   return validateSeeds(data, file);
 }

@@ -34,6 +34,8 @@ export interface LocalCluster {
   readonly superuser: string;
   readonly superuserPassword: string;
   readonly postgresPassword: string;
+  /** The CA that signed the server's certificate (CN localhost, and 127.0.0.1): for sslmode=verify-full. */
+  readonly caFile: string;
 }
 
 interface ClusterFile {
@@ -177,6 +179,45 @@ function initialise(dir: string, dataDir: string, file: ClusterFile): void {
   fs.appendFileSync(path.join(dataDir, "postgresql.conf"), "\n# stage2 local test bed\n" + settings.join("\n") + "\n");
 }
 
+/**
+ * TLS as on the platform, so the tests can prove what the program does with sslmode: a throwaway CA signs a
+ * certificate for localhost and 127.0.0.1. Clients may still connect without TLS (the test bed is loopback).
+ */
+function enableTls(dir: string, dataDir: string): void {
+  const openssl = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  openssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+    "-days",
+    "3650",
+    "-subj",
+    "/CN=stage2 test CA",
+  ]);
+  openssl(["req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+  fs.writeFileSync(path.join(dir, "san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  openssl(
+    ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"].concat([
+      "-out",
+      "server.crt",
+      "-days",
+      "3650",
+      "-extfile",
+      "san.ext",
+    ]),
+  );
+  for (const file of ["server.crt", "server.key"]) fs.renameSync(path.join(dir, file), path.join(dataDir, file));
+  fs.chmodSync(path.join(dataDir, "server.key"), 0o600);
+  fs.chmodSync(path.join(dir, "ca.crt"), 0o644);
+  fs.appendFileSync(path.join(dataDir, "postgresql.conf"), "ssl = on\n");
+  handOver(dir);
+}
+
 function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   const lock = path.join(dir + ".lock");
   const deadline = Date.now() + 120_000;
@@ -215,6 +256,10 @@ export async function ensureCluster(name = "local"): Promise<LocalCluster> {
       };
       initialise(dir, dataDir, file);
     }
+    if (!fs.existsSync(path.join(dataDir, "server.crt"))) {
+      if (isRunning(dataDir)) pgTool("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "stop"]);
+      enableTls(dir, dataDir);
+    }
     if (!isRunning(dataDir)) {
       // The same port as before if it is still free, so a URL printed earlier keeps working after a restart.
       if (!file.port || !(await portIsFree(file.port))) file.port = await freePort();
@@ -240,6 +285,7 @@ export async function ensureCluster(name = "local"): Promise<LocalCluster> {
       superuser: "supabase_admin",
       superuserPassword: file.superuserPassword,
       postgresPassword: file.postgresPassword,
+      caFile: path.join(dir, "ca.crt"),
     };
     await ensureTemplate(cluster);
     return cluster;

@@ -3,7 +3,9 @@
  * One small pool per process; batches go out as one simple-protocol message, so a whole converge step
  * costs one round trip and runs as one implicit transaction.
  */
-import { DatabaseError as ServerError, Pool, type PoolClient, type QueryResult } from "pg";
+import { Client, DatabaseError as ServerError, Pool, type PoolClient, type QueryResult } from "pg";
+import { databaseTarget } from "../config/connection";
+import { describeTarget, tlsOptions, type DatabaseTarget } from "../config/database-url";
 import {
   countRoundTrip,
   DatabaseError,
@@ -30,16 +32,6 @@ export function connectionSecrets(databaseUrl: string): string[] {
   return secrets;
 }
 
-/** `host:port/database as user`, never the password. */
-export function describeConnection(databaseUrl: string): string {
-  try {
-    const url = new URL(databaseUrl);
-    return `${url.hostname}:${url.port || "5432"}${url.pathname} as ${decodeURIComponent(url.username)}`;
-  } catch {
-    return "a PostgreSQL connection string that is not a URL";
-  }
-}
-
 const CLIENT_CHECK_INTERVAL = "2s";
 
 export class DirectTransport implements Transport {
@@ -47,11 +39,20 @@ export class DirectTransport implements Transport {
   private readonly pool: Pool;
   private readonly secrets: string[];
 
-  constructor(databaseUrl: string) {
-    this.description = `direct connection to ${describeConnection(databaseUrl)}`;
+  /** `target` is what config/database-url.ts read from `databaseUrl`: the pool connects there, nowhere else. */
+  constructor(
+    databaseUrl: string,
+    private readonly target: DatabaseTarget = databaseTarget(databaseUrl),
+  ) {
+    this.description = `direct connection to ${describeTarget(target)}`;
     this.secrets = connectionSecrets(databaseUrl);
     this.pool = new Pool({
-      connectionString: databaseUrl,
+      host: target.host,
+      port: target.port,
+      database: target.database,
+      user: target.user,
+      password: target.password,
+      ssl: tlsOptions(target),
       max: 4,
       idleTimeoutMillis: 5_000,
       connectionTimeoutMillis: 15_000,
@@ -95,6 +96,33 @@ export class DirectTransport implements Transport {
     });
   }
 
+  async canLogIn(role: string, password: string): Promise<boolean> {
+    countRoundTrip("login");
+    // Supabase's pooler names the project after the role (postgres.<ref>): the same suffix for this role.
+    const suffix = /^[^.]+(\..+)$/.exec(this.target.user)?.[1] ?? "";
+    const client = new Client({
+      host: this.target.host,
+      port: this.target.port,
+      database: this.target.database,
+      user: `${role}${suffix}`,
+      password,
+      ssl: tlsOptions(this.target),
+      connectionTimeoutMillis: 15_000,
+      application_name: "stage2-pulumi login check",
+    });
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+      return true;
+    } catch (error) {
+      // 28P01: wrong password; 28000: the role may not log in (NOLOGIN, or no pg_hba.conf entry for it).
+      if (error instanceof ServerError && (error.code === "28P01" || error.code === "28000")) return false;
+      throw this.wrap(error, `could not check the login of ${role} at ${this.target.host}:${this.target.port}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
@@ -104,7 +132,7 @@ export class DirectTransport implements Transport {
     try {
       client = await this.pool.connect();
     } catch (error) {
-      throw this.wrap(error, "could not connect");
+      throw this.wrap(error, `could not connect to ${this.target.host}:${this.target.port}`);
     }
     let failure: unknown;
     try {
@@ -118,14 +146,47 @@ export class DirectTransport implements Transport {
     }
   }
 
+  /** What to check when the server could not be reached at all. */
+  private reachHint(code: string): string | undefined {
+    const where = `${this.target.host}:${this.target.port}`;
+    const hints: Record<string, string> = {
+      ECONNREFUSED: `nothing accepts connections at ${where}: is the database running, and is stage2:databaseUrl its current address?`,
+      ENOTFOUND: `the host name ${this.target.host} does not resolve: check stage2:databaseUrl`,
+      EAI_AGAIN: `the host name ${this.target.host} could not be resolved now (DNS): run again, or check stage2:databaseUrl`,
+      ETIMEDOUT: `no answer from ${where} (a firewall, or the wrong address in stage2:databaseUrl)`,
+      EHOSTUNREACH: `no route to ${where}: check the network and stage2:databaseUrl`,
+    };
+    return hints[code];
+  }
+
   private wrap(error: unknown, prefix?: string): DatabaseError {
-    const e = error as { message?: string };
+    const e = error as { message?: string; code?: string };
+    const tls = typeof e.code === "string" ? (TLS_HINTS[e.code] ?? this.reachHint(e.code)) : undefined;
     // Only the server's errors carry a SQLSTATE; Node's socket codes (EPIPE, ECONNRESET) are connection failures.
-    const sqlstate = error instanceof ServerError ? error.code : isConnectionError(error) ? "08006" : undefined;
+    const sqlstate = error instanceof ServerError ? error.code : tls || isConnectionError(error) ? "08006" : undefined;
     const base = redact(`${prefix ? prefix + ": " : ""}${e.message ?? String(error)}`, this.secrets);
-    return new DatabaseError(describeDatabaseError(base, sqlstate), sqlstate);
+    return new DatabaseError(
+      tls ? `${base} (SQLSTATE 08006) - ${tls}` : describeDatabaseError(base, sqlstate),
+      sqlstate,
+    );
   }
 }
+
+const UNTRUSTED_CA =
+  "the server's certificate is not signed by a CA this machine trusts: add sslrootcert=<the project's CA file> " +
+  "to stage2:databaseUrl (Supabase: Database Settings -> SSL Configuration -> Download certificate)";
+
+/** Node's TLS verification failures, with what to change. */
+const TLS_HINTS: Readonly<Record<string, string>> = {
+  SELF_SIGNED_CERT_IN_CHAIN: UNTRUSTED_CA,
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: UNTRUSTED_CA,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: UNTRUSTED_CA,
+  DEPTH_ZERO_SELF_SIGNED_CERT: UNTRUSTED_CA,
+  ERR_TLS_CERT_ALTNAME_INVALID:
+    "the server's certificate is for another host name: connect to the host the certificate names (for Supabase, " +
+    "db.<ref>.supabase.co or the pooler host from the dashboard)",
+  CERT_HAS_EXPIRED: "the server's certificate has expired; ask the database's operator to renew it",
+};
 
 function isConnectionError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };

@@ -9,6 +9,8 @@ export interface Timeouts {
   readonly lockTimeout: string;
   /** How long one statement may run (PostgreSQL `statement_timeout`). */
   readonly statementTimeout: string;
+  /** How long a write may keep trying again for its locks (database/db.ts). */
+  readonly lockRetryBudget: string;
 }
 
 /** `readOnly`: the call only reads, so a transport may send it read-only and send it again after a failure. */
@@ -32,6 +34,11 @@ export interface Transport {
   ): Promise<R[]>;
   /** One statement that must run outside a transaction (CREATE INDEX CONCURRENTLY). */
   standalone(sql: string, timeouts: Timeouts): Promise<void>;
+  /**
+   * Whether `role` can log in with `password` where this transport connects; absent where a transport cannot
+   * try (the Management API connects as its own role).
+   */
+  canLogIn?(role: string, password: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -54,9 +61,9 @@ const HINTS: Record<string, string> = {
   "23503": "rows elsewhere still reference this row (foreign key); nothing was deleted",
   "40P01": "deadlock with another session; nothing was changed, run again",
   "53300": "the database has no free connection slots",
-  // The refresh of the first run after a password change still uses the configuration stored with the state.
   "28P01":
-    "password authentication failed; if stage2:databaseUrl changed since the last run, run once with PULUMI_RUN_PROGRAM=true",
+    "the password was refused: if it changed, set the new one with `pulumi config set --secret stage2:databaseUrl " +
+    "'postgresql://...'` (a run without PULUMI_RUN_PROGRAM=true reads the previous configuration first)",
   // The server ended the session mid-statement (pg_terminate_backend, a restart, a failover): PostgreSQL rolled
   // the open transaction back. A concurrent index build is not transactional: it leaves an INVALID index, which
   // the next run rebuilds (database/kinds/indexes.ts).

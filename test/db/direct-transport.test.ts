@@ -32,16 +32,33 @@ describe("direct transport errors", function () {
     const message = await failureOf(url.toString());
     assert.match(message, /password authentication failed/);
     assert.match(message, /SQLSTATE 28P01/);
-    assert.match(message, /run once with PULUMI_RUN_PROGRAM=true/);
+    assert.match(message, /if it changed, set the new one with `pulumi config set --secret stage2:databaseUrl/);
     assert.ok(!message.includes("not-the-password-7f3a"), message);
     assert.ok(!message.includes(url.toString()), message);
   });
 
-  it("a closed port says the database is unreachable", async () => {
+  it("a closed port names the address and what to check", async () => {
     const url = new URL(db.url);
     url.port = "1";
     const message = await failureOf(url.toString());
-    assert.match(message, /ECONNREFUSED|connect/i);
+    assert.match(
+      message,
+      /^could not connect to 127\.0\.0\.1:1: .*ECONNREFUSED.* \(SQLSTATE 08006\) - nothing accepts connections at 127\.0\.0\.1:1: is the database running, and is stage2:databaseUrl its current address\?$/,
+    );
     assert.ok(!message.includes(decodeURIComponent(new URL(db.url).password)), message);
+  });
+
+  it("verify-full connects over TLS with the project's CA, and names the fix without it", async () => {
+    const host = db.url.replace("127.0.0.1", "localhost");
+    const ca = encodeURIComponent(db.cluster.caFile);
+    const verified = new DirectTransport(`${host}?sslmode=verify-full&sslrootcert=${ca}`);
+    try {
+      const [row] = await verified.query<{ ssl: boolean }>("select ssl from pg_stat_ssl where pid = pg_backend_pid()");
+      assert.equal(row.ssl, true);
+    } finally {
+      await verified.close();
+    }
+    const unverified = await failureOf(`${host}?sslmode=verify-full`);
+    assert.match(unverified, /the server's certificate is not signed by a CA this machine trusts: add sslrootcert=/);
   });
 });

@@ -17,7 +17,7 @@ import { stringify } from "yaml";
 import { parseStackConfig } from "../../config/schema";
 import { loadSeeds, validateSeeds } from "../../config/seeds";
 import { withClient } from "../support/database";
-import { createTestStack, DEFAULT_CONFIG, type TestStack } from "../support/engine";
+import { createTestStack, DEFAULT_CONFIG, projectScratch, type TestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
 
 type Seeds = { partner_orgs: unknown[]; normalizations?: unknown[] };
@@ -252,6 +252,7 @@ async function stage2Footprint(url: string): Promise<{ tables: number; privateSc
 describe("bad input: malformed configs and seed files are rejected before any change", function () {
   let s: TestStack;
   let dir: string;
+  let scratch: ReturnType<typeof projectScratch>;
   let rejectedByValidators = 0;
   let rejectedByEngine = 0;
   let rejectedByPreflight = 0;
@@ -259,7 +260,8 @@ describe("bad input: malformed configs and seed files are rejected before any ch
 
   before(async () => {
     s = await createTestStack("bad-input");
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "stage2-bad-input-"));
+    scratch = projectScratch("bad-input");
+    dir = scratch.dir;
   });
   after(async () => {
     await discard(s);
@@ -285,14 +287,14 @@ describe("bad input: malformed configs and seed files are rejected before any ch
   });
 
   it("a representative subset is refused end to end by `pulumi up`, naming the key, with the database untouched", async () => {
-    const goodSeeds = path.join(dir, "good.yaml");
-    fs.writeFileSync(goodSeeds, stringify(GOOD_SEEDS));
+    const goodSeeds = scratch.relative("good.yaml");
+    fs.writeFileSync(path.join(dir, "good.yaml"), stringify(GOOD_SEEDS));
     const wrong: string[] = [];
     for (const [i, c] of CASES.filter((c) => c.engine).entries()) {
       let seedsFile = goodSeeds;
       if (c.seeds !== undefined || c.seedsText !== undefined) {
-        seedsFile = path.join(dir, `case-${i}.yaml`);
-        fs.writeFileSync(seedsFile, c.seedsText ?? stringify(c.seeds));
+        seedsFile = scratch.relative(`case-${i}.yaml`);
+        fs.writeFileSync(path.join(dir, `case-${i}.yaml`), c.seedsText ?? stringify(c.seeds));
       }
       const config = { ...baseConfig(s, seedsFile), ...c.config };
       const removed = Object.keys(config).filter((k) => config[k] === null);
@@ -326,9 +328,8 @@ describe("bad input: malformed configs and seed files are rejected before any ch
       await c.query("create table public.x (id int primary key)");
       await c.query("insert into public.x values (1)");
     });
-    const seedsFile = path.join(dir, "odd.yaml");
-    fs.writeFileSync(seedsFile, stringify(ODD_SEEDS));
-    await s.setConfig(baseConfig(s, seedsFile));
+    fs.writeFileSync(path.join(dir, "odd.yaml"), stringify(ODD_SEEDS));
+    await s.setConfig(baseConfig(s, scratch.relative("odd.yaml")));
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
     assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
     assert.equal((await s.stack.outputs()).all_ok?.value, true);

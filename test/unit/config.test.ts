@@ -7,7 +7,8 @@ import { strict as assert } from "node:assert";
 import { RunError } from "@pulumi/pulumi/errors";
 import { ConfigError, parseStackConfig, type StackConfig } from "../../config/schema";
 
-const SECRET_URL = "postgresql://postgres:s3cret-pw@db.abcdefghijklmnopqrst.supabase.co:5432/postgres";
+const SECRET_URL =
+  "postgresql://postgres:s3cret-pw@db.abcdefghijklmnopqrst.supabase.co:5432/postgres?sslmode=verify-full";
 const SECRET_TOKEN = "sbp_0123456789abcdef0123456789abcdef01234567";
 const BOTH_SECRET = new Set(["databaseUrl", "accessToken"]);
 
@@ -94,17 +95,17 @@ describe("stack configuration", () => {
       {
         what: "a connection string that is not a URL",
         values: { ...LOCAL, databaseUrl: "host=db.example.com user=postgres password=s3cret-pw" },
-        problem: /^stage2:databaseUrl: must be a postgresql:\/\/ URL .*pulumi config set --secret stage2:databaseUrl/,
+        problem: /^stage2:databaseUrl: is not a URL; use postgresql:\/\/<user>:<percent-encoded password>@<host>/,
       },
       {
         what: "a connection string with an unencoded # in the password",
         values: { ...LOCAL, databaseUrl: "postgresql://postgres:s3cret-pw#1@db.example.com:5432/postgres" },
-        problem: /^stage2:databaseUrl: must be a postgresql:\/\/ URL with the password percent-encoded/,
+        problem: /^stage2:databaseUrl: is not a URL; use postgresql:\/\/<user>:<percent-encoded password>@/,
       },
       {
         what: "an https URL as the connection string",
         values: { ...LOCAL, databaseUrl: "https://abcdefghijklmnopqrst.supabase.co" },
-        problem: /^stage2:databaseUrl: must be a postgresql:\/\/ URL/,
+        problem: /^stage2:databaseUrl: must start with postgresql:\/\/$/,
       },
       {
         what: "a missing connection string for transport direct",
@@ -158,12 +159,91 @@ describe("stack configuration", () => {
       {
         what: "a duration without a unit PostgreSQL reads",
         values: { ...LOCAL, ddl: { lockTimeout: "5 seconds" } },
-        problem: /^stage2:ddl\.lockTimeout: must be a duration such as 500ms, 5s or 2min$/,
+        problem: /^stage2:ddl\.lockTimeout: must be a duration from 10ms to 10min, such as 500ms, 5s or 2min$/,
       },
       {
         what: "a number as a duration",
         values: { ...LOCAL, ddl: { statementTimeout: 120 } },
-        problem: /^stage2:ddl\.statementTimeout: must be a duration such as 500ms, 5s or 2min$/,
+        problem: /^stage2:ddl\.statementTimeout: must be a duration from 1s to 1440min, such as 500ms, 5s or 2min$/,
+      },
+      {
+        what: "a lock timeout of 0, which PostgreSQL reads as no limit",
+        values: { ...LOCAL, ddl: { lockTimeout: "0s" } },
+        problem:
+          /^stage2:ddl\.lockTimeout: must not be 0: PostgreSQL reads 0 as "no limit", which switches this guard off/,
+      },
+      {
+        what: "a statement timeout past any sensible run",
+        values: { ...LOCAL, ddl: { statementTimeout: "99999999min" } },
+        problem: /^stage2:ddl\.statementTimeout: is 99999999min; it must be a duration from 1s to 1440min/,
+      },
+      {
+        what: "a URL whose query moves the connection to another host",
+        values: { ...PROD, databaseUrl: `${SECRET_URL}&host=127.0.0.1` },
+        problem: /^stage2:databaseUrl: its query sets host, which would override what the URL says before the \?/,
+      },
+      {
+        what: "a URL whose query names another pooler user",
+        values: { ...PROD, databaseUrl: `${SECRET_URL}&user=postgres.zyxwvutsrqponmlkjihg` },
+        problem: /^stage2:databaseUrl: its query sets user/,
+      },
+      {
+        what: "a connection to a remote host without TLS",
+        values: { ...PROD, databaseUrl: SECRET_URL.replace("?sslmode=verify-full", "") },
+        problem:
+          /^stage2:databaseUrl: connects to db\.abcdefghijklmnopqrst\.supabase\.co without TLS \(no sslmode\), so the password would cross the network in the clear; add \?sslmode=verify-full&sslrootcert=/,
+      },
+      {
+        what: "TLS that may fall back to clear text",
+        values: { ...PROD, databaseUrl: SECRET_URL.replace("verify-full", "prefer") },
+        problem: /^stage2:databaseUrl: connects to .* without TLS \(sslmode=prefer\)/,
+      },
+      {
+        what: "a CA file that is not there",
+        values: { ...PROD, databaseUrl: `${SECRET_URL}&sslrootcert=certs/missing-ca.crt` },
+        problem: /^stage2:databaseUrl: sslrootcert=certs\/missing-ca\.crt: no readable file at /,
+      },
+      {
+        what: "a self-hosted target with a project ref",
+        values: { ...LOCAL, target: { kind: "self-hosted", systemIdentifier: "7301234567890123456" } },
+        problem: /^stage2:projectRef: must not be set with stage2:target\.kind self-hosted/,
+      },
+      {
+        what: "a self-hosted target over the Management API",
+        values: {
+          ...LOCAL,
+          projectRef: undefined,
+          transport: "management-api",
+          accessToken: SECRET_TOKEN,
+          target: { kind: "self-hosted", systemIdentifier: "7301234567890123456" },
+        },
+        problem: /^stage2:transport: management-api reaches Supabase's platform only; a self-hosted database needs/,
+      },
+      {
+        what: "a malformed system identifier",
+        values: { ...LOCAL, projectRef: undefined, target: { kind: "self-hosted", systemIdentifier: "0x1f" } },
+        problem: /^stage2:target\.systemIdentifier: must be the cluster's system identifier, digits in quotes/,
+      },
+      {
+        what: "a prod self-hosted target without a backup check",
+        values: {
+          ...PROD,
+          projectRef: undefined,
+          accessToken: undefined,
+          target: { kind: "self-hosted", systemIdentifier: "7301234567890123456" },
+        },
+        problem: /^stage2:preflight\.backupCommand: is required to check the backups of a self-hosted database/,
+      },
+      {
+        what: "a prod stack that stops checking backups without saying why",
+        values: { ...PROD, preflight: { requireBackup: false } },
+        problem: /^stage2:preflight\.backupWaiver: is required when a prod stack sets requireBackup: false/,
+      },
+      {
+        what: "a Management API URL on a host that is not Supabase's",
+        values: { ...PROD, managementApiUrl: "https://api.supabase.example.net" },
+        problem:
+          /^stage2:managementApiUrl: api\.supabase\.example\.net is not Supabase's Management API \(api\.supabase\.com\); .*stage2:managementApiAllowHost to api\.supabase\.example\.net$/,
       },
       {
         what: "a change window in an unknown time zone",
@@ -321,13 +401,14 @@ describe("stack configuration", () => {
       const expected: StackConfig = {
         environment: "local",
         projectRef: "local",
+        target: { kind: "supabase" },
         transport: "direct",
         databaseUrl: LOCAL.databaseUrl,
         features: { tenants: ["TELCO"], flags: ["ENABLE_PROJECTS", "ENABLE_ATTACHMENTS_UPLOAD", "ENABLE_OKTA_AUTH"] },
         bucket: { fileSizeLimit: null, allowedMimeTypes: null },
         seedsFile: "data/partners.yaml",
         protectTables: false,
-        ddl: { lockTimeout: "5s", statementTimeout: "120s" },
+        ddl: { lockTimeout: "500ms", statementTimeout: "120s", lockRetryBudget: "60s" },
         preflight: { maxBackupAgeHours: 26, requireBackup: false },
       };
       assert.deepEqual(c, expected);
@@ -353,10 +434,19 @@ describe("stack configuration", () => {
       assert.deepEqual(strict.preflight, { requireBackup: true, maxBackupAgeHours: 12 });
     });
 
-    it("prod may opt out explicitly", () => {
-      const c = parseStackConfig({ ...PROD, protectTables: false, preflight: { requireBackup: false } }, BOTH_SECRET);
+    it("prod may opt out explicitly, saying why it checks no backup", () => {
+      const c = parseStackConfig(
+        {
+          ...PROD,
+          protectTables: false,
+          preflight: { requireBackup: false, backupWaiver: "nightly pg_dump\u001b[2K verified by the DBA team" },
+        },
+        BOTH_SECRET,
+      );
       assert.equal(c.protectTables, false);
       assert.equal(c.preflight.requireBackup, false);
+      // Logged on every run, so never raw: an escape sequence shows as text.
+      assert.equal(c.preflight.backupWaiver, "nightly pg_dump\\x1b[2K verified by the DBA team");
     });
 
     it("reads structured values as Pulumi hands them over (JSON strings) and both flag forms", () => {
@@ -381,7 +471,7 @@ describe("stack configuration", () => {
       assert.equal(c.transport, "management-api");
       assert.deepEqual(c.features, { tenants: ["TELCO", "BANK_2"], flags: ["ENABLE_PROJECTS", "ENABLE_OKTA_AUTH"] });
       assert.deepEqual(c.bucket, { fileSizeLimit: 52428800, allowedMimeTypes: ["application/pdf", "image/*"] });
-      assert.deepEqual(c.ddl, { lockTimeout: "500ms", statementTimeout: "120s" });
+      assert.deepEqual(c.ddl, { lockTimeout: "500ms", statementTimeout: "120s", lockRetryBudget: "60s" });
       assert.deepEqual(c.preflight.changeWindow, {
         timezone: "Europe/London",
         days: ["tue", "thu"],

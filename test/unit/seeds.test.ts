@@ -151,7 +151,10 @@ describe("partner seed file", () => {
   it("names the file key and the YAML problem when the file cannot be used", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stage2-seeds-"));
     try {
-      assert.throws(() => loadSeeds("missing.yaml", dir), /cannot read .*missing\.yaml; check stage2:seedsFile/);
+      assert.throws(
+        () => loadSeeds("missing.yaml", dir),
+        /stage2:seedsFile there is no file missing\.yaml in the project; check stage2:seedsFile/,
+      );
       fs.writeFileSync(path.join(dir, "broken.yaml"), "partner_orgs:\n  - { id: x, label: [unclosed\n");
       assert.throws(() => loadSeeds("broken.yaml", dir), /Invalid seed file broken\.yaml.*is not valid YAML/s);
     } finally {
