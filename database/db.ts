@@ -3,8 +3,9 @@
  * catalog snapshots so that a refresh of N objects of one kind costs one round trip, not N.
  */
 import { DEFAULT_TIMEOUTS } from "../config/connection";
-import type { Timeouts, Transport } from "../transports/transport";
-import { PIN_SEARCH_PATH, tablesQuery } from "./introspect";
+import { durationMs } from "../config/durations";
+import { DatabaseError, type Timeouts, type Transport } from "../transports/transport";
+import { BUCKET_SOURCE_QUERY, PIN_SEARCH_PATH, tablesQuery } from "./introspect";
 
 /** Snapshots older than this are read again (a refresh of thousands of objects finishes well inside it). */
 const SNAPSHOT_TTL_MS = 60_000;
@@ -16,11 +17,33 @@ interface Snapshot {
 
 export class Db {
   private readonly snapshots = new Map<string, Snapshot>();
+  /** The first failure to reach the database in this process (see reach). */
+  private unreachable?: string;
+  private buckets?: Promise<string>;
 
   constructor(
     readonly transport: Transport,
     readonly timeouts: Timeouts = DEFAULT_TIMEOUTS,
   ) {}
+
+  /**
+   * Every call goes through here. Once the database could not be reached (SQLSTATE class 08), the calls still
+   * in flight or queued fail at once with a short line pointing at the first failure, which carries the hint:
+   * one cause, one explanation, not one copy of it per object.
+   */
+  private async reach<R>(call: () => Promise<R>): Promise<R> {
+    if (this.unreachable !== undefined) {
+      throw new DatabaseError(`not attempted: the database could not be reached (${this.unreachable})`, "08000");
+    }
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof DatabaseError && error.sqlstate?.startsWith("08")) {
+        this.unreachable ??= error.message.split(" (SQLSTATE")[0];
+      }
+      throw error;
+    }
+  }
 
   /**
    * All objects of one kind (one catalog query), keyed by the query's `key` column or by `keyOf`, cached
@@ -44,32 +67,91 @@ export class Db {
 
   /** A catalog read with the pinned search_path (see database/introspect.ts). */
   read<R>(query: string): Promise<R[]> {
-    return this.transport.batch<R>([PIN_SEARCH_PATH, query], this.timeouts, { readOnly: true });
+    return this.retryingLocks(() =>
+      this.reach(() => this.transport.batch<R>([PIN_SEARCH_PATH, query], this.timeouts, { readOnly: true })),
+    );
   }
 
   /** Statements that only touch temporary objects (adoption probes): one transaction, nothing persists. */
   probe<R>(statements: readonly string[], query: string): Promise<R[]> {
-    return this.transport.batch<R>([PIN_SEARCH_PATH, ...statements, query], this.timeouts);
+    return this.reach(() => this.transport.batch<R>([PIN_SEARCH_PATH, ...statements, query], this.timeouts));
   }
 
-  /** Statements as one transaction, ending with a read-back whose rows are returned. */
+  /**
+   * Statements as one transaction, ending with a read-back whose rows are returned. A transaction that could
+   * not take a lock within lock_timeout changed nothing (it was rolled back), and is tried again.
+   */
   async write<R>(statements: readonly string[], readBack?: string): Promise<R[]> {
     this.invalidate();
     try {
-      return await this.transport.batch<R>(
-        [PIN_SEARCH_PATH, ...statements, ...(readBack ? [readBack] : [])],
-        this.timeouts,
+      return await this.retryingLocks(() =>
+        this.reach(() =>
+          this.transport.batch<R>([PIN_SEARCH_PATH, ...statements, ...(readBack ? [readBack] : [])], this.timeouts),
+        ),
       );
     } finally {
       this.invalidate();
     }
   }
 
-  /** One statement outside a transaction (CREATE INDEX CONCURRENTLY and its DROP). */
+  /**
+   * A DDL statement waits for its lock at most lock_timeout, because every application query on the table
+   * queues behind a waiting ACCESS EXCLUSIVE request: a short wait, then it gives up and the application goes
+   * on. Then it tries again, after a growing, jittered pause, until lockRetryBudget is spent; a session that
+   * holds its transaction open for longer is named in the error.
+   */
+  private async retryingLocks<R>(call: () => Promise<R>): Promise<R> {
+    const budget = durationMs(this.timeouts.lockRetryBudget) ?? 0;
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof DatabaseError) || error.sqlstate !== "55P03") throw error;
+        const pause = Math.min(5_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+        if (Date.now() - started + pause > budget) {
+          throw new DatabaseError(
+            `${error.message.split(" (SQLSTATE")[0]} (SQLSTATE 55P03) - the lock was not free in ${attempt} ` +
+              `attempts over ${((Date.now() - started) / 1000).toFixed(1)} s (stage2:ddl.lockTimeout ` +
+              `${this.timeouts.lockTimeout} each, stage2:ddl.lockRetryBudget ${this.timeouts.lockRetryBudget}); ` +
+              `nothing was changed.${await this.longTransactions()} Run again once they end.`,
+            "55P03",
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  }
+
+  /** The sessions whose transactions are the oldest in this database: the usual holders of a lock. */
+  private async longTransactions(): Promise<string> {
+    try {
+      const rows = await this.transport.query<{ pid: number; who: string; state: string; seconds: number }>(
+        `select pid, concat_ws(', ', usename::text, nullif(application_name, '')) as who, state,
+                extract(epoch from now() - xact_start)::int as seconds
+         from pg_stat_activity
+         where datname = current_database() and pid <> pg_backend_pid() and xact_start < now() - interval '1 second'
+         order by xact_start limit 3`,
+        [],
+        { readOnly: true },
+      );
+      return rows.length
+        ? ` Oldest open transactions: ${rows.map((r) => `pid ${r.pid} (${r.who}, ${r.state}, ${r.seconds} s)`).join(", ")}.`
+        : "";
+    } catch {
+      return "";
+    }
+  }
+
+  /**
+   * One statement outside a transaction (CREATE INDEX CONCURRENTLY and its DROP). These wait for other
+   * transactions without blocking the application (their lock conflicts with no DML), so they wait as long as
+   * statement_timeout allows rather than fail on a report that keeps an old snapshot open: lock_timeout 0.
+   */
   async standalone(sql: string): Promise<void> {
     this.invalidate();
     try {
-      await this.transport.standalone(sql, this.timeouts);
+      await this.reach(() => this.transport.standalone(sql, { ...this.timeouts, lockTimeout: "0" }));
     } finally {
       this.invalidate();
     }
@@ -77,14 +159,14 @@ export class Db {
 
   /** A read with bind parameters. */
   async query<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-    return this.transport.query<R>(sql, params, { readOnly: true });
+    return this.reach(() => this.transport.query<R>(sql, params, { readOnly: true }));
   }
 
   /** A write with bind parameters (DML). */
   async mutate<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
     this.invalidate();
     try {
-      return await this.transport.query<R>(sql, params);
+      return await this.reach(() => this.transport.query<R>(sql, params));
     } finally {
       this.invalidate();
     }
@@ -92,6 +174,13 @@ export class Db {
 
   invalidate(): void {
     this.snapshots.clear();
+  }
+
+  /** Where this connection's role reads storage.buckets from (database/introspect.ts BUCKET_SOURCE_QUERY). */
+  bucketSource(): Promise<string> {
+    this.buckets ??= this.read<{ source: string }>(BUCKET_SOURCE_QUERY).then((rows) => rows[0].source);
+    this.buckets.catch(() => (this.buckets = undefined));
+    return this.buckets;
   }
 }
 

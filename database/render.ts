@@ -16,6 +16,7 @@ import type {
   PolicySpec,
   Privilege,
   RowSpec,
+  RoleSpec,
   RowValue,
   SchemaSpec,
   TableSpec,
@@ -85,16 +86,49 @@ export function dropConstraint(table: TableSpec, name: string): string {
   return `alter table ${tableName(table)} drop constraint if exists ${ident(name)}`;
 }
 
-export function addPrimaryKey(table: TableSpec): string {
-  return `alter table ${tableName(table)} add constraint ${ident(table.primaryKey.name)} primary key (${columnList(table.primaryKey.columns)})`;
+/** `usingIndex`: the index createKeyIndex built CONCURRENTLY becomes the key (no build under the lock). */
+export function addPrimaryKey(table: TableSpec, usingIndex = false): string {
+  const name = table.primaryKey.name;
+  return usingIndex
+    ? `alter table ${tableName(table)} add constraint ${ident(name)} primary key using index ${ident(keyIndexName(name))}`
+    : `alter table ${tableName(table)} add constraint ${ident(name)} primary key (${columnList(table.primaryKey.columns)})`;
+}
+
+/**
+ * The name of the unique index built for a key constraint before the constraint exists: not the constraint's
+ * own, which a constraint being replaced still holds (ADD CONSTRAINT ... USING INDEX renames it).
+ */
+function keyIndexName(constraint: string): string {
+  return `${constraint.slice(0, 54)}_stage2new`;
+}
+
+/** The unique index a key constraint will use, built without blocking writes (a populated table). */
+export function createKeyIndex(table: TableSpec, constraint: string, columns: readonly string[]): string {
+  return (
+    `create unique index concurrently if not exists ${ident(keyIndexName(constraint))} ` +
+    `on ${tableName(table)} (${columnList(columns)})`
+  );
+}
+
+/** The CHECK that lets SET NOT NULL skip its scan, and its lifecycle (tables.ts planTableChanges). */
+export function notNullProof(table: TableSpec, column: string): { add: string; validate: string; drop: string } {
+  const name = `${table.name}_${column}_stage2_not_null`.slice(0, 63);
+  return {
+    add: `alter table ${tableName(table)} add constraint ${ident(name)} check (${ident(column)} is not null) not valid`,
+    validate: validateConstraint(table, name),
+    drop: dropConstraint(table, name),
+  };
 }
 
 export function renameConstraint(table: TableSpec, from: string, to: string): string {
   return `alter table ${tableName(table)} rename constraint ${ident(from)} to ${ident(to)}`;
 }
 
-export function addUnique(table: TableSpec, name: string): string {
-  return `alter table ${tableName(table)} add constraint ${ident(name)} unique (${columnList(table.uniques[name].columns)})`;
+/** `usingIndex`: the index createKeyIndex built CONCURRENTLY becomes the constraint. */
+export function addUnique(table: TableSpec, name: string, usingIndex = false): string {
+  return usingIndex
+    ? `alter table ${tableName(table)} add constraint ${ident(name)} unique using index ${ident(keyIndexName(name))}`
+    : `alter table ${tableName(table)} add constraint ${ident(name)} unique (${columnList(table.uniques[name].columns)})`;
 }
 
 /**
@@ -157,6 +191,57 @@ export function createSchema(spec: SchemaSpec): string {
 
 export function dropSchema(spec: SchemaSpec): string {
   return `drop schema if exists ${ident(spec.name)}`;
+}
+
+/** The attributes of RoleSpec, as CREATE/ALTER ROLE spells them set and unset. */
+const ROLE_ATTRIBUTES: readonly [keyof RoleSpec, string][] = [
+  ["login", "login"],
+  ["superuser", "superuser"],
+  ["createDb", "createdb"],
+  ["createRole", "createrole"],
+  ["replication", "replication"],
+  ["bypassRls", "bypassrls"],
+];
+
+/**
+ * `verifier`: a SCRAM verifier (database/scram.ts), never the password. Only LOGIN is spelled out: the other
+ * attributes are off by default, and naming SUPERUSER, REPLICATION or BYPASSRLS at all takes a superuser.
+ */
+export function createRole(spec: RoleSpec, verifier: string): string {
+  return `create role ${ident(spec.name)} ${spec.login ? "login" : "nologin"} password ${literal(verifier)}`;
+}
+
+/** Only what differs from `live`: naming an attribute the role already has would need more than CREATEROLE. */
+export function alterRole(live: RoleSpec, spec: RoleSpec, verifier?: string): string[] {
+  const changed = ROLE_ATTRIBUTES.filter(([key]) => live[key] !== spec[key]).map(
+    ([key, word]) => `${spec[key] ? "" : "no"}${word}`,
+  );
+  return [
+    ...(changed.length || verifier
+      ? [
+          `alter role ${ident(spec.name)}${changed.map((w) => ` ${w}`).join("")}${verifier ? ` password ${literal(verifier)}` : ""}`,
+        ]
+      : []),
+    ...live.memberOf
+      .filter((group) => !spec.memberOf.includes(group))
+      .map((group) => `revoke ${ident(group)} from ${ident(spec.name)}`),
+    ...spec.memberOf
+      .filter((group) => !live.memberOf.includes(group))
+      .map((group) => `grant ${ident(group)} to ${ident(spec.name)}`),
+  ];
+}
+
+/** Drops an existing role that holds privileges in `schemas` (its policies left the model first). */
+export function dropRole(spec: RoleSpec, schemas: readonly string[]): string[] {
+  const role = ident(spec.name);
+  return [
+    ...schemas.flatMap((schema) => [
+      `revoke all on all tables in schema ${ident(schema)} from ${role}`,
+      `revoke all on all functions in schema ${ident(schema)} from ${role}`,
+      `revoke all on schema ${ident(schema)} from ${role}`,
+    ]),
+    `drop role ${role}`,
+  ];
 }
 
 export function createOrReplaceFunction(spec: FunctionSpec): string {
@@ -394,8 +479,8 @@ export function upsertRowsScript(rows: readonly RowSpec[]): string {
  * whatever its `enabled` value: flags belong to operators once they exist.
  */
 export function insertMissingFeatureRowsScript(spec: FeatureRowsSpec): string {
-  const tuples = Object.entries(spec.present).flatMap(([tenant, flags]) =>
-    flags.map((flag) => `(${literal(tenant)}, ${literal(flag)}, false)`),
+  const tuples = spec.tenants.flatMap((tenant) =>
+    spec.flags.map((flag) => `(${literal(tenant)}, ${literal(flag)}, false)`),
   );
   if (tuples.length === 0) throw new Error(`insertMissingFeatureRowsScript: no feature rows for ${spec.table}`);
   return (

@@ -19,7 +19,16 @@ async function build(db: Db, spec: IndexSpec, replacing: boolean): Promise<Index
   const concurrently = await hasRows(db, qualified(spec.schema, spec.table));
   if (concurrently) {
     if (replacing) await db.standalone(render.dropIndex(spec, true));
-    await db.standalone(render.createIndex(spec, true));
+    try {
+      await db.standalone(render.createIndex(spec, true));
+    } catch (error) {
+      // Unlike a DDL transaction, a concurrent build that stops half-way leaves its index behind, INVALID.
+      const message = (error as Error).message.replace(/ - [^-]*nothing was changed.*$/, "");
+      throw new Error(
+        `the concurrent build stopped (${message}); it left ${spec.schema}.${spec.name} INVALID, and the next run ` +
+          "rebuilds it",
+      );
+    }
   } else {
     await db.write([...(replacing ? [render.dropIndex(spec, false)] : []), render.createIndex(spec, false)]);
   }
@@ -56,14 +65,18 @@ export const indexes: ObjectKind<IndexSpec> = {
       return { observed: sameDefinition(canonical, spec) ? canonical : await build(db, spec, true) };
     }
     // A hand-made index that does the same job under another name is renamed, not built twice.
-    const all = await db.read<{ key: string; spec: RawIndex }>(indexesQuery(spec.schema));
-    const twin = all.map((r) => r.spec).find((raw) => isEquivalentIndex(raw, spec));
+    const twin = await indexes.findTwin!(db, spec);
     if (twin) {
-      await db.write([render.renameIndex(spec.schema, twin.name, spec.name)]);
+      await db.write([render.renameIndex(spec.schema, twin, spec.name)]);
       const renamed = await readFresh(db, spec);
       if (renamed) return { observed: canonicalIndex(renamed) };
     }
     return { observed: await build(db, spec, false) };
+  },
+
+  async findTwin(db, spec) {
+    const all = await db.read<{ key: string; spec: RawIndex }>(indexesQuery(spec.schema));
+    return all.map((r) => r.spec).find((raw) => isEquivalentIndex(raw, spec))?.name;
   },
 
   async update(db, _olds, news) {

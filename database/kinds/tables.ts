@@ -6,27 +6,44 @@ import { changedFields, project, type FieldChange } from "../reconcile";
 import { canonicalTable, probeTableQuery, probeTableStatement, tablesQuery } from "../introspect";
 import * as render from "../render";
 import type { TableSpec } from "../specs";
-import type { Db } from "../db";
+import { hasRows, type Db } from "../db";
 import { refuse, type Applied, type ObjectKind } from "./kind";
 
 type RawTable = Parameters<typeof canonicalTable>[0];
 
+/**
+ * The steps of a table converge, in order. Every ACCESS EXCLUSIVE step is brief: what scans or builds over the
+ * table's rows runs in a step that does not block the application (a concurrent index build, a constraint
+ * validation), so that a converge of a populated table never holds up its readers and writers for a scan.
+ */
 export interface TablePlan {
-  /** Run in one transaction. */
+  /** First, each on its own, outside a transaction: unique indexes built CONCURRENTLY (a populated table). */
+  readonly concurrent: string[];
+  /** Then one transaction. */
   readonly statements: string[];
-  /** Run afterwards, each on its own (constraint validation scans without blocking writes). */
+  /** Then each on its own (constraint validation scans without blocking writes). */
   readonly validations: string[];
+  /** Last, one transaction: what needed a validated constraint (SET NOT NULL without a scan). */
+  readonly finish: string[];
   /** Changes the plan refuses to make, for one combined error. */
   readonly refused: string[];
 }
 
 /**
- * The ALTERs that take a table from `olds` (its state as read back) to `news`. Pure: the heart of the
- * table converge, tested without a database.
+ * The ALTERs that take a table from `olds` (its state as read back) to `news`; `populated` when the table
+ * holds rows (then nothing scans it or builds an index under an exclusive lock). Pure: the heart of the table
+ * converge, tested without a database.
  */
-export function planTableChanges(olds: TableSpec, news: TableSpec, changes: readonly FieldChange[]): TablePlan {
+export function planTableChanges(
+  olds: TableSpec,
+  news: TableSpec,
+  changes: readonly FieldChange[],
+  populated = false,
+): TablePlan {
+  const concurrent: string[] = [];
   const statements: string[] = [];
   const validations: string[] = [];
+  const finish: string[] = [];
   const refused: string[] = [];
   const done = new Set<string>();
   const once = (key: string, fn: () => void): void => {
@@ -54,7 +71,15 @@ export function planTableChanges(olds: TableSpec, news: TableSpec, changes: read
             `column ${name} identity is ${had.identity ?? "none"} in the database and ${wanted.identity ?? "none"} in the model`,
           );
         } else if (field === "nullable") {
-          statements.push(render.setNullable(news, name, wanted.nullable));
+          if (wanted.nullable || !populated) statements.push(render.setNullable(news, name, wanted.nullable));
+          else {
+            // SET NOT NULL scans every row under ACCESS EXCLUSIVE, unless a valid CHECK (c IS NOT NULL) already
+            // proves it (PostgreSQL 12+): add one NOT VALID, validate it without blocking writes, then set.
+            const proof = render.notNullProof(news, name);
+            statements.push(proof.add);
+            validations.push(proof.validate);
+            finish.push(render.setNullable(news, name, false), proof.drop);
+          }
         } else if (field === "default") {
           statements.push(render.setDefault(news, name, wanted.default));
         }
@@ -62,8 +87,12 @@ export function planTableChanges(olds: TableSpec, news: TableSpec, changes: read
       }
       case "primaryKey":
         once("pk", () => {
-          if (olds.primaryKey.columns.length === 0) statements.push(render.addPrimaryKey(news));
-          else if (JSON.stringify(olds.primaryKey.columns) === JSON.stringify(news.primaryKey.columns)) {
+          if (olds.primaryKey.columns.length === 0) {
+            if (populated) {
+              concurrent.push(render.createKeyIndex(news, news.primaryKey.name, news.primaryKey.columns));
+              statements.push(render.addPrimaryKey(news, true));
+            } else statements.push(render.addPrimaryKey(news));
+          } else if (JSON.stringify(olds.primaryKey.columns) === JSON.stringify(news.primaryKey.columns)) {
             statements.push(render.renameConstraint(news, olds.primaryKey.name, news.primaryKey.name));
           } else {
             refused.push(
@@ -77,7 +106,8 @@ export function planTableChanges(olds: TableSpec, news: TableSpec, changes: read
         if (!news.uniques[name]) break;
         once(`unique:${name}`, () => {
           if (olds.uniques[name]) statements.push(render.dropConstraint(news, name));
-          statements.push(render.addUnique(news, name));
+          if (populated) concurrent.push(render.createKeyIndex(news, name, news.uniques[name].columns));
+          statements.push(render.addUnique(news, name, populated));
         });
         break;
       case "foreignKeys":
@@ -108,7 +138,7 @@ export function planTableChanges(olds: TableSpec, news: TableSpec, changes: read
         break; // schema/name changes are replacements, handled by the engine
     }
   }
-  return { statements, validations, refused };
+  return { concurrent, statements, validations, finish, refused };
 }
 
 async function readFresh(db: Db, spec: TableSpec): Promise<TableSpec | undefined> {
@@ -131,10 +161,14 @@ async function canonicalFormOf(db: Db, spec: TableSpec): Promise<TableSpec> {
 
 async function converge(db: Db, olds: TableSpec, news: TableSpec): Promise<Applied<TableSpec>> {
   const subject = tables.describe(news);
-  const plan = planTableChanges(olds, news, changedFields(olds, news));
+  const changes = changedFields(olds, news);
+  const populated = changes.length > 0 && (await hasRows(db, render.tableName(news)));
+  const plan = planTableChanges(olds, news, changes, populated);
   refuse(subject, plan.refused);
+  for (const statement of plan.concurrent) await db.standalone(statement);
   if (plan.statements.length) await db.write(plan.statements);
   for (const validation of plan.validations) await db.write([validation]);
+  if (plan.finish.length) await db.write(plan.finish);
   const observed = await readFresh(db, news);
   if (!observed) throw new Error(`${subject} disappeared while it was being converged`);
   return { observed };
@@ -171,12 +205,20 @@ export const tables: ObjectKind<TableSpec> = {
     const [{ count }] = await db.query<{ count: string }>(
       `select count(*)::text as count from ${render.tableName(spec)}`,
     );
-    if (Number(count) > 0) {
-      throw new Error(
-        `${tables.describe(spec)} holds ${count} rows; Stage 2 never drops a table with data. ` +
-          "Keep it in the model, or archive and drop it by hand after a backup, then run `pulumi refresh`.",
-      );
+    const kept = {
+      kept:
+        `it holds ${count} row${count === "1" ? "" : "s"} and Stage 2 never drops a table with data; it is no ` +
+        "longer managed (put it back " +
+        "in the model to manage it again, or archive and drop it by hand after a backup)",
+    };
+    if (Number(count) > 0) return kept;
+    try {
+      await db.write(render.dropEmptyTable(spec));
+    } catch (error) {
+      // A row arrived after the count: the drop stops (render.dropEmptyTable) and the table stays.
+      if (/gained rows during this run/.test((error as Error).message)) return kept;
+      throw error;
     }
-    await db.write(render.dropEmptyTable(spec));
+    return undefined;
   },
 };

@@ -89,6 +89,33 @@ describe("table converge plans", () => {
     assert.match(plan.refused.join("\n"), /column name is integer in the database and text in the model.*migration/);
   });
 
+  it("on a populated table, sets NOT NULL through a validated CHECK and builds key indexes concurrently", () => {
+    const live = {
+      ...projects,
+      columns: { ...projects.columns, name: { ...projects.columns.name, nullable: true } },
+      uniques: {},
+    };
+    const keyed = { ...projects, uniques: { projects_name_key: { columns: ["name"] } } };
+    const plan = planTableChanges(live, keyed, changedFields(live, keyed), true);
+    assert.deepEqual(plan.concurrent, [
+      'create unique index concurrently if not exists "projects_name_key_stage2new" on "public"."projects" ("name")',
+    ]);
+    assert.deepEqual(plan.statements.sort(), [
+      'alter table "public"."projects" add constraint "projects_name_key" unique using index "projects_name_key_stage2new"',
+      'alter table "public"."projects" add constraint "projects_name_stage2_not_null" check ("name" is not null) not valid',
+    ]);
+    assert.deepEqual(plan.validations, [
+      'alter table "public"."projects" validate constraint "projects_name_stage2_not_null"',
+    ]);
+    assert.deepEqual(plan.finish, [
+      'alter table "public"."projects" alter column "name" set not null',
+      'alter table "public"."projects" drop constraint if exists "projects_name_stage2_not_null"',
+    ]);
+    // On an empty table the plain forms are as good, and one transaction.
+    const empty = planTableChanges(live, keyed, changedFields(live, keyed), false);
+    assert.deepEqual([empty.concurrent, empty.validations, empty.finish], [[], [], []]);
+  });
+
   it("adds constraints NOT VALID and validates them separately, so writes are not blocked by the scan", () => {
     const name = "projects_tenant_id_check";
     const live = { ...projects, checks: {} };
