@@ -15,24 +15,29 @@ import { loadStackConfig } from "./config/load";
 import type { StackConfig } from "./config/schema";
 import { loadSeeds } from "./config/seeds";
 import type { DatabaseObject } from "./database/resource";
-import { buildModel } from "./model";
+import { OperatorError } from "./config/errors";
+import { buildModel, orderedObjects, type Stage2Model } from "./model";
+import { modelViolations } from "./policy/guardrails";
 import { runPreflight } from "./preflight/run";
-import { allOk, checksOf } from "./report/verify";
-import { openTransport } from "./transports";
-import { ManagementApi } from "./transports/management-api";
+import { Db } from "./database/db";
+import { runVerification } from "./report/kind";
+import {
+  allOk,
+  checksOf,
+  expectedChecks,
+  reportSchema,
+  rollbackText,
+  type VerificationReport as Report,
+} from "./report/verify";
+import { managementApiFor, openTransport } from "./transports";
 
-async function preflight(config: StackConfig) {
+async function preflight(config: StackConfig, model: Stage2Model) {
   const transport = openTransport(connectionOf(config));
-  const api = config.accessToken
-    ? new ManagementApi({
-        projectRef: config.projectRef,
-        accessToken: config.accessToken,
-        apiUrl: config.managementApiUrl,
-      })
-    : undefined;
+  const api = managementApiFor(config);
   try {
     const results = await runPreflight({
       config,
+      model,
       transport,
       api,
       dryRun: pulumi.runtime.isDryRun(),
@@ -49,11 +54,54 @@ async function preflight(config: StackConfig) {
   }
 }
 
+/**
+ * A run that fails or is cancelled must not leave the previous run's `all_ok: true` in the stack's outputs. The
+ * engine keeps the outputs the run registered last, laid over the previous ones when the run failed
+ * (pulumi/pulumi resource/deploy/step_executor.go, deployment_executor.go), and the SDK registers the stack's
+ * outputs once more, empty, when the program throws (runtime/stack.js initialize). So the program registers
+ * them itself: first that the report is not current, and last, once everything is known, the report; the
+ * SDK's own registration is turned off by the guard it checks (resource.js registerOutputs: `__registered`,
+ * @pulumi/pulumi pinned at 3.248.0). Returns the last registration. Previews change no output: nothing to do.
+ */
+function registerStackOutputsOurselves(): (outputs: pulumi.Inputs) => void {
+  const stack = pulumi.runtime.getStackResource();
+  if (pulumi.runtime.isDryRun() || !stack) return () => undefined;
+  pulumi.runtime.registerResourceOutputs(stack, {
+    all_ok: false,
+    // Only here: a run that completes replaces all outputs, and this key goes with them.
+    report: "not current: the last update did not finish; `npm run report` checks the live database",
+  });
+  (stack as unknown as { __registered: boolean }).__registered = true;
+  return (outputs) => pulumi.runtime.registerResourceOutputs(stack, outputs);
+}
+
+/** The verification report, computed now from the live database, through a connection of the program's own. */
+async function verifyNow(config: StackConfig, model: Stage2Model) {
+  const transport = openTransport(connectionOf(config));
+  try {
+    return await runVerification(new Db(transport, config.ddl), model.verification);
+  } finally {
+    await transport.close();
+  }
+}
+
 export = async () => {
+  const registerOutputs = registerStackOutputsOurselves();
   const config = loadStackConfig();
-  const seeds = loadSeeds(config.seedsFile);
-  const checks = await preflight(config);
-  const model = buildModel(config, seeds);
+  const model = buildModel(config, loadSeeds(config.seedsFile));
+  const violations = modelViolations(orderedObjects(model), {
+    name: pulumi.getStack(),
+    environment: config.environment,
+    protectTables: config.protectTables,
+  });
+  if (violations.length) {
+    throw new OperatorError(
+      "GuardrailError",
+      `The model breaks a Stage 2 guardrail (nothing was changed):\n - ${violations.join("\n - ")}`,
+    );
+  }
+  const checks = await preflight(config, model);
+  if (model.rollback) pulumi.log.warn(`rollback in effect (stage2:rollback): ${rollbackText(model.rollback)}`);
 
   const database = new Stage2Database("stage2", { model, protectTables: config.protectTables });
   const table = (name: string) => database.tables[`public.${name}`].table;
@@ -74,23 +122,19 @@ export = async () => {
       ...seedRows.resources,
       features.rows,
     ] as DatabaseObject<object>[],
+    verifyNow: () => verifyNow(config, model),
   });
 
   const report = verification.report;
-  const field = <K extends keyof NonNullable<pulumi.Unwrap<typeof report>>>(key: K) =>
-    report.apply((r) => r?.[key] ?? null);
-  return {
-    // The runbook's verification capture, field for field.
-    tables_ok: field("tables_ok"),
-    indexes_ok: field("indexes_ok"),
-    bucket_ok: field("bucket_ok"),
-    storage_policies_ok: field("storage_policies_ok"),
-    partner_org_count: field("partner_org_count"),
-    partner_org_samples: field("partner_org_samples"),
-    partner_normalization_count: field("partner_normalization_count"),
-    features_present: field("features_present"),
-    all_ok: report.apply((r) => r !== undefined && allOk(checksOf(r))),
-    checked_at: verification.checkedAt,
+  // The runbook's verification capture, field for field (report/verify.ts reportSchema), and whether it all
+  // passed. No timestamp among them: a preview that finds nothing to do leaves every output as it was.
+  const fields = Object.fromEntries(
+    Object.keys(reportSchema.shape).map((key) => [key, report.apply((r) => r?.[key as keyof Report] ?? null)]),
+  );
+  const outputs = {
+    ...fields,
+    all_ok: report.apply((r) => r !== undefined && allOk(checksOf(r), expectedChecks(model.verification))),
+    rolled_back: model.rollback,
     target: verification.target,
     stack: pulumi.getStack(),
     preflight: checks.map((c) => ({
@@ -100,4 +144,6 @@ export = async () => {
       overridden_because: c.overriddenBecause ?? null,
     })),
   };
+  registerOutputs(outputs);
+  return outputs;
 };

@@ -14,13 +14,16 @@ export interface AttachmentsStorageArgs {
 }
 
 export class AttachmentsStorage extends pulumi.ComponentResource {
-  readonly bucket: DatabaseObject<object>;
+  /** Absent while stage2:rollback removes it. */
+  readonly bucket?: DatabaseObject<object>;
   readonly resources: pulumi.Resource[];
 
   constructor(name: string, args: AttachmentsStorageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("stage2:storage:AttachmentsStorage", name, {}, opts);
     const { model } = args;
-    this.bucket = new DatabaseObject("Bucket", `${name}/bucket`, model.bucket, { parent: this });
+    this.bucket = model.bucket
+      ? new DatabaseObject("Bucket", `${name}/bucket`, model.bucket, { parent: this })
+      : undefined;
     const policies = model.storagePolicies.map(
       (policy) =>
         new DatabaseObject("Policy", `${name}/${policy.name}`, policy, { parent: this, dependsOn: args.dependsOn }),
@@ -34,7 +37,7 @@ export class AttachmentsStorage extends pulumi.ComponentResource {
         dependsOn: policies,
       },
     );
-    this.resources = [this.bucket, ...policies, set];
+    this.resources = [...(this.bucket ? [this.bucket] : []), ...policies, set];
     this.registerOutputs({});
   }
 }

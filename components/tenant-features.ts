@@ -1,6 +1,6 @@
 /**
- * Per-tenant feature rows, inserted disabled when missing. One resource for all tenants: a refresh costs
- * one query whether there is one tenant or a thousand. The flags' current values are reported in `values`.
+ * Per-tenant feature rows, inserted disabled when missing. One resource for all tenants: a refresh costs one
+ * query whether there is one tenant or ten thousand, and the state holds only the exceptions of the rows.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { DatabaseObject } from "../database/resource";
@@ -14,8 +14,6 @@ export interface TenantFeaturesArgs {
 
 export class TenantFeatures extends pulumi.ComponentResource {
   readonly rows: DatabaseObject<FeatureRowsSpec>;
-  /** tenant -> flag -> enabled, as read from the database. */
-  readonly values: pulumi.Output<Record<string, Record<string, boolean>>>;
 
   constructor(name: string, args: TenantFeaturesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("stage2:data:TenantFeatures", name, {}, opts);
@@ -23,7 +21,6 @@ export class TenantFeatures extends pulumi.ComponentResource {
       parent: this,
       dependsOn: args.dependsOn,
     });
-    this.values = this.rows.status.apply((s) => (s?.values ?? {}) as Record<string, Record<string, boolean>>);
-    this.registerOutputs({ values: this.values });
+    this.registerOutputs({});
   }
 }

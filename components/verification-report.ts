@@ -1,12 +1,11 @@
 /**
- * The runbook's verification report, computed from the live database after everything else converged.
- * Its revision is a digest of what every other object recorded at its last write, so any converge
- * recomputes the report, and a no-change run leaves it alone.
+ * The runbook's verification report. A resource whose live state is the runbook's checks, so that a failing
+ * check fails the drift check, naming the check; and, after an `up`, the report computed again from the live
+ * database once everything converged, which the stack exports.
  */
-import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { DatabaseObject } from "../database/resource";
-import type { ReportSpec } from "../report/kind";
+import { specExpectations, type ReportSpec } from "../report/kind";
 import {
   expectedChecks,
   reportSchema,
@@ -18,33 +17,33 @@ export interface VerificationReportArgs {
   readonly expectations: VerificationExpectations;
   /** Every resource the report verifies. */
   readonly dependsOn: DatabaseObject<object>[];
+  /** Computes the report from the live database now (after an `up` converged everything it depends on). */
+  readonly verifyNow: () => Promise<Report>;
 }
 
 export class VerificationReport extends pulumi.ComponentResource {
+  /** Undefined when there is none yet (a refresh after the run that would have created it was killed). */
   readonly report: pulumi.Output<Report | undefined>;
-  readonly checkedAt: pulumi.Output<string>;
   readonly target: pulumi.Output<string>;
 
   constructor(name: string, args: VerificationReportArgs, opts?: pulumi.ComponentResourceOptions) {
     super("stage2:verify:VerificationReport", name, {}, opts);
-    const revision = pulumi
-      .all(args.dependsOn.map((r) => r.observed))
-      .apply((observed) => createHash("sha256").update(JSON.stringify(observed)).digest("hex").slice(0, 16));
-    const resource = new DatabaseObject<ReportSpec>(
-      "VerificationReport",
-      `${name}/report`,
-      {
-        expectations: args.expectations,
-        expect: expectedChecks(args.expectations),
-        revision,
-      },
-      { parent: this, dependsOn: args.dependsOn },
-    );
-    // Validated before it is exported: a report of the wrong shape fails the run instead of being pasted.
-    // No report yet when the run that would have created it was interrupted (a refresh then has none).
-    this.report = resource.status.apply((s) => (s?.report === undefined ? undefined : reportSchema.parse(s.report)));
-    this.checkedAt = resource.status.apply((s) => String(s?.checkedAt ?? ""));
+    const spec: ReportSpec = {
+      expectations: specExpectations(args.expectations),
+      expect: expectedChecks(args.expectations),
+    };
+    const resource = new DatabaseObject<ReportSpec>("VerificationReport", `${name}/report`, spec, {
+      parent: this,
+      dependsOn: args.dependsOn,
+    });
+    // A preview shows the report the refresh read. An `up` shows the database as it left it: the resource itself
+    // is only rewritten when a check failed, so once it is done (after everything it depends on), ask again.
+    this.report = resource.status.apply(async (s): Promise<Report | undefined> => {
+      if (s?.report === undefined) return undefined;
+      // Validated before it is exported: a report of the wrong shape fails the run instead of being pasted.
+      return pulumi.runtime.isDryRun() ? reportSchema.parse(s.report) : args.verifyNow();
+    });
     this.target = resource.status.apply((s) => String(s?.target ?? ""));
-    this.registerOutputs({ report: this.report, checkedAt: this.checkedAt });
+    this.registerOutputs({ report: this.report });
   }
 }

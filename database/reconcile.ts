@@ -45,8 +45,11 @@ function projectValue(live: Json | undefined, observed: Json | undefined, spec: 
   return isDeepStrictEqual(live, observed) ? spec : live;
 }
 
-/** Keys that never count as a change (informational inputs such as a table's column order). */
-const INFORMATIONAL_KEYS = new Set(["columnOrder", "__provider"]);
+/**
+ * Keys that never count as a change: informational inputs (a table's column order; how the report checks,
+ * report/kind.ts).
+ */
+const INFORMATIONAL_KEYS = new Set(["columnOrder", "expectations", "__provider"]);
 
 export interface FieldChange {
   readonly path: string;

@@ -6,6 +6,10 @@
  */
 import type { Db } from "../database/db";
 import type { ObjectKind } from "../database/kinds/kind";
+import { isDeepStrictEqual } from "node:util";
+import { loadSeeds } from "../config/seeds";
+import { configuredStack, tenantsDigest } from "../database/stack-config";
+import { buildModel } from "../model";
 import {
   checksOf,
   reportSchema,
@@ -15,16 +19,21 @@ import {
   type VerificationReport,
 } from "./verify";
 
+/** The expectations as the report's spec carries them: the tenant list by its digest (database/stack-config.ts). */
+export type ReportExpectations = Omit<VerificationExpectations, "tenants"> & { readonly tenantsDigest: string };
+
 export interface ReportSpec {
-  readonly expectations: VerificationExpectations;
-  /** Every check as it must read: all true. */
+  /**
+   * How to check; informational (reconcile never counts it as a change): what the preview must show is whether
+   * the checks pass, not how the report is computed.
+   */
+  readonly expectations: ReportExpectations;
+  /** Every check as it must read: all true, nothing missing. */
   readonly expect: Checks;
-  /** Digest of what the report depends on, so a converge of any of it recomputes the report. */
-  readonly revision: string;
 }
 
 export async function runVerification(db: Db, expectations: VerificationExpectations): Promise<VerificationReport> {
-  const rows = await db.read<{ report: unknown }>(verificationQuery(expectations));
+  const rows = await db.read<{ report: unknown }>(verificationQuery(expectations, await db.bucketSource()));
   const parsed = reportSchema.safeParse(rows[0]?.report);
   if (!parsed.success) {
     throw new Error(
@@ -34,11 +43,33 @@ export async function runVerification(db: Db, expectations: VerificationExpectat
   return parsed.data;
 }
 
-async function observe(db: Db, spec: ReportSpec) {
-  const report = await runVerification(db, spec.expectations);
+/** The spec's form of what the report checks: the tenant list by its digest. */
+export function specExpectations(e: VerificationExpectations): ReportExpectations {
+  const { tenants, ...rest } = e;
+  return { ...rest, tenantsDigest: tenantsDigest(tenants) };
+}
+
+/**
+ * The live report, checked against the current model (built from the configuration the provider was handed,
+ * current with PULUMI_RUN_PROGRAM=true): a refresh reads the report the state holds, whose expectations date
+ * from the last write, and the seeds or tenants may have changed since. A write carries the program's spec,
+ * which must name the same expectations: a provider left with another configuration must not write. The
+ * status holds the report alone, no timestamp, so a refresh that finds the database as it was stays quiet.
+ */
+async function observe(db: Db, spec: ReportSpec, writing: boolean) {
+  const config = configuredStack();
+  const expectations = buildModel(config, loadSeeds(config.seedsFile)).verification;
+  const current = specExpectations(expectations);
+  if (writing && !isDeepStrictEqual(current, spec.expectations)) {
+    throw new Error(
+      "the provider's stage2 configuration is not the one the program declared; run with " +
+        "PULUMI_RUN_PROGRAM=true (the documented commands do) so that the provider reads the current configuration",
+    );
+  }
+  const report = await runVerification(db, expectations);
   return {
-    live: { ...spec, expect: checksOf(report) },
-    status: { report, checkedAt: new Date().toISOString(), target: db.transport.description },
+    live: { expectations: current, expect: checksOf(report) },
+    status: { report, target: db.transport.description },
   };
 }
 
@@ -47,11 +78,12 @@ export const verificationReport: ObjectKind<ReportSpec> = {
   id: () => "stage2-verification",
   identityKeys: [],
   adoptable: false,
+  marksTeardown: true,
 
-  read: (db, spec) => observe(db, spec),
+  read: (db, spec) => observe(db, spec, false),
 
   async create(db, spec) {
-    const { live, status } = await observe(db, spec);
+    const { live, status } = await observe(db, spec, true);
     return { observed: live, status };
   },
 

@@ -5,7 +5,9 @@
  * the break-glass `sql/stage2-verify.sql` print the same facts. Reads of tables that may be missing are
  * guarded (`to_regclass` first, then a dynamic query), so a dropped table reads as `false`, not as an error.
  */
+import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
+import { EXCEPTIONS_LISTED } from "../database/specs";
 import { literal, qualified } from "../database/sql";
 
 export interface VerificationExpectations {
@@ -20,9 +22,18 @@ export interface VerificationExpectations {
   readonly normalizationAliases: readonly string[];
   readonly tenants: readonly string[];
   readonly flags: readonly string[];
+  /** What stage2:rollback took out on purpose: checked to be absent, not present. */
+  readonly absentIndexColumns: readonly string[];
+  readonly bucketAbsent: boolean;
+  /** "TENANT/FLAG" rows not asked for. */
+  readonly excludedFeatures: readonly string[];
 }
 
-const flagState = z.object({ present: z.boolean(), enabled: z.boolean().nullable() });
+/**
+ * How many tenants the capture lists one by one (the runbook's template has a line per tenant); beyond it, the
+ * report says how many tenants it checked and lists only the exceptions.
+ */
+export const TENANTS_LISTED = 20;
 
 export const reportSchema = z.object({
   tables_ok: z.record(z.string(), z.boolean()),
@@ -34,7 +45,24 @@ export const reportSchema = z.object({
   partner_org_samples: z.array(z.string()),
   partner_normalization_count: z.number().int().nullable(),
   seeds_ok: z.object({ partner_org: z.boolean(), partner_normalization: z.boolean() }),
-  features_present: z.record(z.string(), z.record(z.string(), flagState)),
+  /** partner_org rows the seed file does not list: an app's own rows, or seeds kept because rows reference them. */
+  partner_org_unlisted: z.object({
+    count: z.number().int(),
+    rows: z.array(z.object({ id: z.string(), label: z.string() })),
+  }),
+  /**
+   * The runbook's features_present: the feature rows of the configured tenants, as counts and only the
+   * exceptions listed ("TENANT/FLAG").
+   */
+  features_present: z.object({
+    tenants: z.number().int(),
+    /** The tenants themselves, up to TENANTS_LISTED of them; null beyond. */
+    listed: z.array(z.string()).nullable(),
+    flags: z.array(z.string()),
+    missing: z.object({ count: z.number().int(), rows: z.array(z.string()) }),
+    /** Rows an operator enabled, whatever their flag (one no longer configured is kept, and shown here). */
+    enabled: z.object({ count: z.number().int(), rows: z.array(z.string()) }),
+  }),
 });
 export type VerificationReport = z.infer<typeof reportSchema>;
 
@@ -45,40 +73,43 @@ export interface Checks {
   readonly bucket_ok: boolean;
   readonly storage_policies_ok: boolean;
   readonly seeds_ok: { partner_org: boolean; partner_normalization: boolean };
-  readonly features_present: Record<string, Record<string, boolean>>;
+  /** Feature rows that must exist and do not ("TENANT/FLAG"); none when the check passes. */
+  readonly features_missing: readonly string[];
 }
 
 export function checksOf(report: VerificationReport): Checks {
-  const features: Record<string, Record<string, boolean>> = {};
-  for (const [tenant, flags] of Object.entries(report.features_present)) {
-    features[tenant] = Object.fromEntries(Object.entries(flags).map(([flag, s]) => [flag, s.present]));
-  }
   return {
     tables_ok: report.tables_ok,
     indexes_ok: report.indexes_ok,
     bucket_ok: report.bucket_ok,
     storage_policies_ok: report.storage_policies_ok.ok,
     seeds_ok: report.seeds_ok,
-    features_present: features,
+    // Listed up to EXCEPTIONS_LISTED; a count past the list still fails the check.
+    features_missing: listedWithRest(report.features_present.missing),
   };
+}
+
+/** A list of exceptions, with a last element counting those past EXCEPTIONS_LISTED (still a failed check). */
+function listedWithRest(list: { count: number; rows: readonly string[] }): readonly string[] {
+  const rest = list.count - list.rows.length;
+  return rest > 0 ? [...list.rows, `and ${rest} more`] : list.rows;
 }
 
 /** The checks as they must read when Stage 2 is complete. */
 export function expectedChecks(e: VerificationExpectations): Checks {
   return {
     tables_ok: Object.fromEntries(e.tables.map((t) => [t, true])),
-    indexes_ok: Object.fromEntries(e.indexColumns.map((c) => [c, true])),
-    bucket_ok: true,
+    indexes_ok: Object.fromEntries(e.indexColumns.map((c) => [c, !e.absentIndexColumns.includes(c)])),
+    bucket_ok: !e.bucketAbsent,
     storage_policies_ok: true,
     seeds_ok: { partner_org: true, partner_normalization: true },
-    features_present: Object.fromEntries(e.tenants.map((t) => [t, Object.fromEntries(e.flags.map((f) => [f, true]))])),
+    features_missing: [],
   };
 }
 
-export function allOk(checks: Checks): boolean {
-  const walk = (value: unknown): boolean =>
-    typeof value === "boolean" ? value : Object.values(value as object).every(walk);
-  return walk(checks);
+/** Every check reads as it must: as Stage 2 left it, less what a rollback took out on purpose. */
+export function allOk(checks: Checks, expected: Checks): boolean {
+  return isDeepStrictEqual(checks, expected);
 }
 
 const array = (values: readonly string[]): string => `array[${values.map(literal).join(", ")}]::text[]`;
@@ -91,20 +122,27 @@ function guarded(tables: string | readonly string[], query: string, column: stri
 }
 
 /** The verification query: one row, one jsonb column `report`, in the shape of reportSchema. */
-export function verificationQuery(e: VerificationExpectations): string {
+/** `buckets`: where to read storage.buckets (database/introspect.ts BUCKET_SOURCE_QUERY). */
+export function verificationQuery(e: VerificationExpectations, buckets = "storage.buckets"): string {
   const table = (name: string): string => qualified(e.schema, name);
   const orgs = table("partner_org");
   const norms = table("partner_normalization");
   const features = table("features");
-  const tenantFlags = `select t.tenant, f.flag from unnest(${array(e.tenants)}) t(tenant), unnest(${array(e.flags)}) f(flag)`;
-  const featuresJson = `select coalesce(jsonb_object_agg(tenant, flags), '{}'::jsonb)::text as j from (
-      select x.tenant, jsonb_object_agg(x.flag, jsonb_build_object('present', r.name is not null, 'enabled', r.enabled)) as flags
-      from (${tenantFlags}) x
-      left join ${features} r on r.tenant_id = x.tenant and r.name = x.flag
-      group by x.tenant) s`;
-  const featuresMissing = `(select coalesce(jsonb_object_agg(tenant, flags), '{}'::jsonb) from (
-      select x.tenant, jsonb_object_agg(x.flag, jsonb_build_object('present', false, 'enabled', null)) as flags
-      from (${tenantFlags}) x group by x.tenant) s)`;
+  const tenants = array(e.tenants);
+  const listed = (rows: string): string => `jsonb_build_object('count', (select count(*) from (${rows}) r),
+        'rows', coalesce((select jsonb_agg(v order by v) from (${rows} order by 1 limit ${EXCEPTIONS_LISTED}) r(v)), '[]'::jsonb))`;
+  const pairs = `select t.tenant, f.flag from unnest(${tenants}) t(tenant), unnest(${array(e.flags)}) f(flag)
+    where t.tenant || '/' || f.flag <> all(${array(e.excludedFeatures)})`;
+  const missing = (where: string) => listed(`select x.tenant || '/' || x.flag from (${pairs}) x where ${where}`);
+  const featuresJson = `select jsonb_build_object(
+      'missing', ${missing(`not exists (select 1 from ${features} r where r.tenant_id = x.tenant and r.name = x.flag)`)},
+      'enabled', ${listed(`select r.tenant_id || '/' || r.name from ${features} r where r.enabled and r.tenant_id = any(${tenants})`)}
+    )::text as j`;
+  const orgsOutsideFile = `select coalesce(jsonb_build_object('count', count(*),
+      'rows', coalesce(jsonb_agg(jsonb_build_object('id', id, 'label', label) order by id)
+                       filter (where n <= ${EXCEPTIONS_LISTED}), '[]'::jsonb)), '{}'::jsonb)::text as j
+    from (select id, label, row_number() over (order by id) as n from ${orgs}
+          where id <> all(${array(e.partnerOrgIds)})) s`;
   return `
 select jsonb_build_object(
   'tables_ok', (select jsonb_object_agg(t, to_regclass(${literal(e.schema + ".")} || t) is not null)
@@ -115,10 +153,10 @@ select jsonb_build_object(
                   where ix.indrelid = to_regclass(${literal(table("projects"))}) and a.attname = col
                     and ix.indisvalid and ix.indisready))
                 from unnest(${array(e.indexColumns)}) col),
-  'bucket_ok', exists (select 1 from storage.buckets b where b.id = ${literal(e.bucket)} and not coalesce(b.public, false)),
+  'bucket_ok', exists (select 1 from ${buckets} b where b.id = ${literal(e.bucket)} and not coalesce(b.public, false)),
   'bucket', jsonb_build_object(
-     'exists', exists (select 1 from storage.buckets b where b.id = ${literal(e.bucket)}),
-     'public', (select b.public from storage.buckets b where b.id = ${literal(e.bucket)})),
+     'exists', exists (select 1 from ${buckets} b where b.id = ${literal(e.bucket)}),
+     'public', (select b.public from ${buckets} b where b.id = ${literal(e.bucket)})),
   'storage_policies_ok', (select jsonb_build_object(
        'ok', coalesce(array_agg(policyname::text order by policyname), '{}') = (select array_agg(n order by n) from unnest(${array(e.storagePolicies)}) n),
        'count', count(*),
@@ -153,14 +191,28 @@ select jsonb_build_object(
        "ok",
        "'false'",
      )})::boolean, false)),
-  'features_present', coalesce((${guarded(features, featuresJson, "j", "null")})::jsonb, ${featuresMissing})
+  'partner_org_unlisted', coalesce((${guarded(orgs, orgsOutsideFile, "j", "null")})::jsonb,
+     jsonb_build_object('count', 0, 'rows', '[]'::jsonb)),
+  'features_present', jsonb_build_object(
+     'tenants', cardinality(${tenants}),
+     'listed', case when cardinality(${tenants}) <= ${TENANTS_LISTED} then to_jsonb(${tenants}) end,
+     'flags', to_jsonb(${array(e.flags)}))
+   || coalesce((${guarded(features, featuresJson, "j", "null")})::jsonb,
+               jsonb_build_object('missing', ${missing("true")}, 'enabled', jsonb_build_object('count', 0, 'rows', '[]'::jsonb)))
 ) as report`;
 }
 
 /** The runbook's "Verification capture" block, ready to paste into the tracker. */
 export function formatCapture(
   report: VerificationReport,
-  meta: { stack: string; target: string; checkedAt: string },
+  meta: {
+    readonly stack: string;
+    readonly target: string;
+    readonly checkedAt: string;
+    readonly allOk: boolean;
+    /** What stage2:rollback took out on purpose, said in the block so that a reader knows it is not missing. */
+    readonly rollback?: { readonly reason: string; readonly [what: string]: unknown } | null;
+  },
 ): string {
   const pairs = (record: Record<string, boolean>): string =>
     Object.entries(record)
@@ -176,19 +228,48 @@ export function formatCapture(
     `- partner_org_count: ${report.partner_org_count ?? "table missing"}; samples: ${JSON.stringify(report.partner_org_samples)}`,
     `- partner_normalization_count: ${report.partner_normalization_count ?? "table missing"}`,
   ];
-  for (const [tenant, flags] of Object.entries(report.features_present)) {
-    const states = Object.entries(flags)
-      .map(([flag, s]) => `${flag}=${s.present}`)
-      .join(", ");
-    const enabled = Object.entries(flags)
-      .filter(([, s]) => s.enabled)
-      .map(([flag]) => flag);
+  lines.push(...featureLines(report.features_present));
+  if (report.partner_org_unlisted.count > 0) {
+    const rows = report.partner_org_unlisted.rows.map((r) => `${r.id} (${JSON.stringify(r.label)})`);
+    const more = report.partner_org_unlisted.count - rows.length;
     lines.push(
-      `- features_present: ${states} for tenant_id='${tenant}'` +
-        (enabled.length ? `; enabled by an operator: ${enabled.join(", ")}` : "; all disabled"),
+      `- partner_org rows the seed file does not list (kept; rows may reference them): ${rows.join(", ")}` +
+        (more > 0 ? ` and ${more} more` : ""),
     );
   }
-  const ok = allOk(checksOf(report));
-  lines.push(`- all_ok: ${ok}`);
+  if (meta.rollback) lines.push(`- rolled back on purpose: ${rollbackText(meta.rollback)}`);
+  lines.push(`- all_ok: ${meta.allOk}`);
   return lines.join("\n");
+}
+
+/** "policies attachments_delete; bucket (because INC-12 ...)". */
+export function rollbackText(rollback: { readonly reason: string; readonly [what: string]: unknown }): string {
+  const parts = Object.entries(rollback)
+    .filter(([key, value]) => key !== "reason" && (Array.isArray(value) ? value.length > 0 : value === true))
+    .map(([key, value]) => (Array.isArray(value) ? `${key} ${value.join(", ")}` : key));
+  return `${parts.join("; ")} (because: ${rollback.reason})`;
+}
+
+/** The runbook's features_present lines: one per tenant up to TENANTS_LISTED, then one line for all of them. */
+function featureLines(f: VerificationReport["features_present"]): string[] {
+  const missing = new Set(f.missing.rows);
+  const enabledText = (rows: readonly string[], count: number): string =>
+    rows.length
+      ? `; enabled by an operator: ${rows.join(", ")}${count > rows.length ? ` and ${count - rows.length} more` : ""}`
+      : "; all disabled";
+  if (f.listed) {
+    return f.listed.map((tenant) => {
+      const states = f.flags.map((flag) => `${flag}=${!missing.has(`${tenant}/${flag}`)}`).join(", ");
+      const enabled = f.enabled.rows.filter((r) => r.startsWith(`${tenant}/`)).map((r) => r.slice(tenant.length + 1));
+      return `- features_present: ${states} for tenant_id='${tenant}'${enabledText(enabled, enabled.length)}`;
+    });
+  }
+  const states = f.flags.map((flag) => `${flag}=${![...missing].some((m) => m.endsWith(`/${flag}`))}`).join(", ");
+  return [
+    `- features_present: ${states} for all ${f.tenants} configured tenants` +
+      (f.missing.count
+        ? ` (missing: ${f.missing.rows.join(", ")}${f.missing.count > f.missing.rows.length ? ` and ${f.missing.count - f.missing.rows.length} more` : ""})`
+        : "") +
+      enabledText(f.enabled.rows, f.enabled.count),
+  ];
 }

@@ -318,6 +318,8 @@ function header(config: ExportConfig, lines: readonly string[]): string {
     "",
     `Break-glass path: normally run \`pulumi up --stack ${config.stack}\`; use these scripts only when Pulumi`,
     "is unavailable. A later `pulumi up` adopts what they created, without replacing anything.",
+    "The read-only reviewer role (stage2:reviewer), its grants and policies are left to `pulumi up`: its",
+    "password is a stack secret and never goes into a file.",
     "Run in Supabase Studio -> SQL Editor (as postgres): omni-bootstrap.sql (Step A), stage2-apply.sql",
     "(Step B), stage2-verify.sql (Step C), in that order.",
   ];
@@ -331,7 +333,9 @@ function transactionHeader(config: ExportConfig): string[] {
     "-- Every name below is schema-qualified; an empty search_path makes sure nothing resolves elsewhere.",
     "set local search_path = '';",
     `-- The stack's DDL timeouts (stage2:ddl), as \`pulumi up\` uses them: waiting for a busy table's lock`,
-    "-- gives up instead of queueing the application's queries behind it.",
+    "-- gives up instead of queueing the application's queries behind it. `up` retries such a lock for",
+    "-- stage2:ddl.lockRetryBudget; this script does not: if it stops with \"canceling statement due to lock",
+    "-- timeout\", the transaction changed nothing, so run it again (at a quieter moment if it keeps stopping).",
     `set local lock_timeout = ${literal(config.ddl.lockTimeout)};`,
     `set local statement_timeout = ${literal(config.ddl.statementTimeout)};`,
   ];

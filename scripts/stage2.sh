@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the pinned Pulumi CLI for this project, offline-capable:
-#   scripts/stage2.sh preview --stack prod --diff
+#   scripts/stage2.sh preview --stack prod [--diff]   ends with the plan in the runbook's words (npm run plan)
 #   scripts/stage2.sh up --stack prod
 # It puts the engine from scripts/engine.sh first on PATH and turns off update checks and plugin downloads.
 # The backend and secrets are yours: PULUMI_BACKEND_URL (default: a file backend in .stage2/state) and
@@ -11,4 +11,21 @@ eval "$("$root/scripts/engine.sh" --env)"
 # The program runs for refresh and destroy too: a refresh then reads with the current configuration (never the
 # previous run's connection), and a destroy passes the same preflight as an up.
 export PULUMI_RUN_PROGRAM="${PULUMI_RUN_PROGRAM:-true}"
+
+# A preview ends with its plan, one line per change, so that the last lines a reviewer sees say what differs
+# (the engine's own output above can run to hundreds of lines). Not for --json, which must stay JSON.
+if [[ "${1:-}" == preview && " $* " != *" --json "* ]]; then
+  events=$(mktemp)
+  trap 'rm -f "$events"' EXIT
+  set +e
+  # --event-log is registered only with PULUMI_DEBUG_COMMANDS (pkg/cmd/pulumi/operations/preview.go).
+  PULUMI_DEBUG_COMMANDS=true pulumi "$@" --event-log "$events"
+  code=$?
+  set -e
+  if [[ $code -eq 0 || $code -eq 7 ]]; then
+    printf '\nPlan (npm run plan): drift = the database moved; change = the program did\n'
+    node "$root/scripts/lib/run.js" scripts/plan.ts --events "$events" || true
+  fi
+  exit $code
+fi
 exec pulumi "$@"

@@ -18,6 +18,8 @@
 --
 -- Break-glass path: normally run `pulumi up --stack local`; use these scripts only when Pulumi
 -- is unavailable. A later `pulumi up` adopts what they created, without replacing anything.
+-- The read-only reviewer role (stage2:reviewer), its grants and policies are left to `pulumi up`: its
+-- password is a stack secret and never goes into a file.
 -- Run in Supabase Studio -> SQL Editor (as postgres): omni-bootstrap.sql (Step A), stage2-apply.sql
 -- (Step B), stage2-verify.sql (Step C), in that order.
 
@@ -26,8 +28,10 @@ begin;
 -- Every name below is schema-qualified; an empty search_path makes sure nothing resolves elsewhere.
 set local search_path = '';
 -- The stack's DDL timeouts (stage2:ddl), as `pulumi up` uses them: waiting for a busy table's lock
--- gives up instead of queueing the application's queries behind it.
-set local lock_timeout = '5s';
+-- gives up instead of queueing the application's queries behind it. `up` retries such a lock for
+-- stage2:ddl.lockRetryBudget; this script does not: if it stops with "canceling statement due to lock
+-- timeout", the transaction changed nothing, so run it again (at a quieter moment if it keeps stopping).
+set local lock_timeout = '500ms';
 set local statement_timeout = '120s';
 
 -- index partner_normalization_partner_org_id_idx on public.partner_normalization (partner_org_id)

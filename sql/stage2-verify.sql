@@ -12,6 +12,8 @@
 --
 -- Break-glass path: normally run `pulumi up --stack local`; use these scripts only when Pulumi
 -- is unavailable. A later `pulumi up` adopts what they created, without replacing anything.
+-- The read-only reviewer role (stage2:reviewer), its grants and policies are left to `pulumi up`: its
+-- password is a stack secret and never goes into a file.
 -- Run in Supabase Studio -> SQL Editor (as postgres): omni-bootstrap.sql (Step A), stage2-apply.sql
 -- (Step B), stage2-verify.sql (Step C), in that order.
 
@@ -47,12 +49,28 @@ select jsonb_build_object(
     (xpath('/row/ok/text()', query_to_xml('select count(*) = 7 as ok from "public"."partner_org" where id = any(array[''vendor-x'', ''dp-alpha'', ''cp-bravo'', ''vendor-y'', ''dp-delta'', ''cp-charlie'', ''dp-echo'']::text[])', false, true, '')))[1]::text end)::boolean, false),
      'partner_normalization', coalesce((case when to_regclass('"public"."partner_normalization"') is null then 'false' else
     (xpath('/row/ok/text()', query_to_xml('select count(*) = 12 as ok from "public"."partner_normalization" where alias = any(array[''vendor x'', ''vendorx'', ''vendor x ltd'', ''dp alpha'', ''alpha delivery partners'', ''cp bravo'', ''bravo channel'', ''vendor y'', ''dp delta'', ''cp charlie'', ''charlie channel partners'', ''dp echo'']::text[])', false, true, '')))[1]::text end)::boolean, false)),
-  'features_present', coalesce((case when to_regclass('"public"."features"') is null then null else
-    (xpath('/row/j/text()', query_to_xml('select coalesce(jsonb_object_agg(tenant, flags), ''{}''::jsonb)::text as j from (
-      select x.tenant, jsonb_object_agg(x.flag, jsonb_build_object(''present'', r.name is not null, ''enabled'', r.enabled)) as flags
-      from (select t.tenant, f.flag from unnest(array[''TELCO'']::text[]) t(tenant), unnest(array[''ENABLE_ATTACHMENTS_UPLOAD'', ''ENABLE_OKTA_AUTH'', ''ENABLE_PROJECTS'']::text[]) f(flag)) x
-      left join "public"."features" r on r.tenant_id = x.tenant and r.name = x.flag
-      group by x.tenant) s', false, true, '')))[1]::text end)::jsonb, (select coalesce(jsonb_object_agg(tenant, flags), '{}'::jsonb) from (
-      select x.tenant, jsonb_object_agg(x.flag, jsonb_build_object('present', false, 'enabled', null)) as flags
-      from (select t.tenant, f.flag from unnest(array['TELCO']::text[]) t(tenant), unnest(array['ENABLE_ATTACHMENTS_UPLOAD', 'ENABLE_OKTA_AUTH', 'ENABLE_PROJECTS']::text[]) f(flag)) x group by x.tenant) s))
+  'partner_org_unlisted', coalesce((case when to_regclass('"public"."partner_org"') is null then null else
+    (xpath('/row/j/text()', query_to_xml('select coalesce(jsonb_build_object(''count'', count(*),
+      ''rows'', coalesce(jsonb_agg(jsonb_build_object(''id'', id, ''label'', label) order by id)
+                       filter (where n <= 100), ''[]''::jsonb)), ''{}''::jsonb)::text as j
+    from (select id, label, row_number() over (order by id) as n from "public"."partner_org"
+          where id <> all(array[''vendor-x'', ''dp-alpha'', ''cp-bravo'', ''vendor-y'', ''dp-delta'', ''cp-charlie'', ''dp-echo'']::text[])) s', false, true, '')))[1]::text end)::jsonb,
+     jsonb_build_object('count', 0, 'rows', '[]'::jsonb)),
+  'features_present', jsonb_build_object(
+     'tenants', cardinality(array['TELCO']::text[]),
+     'listed', case when cardinality(array['TELCO']::text[]) <= 20 then to_jsonb(array['TELCO']::text[]) end,
+     'flags', to_jsonb(array['ENABLE_ATTACHMENTS_UPLOAD', 'ENABLE_OKTA_AUTH', 'ENABLE_PROJECTS']::text[]))
+   || coalesce((case when to_regclass('"public"."features"') is null then null else
+    (xpath('/row/j/text()', query_to_xml('select jsonb_build_object(
+      ''missing'', jsonb_build_object(''count'', (select count(*) from (select x.tenant || ''/'' || x.flag from (select t.tenant, f.flag from unnest(array[''TELCO'']::text[]) t(tenant), unnest(array[''ENABLE_ATTACHMENTS_UPLOAD'', ''ENABLE_OKTA_AUTH'', ''ENABLE_PROJECTS'']::text[]) f(flag)
+    where t.tenant || ''/'' || f.flag <> all(array[]::text[])) x where not exists (select 1 from "public"."features" r where r.tenant_id = x.tenant and r.name = x.flag)) r),
+        ''rows'', coalesce((select jsonb_agg(v order by v) from (select x.tenant || ''/'' || x.flag from (select t.tenant, f.flag from unnest(array[''TELCO'']::text[]) t(tenant), unnest(array[''ENABLE_ATTACHMENTS_UPLOAD'', ''ENABLE_OKTA_AUTH'', ''ENABLE_PROJECTS'']::text[]) f(flag)
+    where t.tenant || ''/'' || f.flag <> all(array[]::text[])) x where not exists (select 1 from "public"."features" r where r.tenant_id = x.tenant and r.name = x.flag) order by 1 limit 100) r(v)), ''[]''::jsonb)),
+      ''enabled'', jsonb_build_object(''count'', (select count(*) from (select r.tenant_id || ''/'' || r.name from "public"."features" r where r.enabled and r.tenant_id = any(array[''TELCO'']::text[])) r),
+        ''rows'', coalesce((select jsonb_agg(v order by v) from (select r.tenant_id || ''/'' || r.name from "public"."features" r where r.enabled and r.tenant_id = any(array[''TELCO'']::text[]) order by 1 limit 100) r(v)), ''[]''::jsonb))
+    )::text as j', false, true, '')))[1]::text end)::jsonb,
+               jsonb_build_object('missing', jsonb_build_object('count', (select count(*) from (select x.tenant || '/' || x.flag from (select t.tenant, f.flag from unnest(array['TELCO']::text[]) t(tenant), unnest(array['ENABLE_ATTACHMENTS_UPLOAD', 'ENABLE_OKTA_AUTH', 'ENABLE_PROJECTS']::text[]) f(flag)
+    where t.tenant || '/' || f.flag <> all(array[]::text[])) x where true) r),
+        'rows', coalesce((select jsonb_agg(v order by v) from (select x.tenant || '/' || x.flag from (select t.tenant, f.flag from unnest(array['TELCO']::text[]) t(tenant), unnest(array['ENABLE_ATTACHMENTS_UPLOAD', 'ENABLE_OKTA_AUTH', 'ENABLE_PROJECTS']::text[]) f(flag)
+    where t.tenant || '/' || f.flag <> all(array[]::text[])) x where true order by 1 limit 100) r(v)), '[]'::jsonb)), 'enabled', jsonb_build_object('count', 0, 'rows', '[]'::jsonb)))
 ) as report;

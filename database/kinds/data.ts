@@ -2,15 +2,24 @@
  * Rows: the storage bucket (a row of storage.buckets), seed rows owned by key, and per-tenant feature rows.
  * Values always travel as bind parameters.
  */
-import { bucketsQuery, canonicalBucket, canonicalRow, rowKey, rowsQuery } from "../introspect";
+import {
+  bucketsQuery,
+  canonicalBucket,
+  canonicalRow,
+  referencingKeysQuery,
+  rowKey,
+  rowsQuery,
+  type ReferencingKey,
+} from "../introspect";
 import { UPSERT_BUCKET } from "../render";
-import type { BucketSpec, FeatureRowsSpec, RowSpec } from "../specs";
+import { EXCEPTIONS_LISTED, type BucketSpec, type FeatureRowsSpec, type RowSpec } from "../specs";
 import { ident, literal, qualified } from "../sql";
 import { tableExists, type Db } from "../db";
+import { DatabaseError } from "../../transports/transport";
 import type { ObjectKind } from "./kind";
 
 async function readBucket(db: Db, id: string): Promise<BucketSpec | undefined> {
-  const rows = await db.read<{ spec: BucketSpec }>(bucketsQuery(id));
+  const rows = await db.read<{ spec: BucketSpec }>(bucketsQuery(id, await db.bucketSource()));
   return rows[0] ? canonicalBucket(rows[0].spec) : undefined;
 }
 
@@ -28,7 +37,7 @@ export const buckets: ObjectKind<BucketSpec> = {
   identityKeys: ["bucketId"],
 
   async read(db, spec) {
-    const live = (await db.snapshot<BucketSpec>(bucketsQuery())).get(spec.bucketId);
+    const live = (await db.snapshot<BucketSpec>(bucketsQuery(undefined, await db.bucketSource()))).get(spec.bucketId);
     return live ? { live: canonicalBucket(live) } : undefined;
   },
 
@@ -46,18 +55,23 @@ export const buckets: ObjectKind<BucketSpec> = {
       "select count(*)::text as count from storage.objects where bucket_id = $1",
       [spec.bucketId],
     );
-    if (Number(count) > 0) {
-      throw new Error(
-        `storage bucket ${spec.bucketId} holds ${count} objects; refusing to delete it. Nothing was deleted. ` +
-          "Empty it through the Storage API or Studio (Storage -> Buckets) first, then run again.",
-      );
+    const kept = (objects: string) => ({
+      kept:
+        `it holds ${objects} files, so it was not deleted and is no longer managed; empty it through the Storage ` +
+        "API or Studio (Storage -> Buckets) first, then run again",
+    });
+    if (Number(count) > 0) return kept(count);
+    try {
+      await db.write([
+        "select set_config('storage.allow_delete_query', 'true', true)",
+        // An upload that lands after the count makes this fail on storage.objects' foreign key (23503).
+        `delete from storage.buckets where id = ${literal(spec.bucketId)}`,
+      ]);
+    } catch (error) {
+      if (error instanceof DatabaseError && error.sqlstate === "23503") return kept("new");
+      throw error;
     }
-    await db.write([
-      "select set_config('storage.allow_delete_query', 'true', true)",
-      // An upload that lands after the count makes this fail on storage.objects' foreign key (23503),
-      // rather than leave a bucket that the state would no longer hold.
-      `delete from storage.buckets where id = ${literal(spec.bucketId)}`,
-    ]);
+    return undefined;
   },
 };
 
@@ -121,7 +135,13 @@ export const rows: ObjectKind<RowSpec> = {
     return { observed: await upsertRow(db, news) };
   },
 
+  /** A row that other rows still reference is kept (and reported), never forced out and never a failed run. */
   async delete(db, spec) {
+    const references = await referencesTo(db, spec);
+    const kept = (by: string) => ({
+      kept: `${by} still reference it, so it was kept; it is no longer managed (the seed file no longer lists it)`,
+    });
+    if (references.length) return kept(references.join(", "));
     const keyColumns = Object.keys(spec.key);
     try {
       await db.mutate(
@@ -129,40 +149,75 @@ export const rows: ObjectKind<RowSpec> = {
         keyColumns.map((c) => spec.key[c]),
       );
     } catch (error) {
-      throw new Error(`${rowSubject(spec)} could not be deleted, so it was kept: ${(error as Error).message}`);
+      // A reference that arrived after the count above.
+      if (error instanceof DatabaseError && error.sqlstate === "23503") return kept("rows written during this run");
+      throw error;
     }
+    return undefined;
   },
 };
 
-type FeatureRow = { tenant_id: string; name: string; enabled: boolean };
-
-function pairs(present: FeatureRowsSpec["present"]): [string, string][] {
-  return Object.entries(present).flatMap(([tenant, flags]) => flags.map((flag): [string, string] => [tenant, flag]));
-}
-
-async function readFeatures(
-  db: Db,
-  spec: FeatureRowsSpec,
-): Promise<{ live: FeatureRowsSpec; values: Record<string, Record<string, boolean>> }> {
-  const tenants = Object.keys(spec.present);
-  const rows = await db.query<FeatureRow>(
-    `select tenant_id, name, enabled from ${qualified(spec.schema, spec.table)} where tenant_id = any($1::text[])`,
-    [tenants],
-  );
-  const present: Record<string, string[]> = Object.fromEntries(tenants.map((t) => [t, []]));
-  const values: Record<string, Record<string, boolean>> = Object.fromEntries(tenants.map((t) => [t, {}]));
-  for (const row of rows) {
-    values[row.tenant_id][row.name] = row.enabled;
-    if (spec.present[row.tenant_id]?.includes(row.name)) present[row.tenant_id].push(row.name);
-  }
-  for (const tenant of tenants) present[tenant].sort();
-  return { live: { ...spec, present }, values };
+/** The foreign keys that reference a seed row's table through its key columns (cached per table). */
+async function referencingKeys(db: Db, spec: RowSpec): Promise<ReferencingKey[]> {
+  const keyColumns = Object.keys(spec.key);
+  const all = await db.snapshot<ReferencingKey>(referencingKeysQuery(spec.schema, spec.table));
+  return [...all.values()].filter((fk) => fk.referenced.every((c) => keyColumns.includes(c)));
 }
 
 /**
- * Feature rows per tenant, with the runbook's insert-if-missing semantics: a missing row is drift and is
- * inserted disabled; the `enabled` value belongs to operators and is only reported (status.values), never
- * compared or changed. One resource for all tenants keeps a refresh at one query however many tenants exist.
+ * "3 rows of public.projects", for each table whose foreign key points at this row. `leaving`: seed rows that
+ * go in the same change (deleted before this one, as they depend on it), which therefore do not count.
+ */
+export async function referencesTo(db: Db, spec: RowSpec, leaving: readonly RowSpec[] = []): Promise<string[]> {
+  const usable = await referencingKeys(db, spec);
+  if (!usable.length) return [];
+  const values: unknown[] = [];
+  const param = (value: unknown) => `$${values.push(value)}`;
+  const counts = usable.map((fk) => {
+    const where = fk.columns.map((c, i) => `${ident(c)} = ${param(spec.key[fk.referenced[i]])}`);
+    for (const row of leaving.filter((r) => fk.referencing.replace(/"/g, "") === `${r.schema}.${r.table}`)) {
+      const key = Object.entries(row.key).map(([c, v]) => `${ident(c)} = ${param(v)}`);
+      where.push(`not (${key.join(" and ")})`);
+    }
+    return `select ${literal(fk.referencing)} as referencing, count(*)::int as n from ${fk.referencing} where ${where.join(" and ")}`;
+  });
+  const rows = await db.query<{ referencing: string; n: number }>(counts.join("\nunion all\n"), values);
+  return rows.filter((r) => r.n > 0).map((r) => `${r.n} row${r.n === 1 ? "" : "s"} of ${r.referencing}`);
+}
+
+/** The feature rows of a spec's tenants: those missing (tenants x flags) and those an operator enabled. */
+async function readFeatures(db: Db, spec: FeatureRowsSpec): Promise<{ missing: string[]; enabled: string[] }> {
+  const table = qualified(spec.schema, spec.table);
+  const [row] = await db.query<{ missing: string[]; enabled: string[] }>(
+    `select
+       array(select t || '/' || f from unnest($1::text[]) t, unnest($2::text[]) f
+             where t || '/' || f <> all($3::text[])
+               and not exists (select 1 from ${table} r where r.tenant_id = t and r.name = f) order by 1) as missing,
+       array(select r.tenant_id || '/' || r.name from ${table} r
+             where r.enabled and r.tenant_id = any($1::text[]) order by 1) as enabled`,
+    [spec.tenants, spec.flags, spec.excluded],
+  );
+  return row;
+}
+
+/** A flag listed for the report: the first EXCEPTIONS_LISTED, and how many there are. */
+function exceptions(rows: readonly string[]): { count: number; rows: readonly string[] } {
+  return { count: rows.length, rows: rows.slice(0, EXCEPTIONS_LISTED) };
+}
+
+/** The rows a spec asks for: tenants x flags, less the excluded ones. */
+function pairs(spec: Pick<FeatureRowsSpec, "tenants" | "flags" | "excluded">): [string, string][] {
+  const excluded = new Set(spec.excluded);
+  return spec.tenants
+    .flatMap((tenant) => spec.flags.map((flag): [string, string] => [tenant, flag]))
+    .filter((pair) => !excluded.has(pair.join("/")));
+}
+
+/**
+ * Feature rows, with the runbook's insert-if-missing semantics: a missing row is drift and is inserted
+ * disabled; the `enabled` value belongs to operators and is only reported (status.enabled), never compared or
+ * changed. One resource and one query for all tenants, whatever their number; the state holds the tenants and
+ * flags, and only the exceptions of the rows.
  */
 export const featureRows: ObjectKind<FeatureRowsSpec> = {
   describe: (spec) => `feature rows in ${spec.schema}.${spec.table}`,
@@ -171,49 +226,56 @@ export const featureRows: ObjectKind<FeatureRowsSpec> = {
 
   async read(db, spec) {
     if (!(await tableExists(db, spec.schema, spec.table))) return undefined;
-    const { live, values } = await readFeatures(db, spec);
-    return { live, status: { values } };
+    const { missing, enabled } = await readFeatures(db, spec);
+    return { live: { ...spec, missing }, status: { enabled: exceptions(enabled) } };
   },
 
   async create(db, spec) {
-    return this.update(db, { ...spec, present: {} }, spec);
+    return this.update(db, { ...spec, tenants: [], flags: [], excluded: [] }, spec);
   },
 
   async update(db, olds, news) {
     const table = qualified(news.schema, news.table);
-    const wanted = pairs(news.present);
+    const wanted = pairs(news);
     await db.mutate(
       `insert into ${table} (tenant_id, name, enabled)
-       select t, n, false from unnest($1::text[], $2::text[]) as x(t, n)
+       select t, f, false from unnest($1::text[], $2::text[]) as x(t, f)
        on conflict (tenant_id, name) do nothing`,
       [wanted.map((p) => p[0]), wanted.map((p) => p[1])],
     );
     // Rows the model no longer asks for: removed by key while still disabled (as Stage 2 left them);
     // a flag an operator has enabled since is kept and reported, never deleted.
-    const keep = new Set(wanted.map((p) => p.join("\u0000")));
-    const removed = pairs(olds.present).filter((p) => !keep.has(p.join("\u0000")));
+    const keep = new Set(wanted.map((p) => p.join("/")));
+    const removed = pairs(olds).filter((p) => !keep.has(p.join("/")));
     const retained = removed.length ? await deleteDisabled(db, news, removed) : [];
-    const { live, values } = await readFeatures(db, news);
-    return { observed: live, status: { values, retained } };
+    const { missing, enabled } = await readFeatures(db, news);
+    // What is recorded needs no copy of the tenant list: only `missing` can read back differently.
+    return {
+      observed: { missing } as unknown as FeatureRowsSpec,
+      status: { enabled: exceptions(enabled), retained: exceptions(retained) },
+    };
   },
 
   async delete(db, spec) {
     // Enabled rows stay by design (see update).
-    await deleteDisabled(db, spec, pairs(spec.present));
+    const retained = await deleteDisabled(db, spec, pairs(spec));
+    return retained.length ? { kept: `operators enabled ${retained.join(", ")}, so those rows stay` } : undefined;
   },
 };
 
+/** Deletes the disabled rows among `removed`; returns the enabled ones, which stay ("TENANT/FLAG"). */
 async function deleteDisabled(db: Db, spec: FeatureRowsSpec, removed: [string, string][]): Promise<string[]> {
   const table = qualified(spec.schema, spec.table);
+  const params = [removed.map((p) => p[0]), removed.map((p) => p[1])];
   await db.mutate(
     `delete from ${table} f using unnest($1::text[], $2::text[]) as x(t, n)
      where f.tenant_id = x.t and f.name = x.n and not f.enabled`,
-    [removed.map((p) => p[0]), removed.map((p) => p[1])],
+    params,
   );
-  const left = await db.query<FeatureRow>(
-    `select f.tenant_id, f.name, f.enabled from ${table} f join unnest($1::text[], $2::text[]) as x(t, n)
-     on f.tenant_id = x.t and f.name = x.n`,
-    [removed.map((p) => p[0]), removed.map((p) => p[1])],
+  const left = await db.query<{ pair: string }>(
+    `select f.tenant_id || '/' || f.name as pair from ${table} f
+     join unnest($1::text[], $2::text[]) as x(t, n) on f.tenant_id = x.t and f.name = x.n order by 1`,
+    params,
   );
-  return left.map((r) => `${r.tenant_id}/${r.name}`).sort();
+  return left.map((r) => r.pair);
 }

@@ -16,7 +16,7 @@ import { fakeProjectRef, startManagementApiServer, type ManagementApiServer } fr
 
 const TOKEN = `sbp_${randomBytes(20).toString("hex")}`;
 const REF = fakeProjectRef("transport");
-const TIMEOUTS: Timeouts = { lockTimeout: "3s", statementTimeout: "45s" };
+const TIMEOUTS: Timeouts = { lockTimeout: "3s", statementTimeout: "45s", lockRetryBudget: "10s" };
 
 describe("Management API transport", function () {
   let db: TestDatabase;

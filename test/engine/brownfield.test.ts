@@ -12,15 +12,16 @@ import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
 interface Step {
   op: string;
   urn: string;
-  newState?: { inputs?: Record<string, unknown> };
+  newState?: { inputs?: { adoption?: string } };
 }
 
+/** What the preview says up will do to each object new to the state (database/provider.ts adoptionOf). */
 function adoptionNotes(previewJson: string): Map<string, string> {
   const steps = (JSON.parse(previewJson) as { steps: Step[] }).steps;
   const notes = new Map<string, string>();
   for (const step of steps) {
     const note = step.newState?.inputs?.adoption;
-    if (step.op === "create" && typeof note === "string") notes.set(step.urn.split("::").pop()!, note);
+    if (step.op === "create" && note) notes.set(step.urn.split("::").pop()!, note);
   }
   return notes;
 }
@@ -52,18 +53,47 @@ describe("adopting a database bootstrapped by hand", function () {
     assert.equal(preview.code, 0, preview.stderr);
     const notes = adoptionNotes(preview.stdout);
     const note = (name: string): string => notes.get(name) ?? `(no note for ${name})`;
-    assert.match(note("public.projects"), /^exists with 2 difference\(s\); will be adopted and converged: /);
-    assert.match(note("public.projects"), /columns\.derived_status/);
-    assert.match(note("public.projects"), /columns\.stage\.default/);
-    assert.match(note("public.contacts/contacts_update"), /^exists with .*: using, withCheck$/);
-    assert.match(note("public.projects/projects_select"), /^exists and matches the model; will be adopted as is$/);
-    assert.match(note("attachments/attachments_insert"), /adopted as is/, "written differently, same meaning");
-    assert.match(note("attachments/bucket"), /: public$/);
-    assert.match(note("attachments/policies"), /: unexpected$/);
-    assert.match(note("partner-seeds/partner_org/vendor-x"), /: values\.label$/);
-    assert.match(note("public.partner_org/grants"), /privileges\.anon/);
-    assert.match(note("public.projects/projects_derived_status_idx"), /^does not exist; will be created$/);
-    assert.match(note("public.projects/projects_stage_idx"), /^does not exist; will be created$/);
+    assert.match(note("public.projects"), /^adopts it and converges: /);
+    assert.match(
+      note("public.projects"),
+      /columns\.derived_status is none in the database, \{.*"type":"text"\} in the model/,
+    );
+    assert.match(
+      note("public.projects"),
+      /columns\.stage\.default is 'new'::text in the database, 'intake'::text in the model/,
+    );
+    // The live clause that was the real problem, beside the model's.
+    assert.match(
+      note("public.contacts/contacts_update"),
+      /^adopts it and converges: using is true in the database, .*using_rls_for_project.* in the model; withCheck /,
+    );
+    assert.equal(note("public.projects/projects_select"), "adopts it as is (it matches the model)");
+    assert.equal(
+      note("attachments/attachments_insert"),
+      "adopts it as is (it matches the model)",
+      "written differently, same meaning",
+    );
+    assert.equal(
+      note("attachments/bucket"),
+      "adopts it and converges: public is true in the database, false in the model",
+    );
+    // The hand-made storage policy up will drop, by name.
+    assert.equal(
+      note("attachments/policies"),
+      'adopts it and converges: unexpected is ["attachments_legacy_public"] in the database, [] in the model',
+    );
+    assert.match(note("partner-seeds/partner_org/vendor-x"), /^adopts it and converges: values\.label is /);
+    // What anon holds today, and will not after up.
+    assert.match(
+      note("public.partner_org/grants"),
+      /privileges\.anon is \["DELETE","INSERT","REFERENCES","SELECT","TRIGGER","TRUNCATE","UPDATE"\] in the database, \[\] in the model/,
+    );
+    assert.equal(note("public.projects/projects_derived_status_idx"), "creates it");
+    // The hand-made index is renamed, and the note names it.
+    assert.equal(
+      note("public.projects/projects_stage_idx"),
+      "renames the existing idx_projects_stage (same definition)",
+    );
     // Nothing was changed by the preview.
     assert.equal(
       await count(

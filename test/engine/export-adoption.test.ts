@@ -165,8 +165,8 @@ describe("engine adopts a database bootstrapped by the break-glass scripts", fun
     };
     const notes: Record<string, number> = {};
     for (const r of state.resources ?? []) {
-      const note = r.outputs?.status?.adoption;
-      if (note) notes[note.replace(/: .*/, "")] = (notes[note.replace(/: .*/, "")] ?? 0) + 1;
+      const note = r.outputs?.status?.adoption?.replace(/: .*/, "");
+      if (note) notes[note] = (notes[note] ?? 0) + 1;
     }
     console.log(`      adoption notes: ${JSON.stringify(notes)}`);
 

@@ -48,6 +48,8 @@ describe("engine over the Management API transport", function () {
       [
         ["target", true],
         ["permissions", true],
+        ["schema", true],
+        ["seeds", true],
       ],
     );
     assert.match(

@@ -29,8 +29,9 @@ export function testModel(overrides: Partial<Pick<StackConfig, "features" | "buc
 }
 
 /** Points the in-process provider at a database (what configure() does with the stack config). */
-export function useDatabase(url: string): void {
-  provider.configure({ get: (key: string) => (key === "stage2:databaseUrl" ? url : undefined) });
+export function useDatabase(url: string, tenants: readonly string[] = ["TELCO"]): void {
+  const config: Record<string, unknown> = { "stage2:databaseUrl": url, "stage2:features": { tenants } };
+  provider.configure({ get: (key: string) => config[key] });
 }
 
 export async function applyModel(url: string, model: Stage2Model = testModel()): Promise<AppliedObject[]> {

@@ -76,7 +76,10 @@ describe("components (Pulumi mocks)", () => {
   it("declares one feature-rows resource for all tenants, and one seed row per key", () => {
     const features = byType("pulumi-nodejs:dynamic/stage2:FeatureRows");
     assert.equal(features.length, 1);
-    assert.deepEqual(features[0].inputs.present, { ACME: ["ENABLE_PROJECTS"], TELCO: ["ENABLE_PROJECTS"] });
+    // Sets travel as maps keyed by element (database/wire.ts), so a preview names the tenant added or removed.
+    assert.deepEqual(features[0].inputs.tenants, { ACME: true, TELCO: true });
+    assert.deepEqual(features[0].inputs.flags, { ENABLE_PROJECTS: true });
+    assert.deepEqual(features[0].inputs.missing, {});
     assert.equal(byType("pulumi-nodejs:dynamic/stage2:SeedRow").length, 7 + 12);
   });
 });

@@ -179,7 +179,7 @@ describe("break-glass SQL export", () => {
       const apply = renderScripts(config, seeds)[SCRIPT_FILES.apply];
       assert.match(
         apply,
-        /\('TELCO', 'ENABLE_PROJECTS', false\),\n {2}\('ACME', 'ENABLE_OKTA_AUTH', false\),\n {2}\('ACME', 'ENABLE_PROJECTS', false\)\n/,
+        /\('ACME', 'ENABLE_PROJECTS', false\),\n {2}\('TELCO', 'ENABLE_OKTA_AUTH', false\),\n {2}\('TELCO', 'ENABLE_PROJECTS', false\)\n/,
       );
       assert.ok(!apply.includes("ENABLE_ATTACHMENTS_UPLOAD"));
       assert.match(

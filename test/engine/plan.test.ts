@@ -1,0 +1,175 @@
+/**
+ * Change review (issue 14): `npm run plan` runs the preview through the real engine and prints one line per
+ * change in the runbook's words, drift told apart from an intended change. Every drift case the engine tests
+ * make is asserted line for line; a model change (a new column, a new tenant) reads as a change; an
+ * unreachable database exits with neither 0 nor 7 and one line saying why; a preview that finds nothing prints
+ * no changed line; and `preview --diff` names a revoked privilege without an array index.
+ */
+import { strict as assert } from "node:assert";
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { withClient } from "../support/database";
+import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
+import { patchProgram, restoreFile } from "../support/reliability-variant";
+
+interface Planned {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `npm run plan` for the test stack, as an operator runs it. */
+function plan(s: TestStack, format = "text"): Promise<Planned> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [
+        "-r",
+        "ts-node/register",
+        path.join(REPO_ROOT, "scripts", "plan.ts"),
+        "--stack",
+        s.name,
+        "--cwd",
+        s.workDir,
+        "--format",
+        format,
+      ],
+      { env: { ...process.env, ...s.env }, cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe("change review: npm run plan", function () {
+  let s: TestStack;
+  const sql = (text: string): Promise<unknown> => withClient(s.db.superuserUrl, (c) => c.query(text));
+
+  async function expectPlan(lines: string[]): Promise<void> {
+    const result = await plan(s);
+    assert.equal(result.code, lines.length ? 7 : 0, result.stdout + result.stderr);
+    const expected = lines.length ? lines : ["no changes: the database matches the model"];
+    assert.deepEqual(result.stdout.trim().split("\n").sort(), [...expected].sort());
+  }
+
+  async function repair(): Promise<void> {
+    const up = await s.cli(["up", "--yes", "--skip-preview"]);
+    assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
+    await expectPlan([]);
+  }
+
+  before(async () => {
+    s = await createTestStack("plan");
+    const up = await s.cli(["up", "--yes", "--skip-preview"]);
+    assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
+  });
+  // Whatever a failed assertion left behind, the next case starts from a converged stack.
+  afterEach(async () => {
+    await s.cli(["up", "--yes", "--skip-preview"]);
+  });
+  after(async () => s?.destroyAndRemove());
+
+  it("prints no changed line when nothing differs", async () => {
+    const result = await plan(s);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), "no changes: the database matches the model");
+  });
+
+  it("one revoked grant: one line, and preview --diff names SELECT without an array index, in under 60 lines", async () => {
+    await sql("revoke select on public.projects from authenticated");
+    await expectPlan(["drift   grants on public.projects: authenticated lacks SELECT -> up grants it again"]);
+    const diff = await s.cli(["preview", "--diff"]);
+    assert.equal(diff.code, 0, diff.stderr);
+    const printed = diff.stdout.trimEnd().split("\n");
+    console.log(`      preview --diff for one revoked grant: ${printed.length} lines`);
+    assert.ok(printed.length <= 60, diff.stdout);
+    assert.match(diff.stdout, /\+ SELECT\s*: true/);
+    assert.doesNotMatch(diff.stdout, /\[\d+\]: "/, "an array index in the diff");
+    await repair();
+  });
+
+  it("names each schema drift in the runbook's words", async () => {
+    await sql(`
+      drop policy contacts_select on public.contacts;
+      alter policy projects_update on public.projects using (true);
+      alter table public.engagements disable row level security;
+      drop index public.projects_derived_status_idx;
+      create or replace function private.using_rls_for_project(p_project_id uuid) returns boolean
+        language sql stable security definer set search_path = '' as $$ select true $$;
+      alter table public.contacts drop column phone;
+      grant insert on public.partner_org to authenticated;
+      alter policy engagements_select on public.engagements to anon, authenticated;
+      alter table public.contacts alter column full_name drop not null;`);
+    await expectPlan([
+      "drift   policy contacts_select on public.contacts: is missing from the database -> up creates it",
+      "drift   policy projects_update on public.projects: USING differs (database: true) -> up recreates it (drop and create in one transaction)",
+      "drift   table public.engagements: row level security is off -> up turns it on",
+      "drift   index projects_derived_status_idx on public.projects (derived_status): is missing from the database -> up builds it (CONCURRENTLY when the table holds rows)",
+      "drift   function private.using_rls_for_project(p_project_id uuid): its body differs -> up replaces it",
+      "drift   table public.contacts: column phone text is missing -> up adds it (the values it held are not restored)",
+      "drift   grants on public.partner_org: authenticated holds INSERT, which the model does not grant -> up revokes it",
+      "drift   policy engagements_select on public.engagements: applies to anon, authenticated in the database, authenticated in the model -> up recreates it",
+      "drift   table public.contacts: column full_name allows NULL in the database, NOT NULL in the model -> up sets NOT NULL",
+      "drift   verification report: indexes_ok.derived_status fails in the database -> up checks again after converging",
+    ]);
+    await repair();
+  });
+
+  it("names storage, seed and feature drift", async () => {
+    await sql(`
+      update storage.buckets set public = true where id = 'attachments';
+      drop policy attachments_delete on storage.objects;
+      alter policy attachments_read on storage.objects using (false);
+      create policy attachments_everyone on storage.objects for select to authenticated using (true);
+      update public.partner_org set label = 'Vendor Z' where id = 'vendor-x';
+      update public.partner_normalization set partner_org_id = 'dp-alpha' where alias = 'vendor x';
+      delete from public.features where tenant_id = 'TELCO' and name = 'ENABLE_OKTA_AUTH';`);
+    await expectPlan([
+      "drift   bucket attachments: public is true in the database, false in the model -> up makes it private",
+      "drift   policy attachments_delete on storage.objects: is missing from the database -> up creates it",
+      "drift   policy attachments_read on storage.objects: USING differs (database: false) -> up recreates it (drop and create in one transaction)",
+      "drift   policies attachments_* on storage.objects: policy attachments_everyone on storage.objects is not in the model (a permissive policy widens access) -> up drops it",
+      'drift   seed row partner_org (id=vendor-x): label is "Vendor Z" in the database, "Vendor X" in the seed file -> up writes the file\'s value',
+      'drift   seed row partner_normalization (alias=vendor x): partner_org_id is "dp-alpha" in the database, "vendor-x" in the seed file -> up writes the file\'s value',
+      "drift   feature rows in public.features: feature row (TELCO, ENABLE_OKTA_AUTH) is missing -> up inserts it, disabled",
+      "drift   verification report: bucket_ok fails in the database -> up checks again after converging",
+      "drift   verification report: storage_policies_ok fails in the database -> up checks again after converging",
+      "drift   verification report: features_present fails (missing: TELCO/ENABLE_OKTA_AUTH) -> up checks again after converging",
+    ]);
+    await repair();
+  });
+
+  it("reads a model change as a change, not drift: a new tenant, a new column", async () => {
+    await s.setConfig({ features: { tenants: ["TELCO", "ACME"] } });
+    patchProgram(s.workDir, "model/stage2.ts", (source) =>
+      source.replace(`c("phone", "text"),`, `c("phone", "text"),\n      c("phone2", "text"),`),
+    );
+    try {
+      await expectPlan([
+        "change  feature rows in public.features: new tenant ACME -> up inserts its rows, disabled",
+        "change  table public.contacts: new column phone2 text -> up adds it",
+        "change  verification report: features_present fails (missing: ACME/ENABLE_ATTACHMENTS_UPLOAD, ACME/ENABLE_OKTA_AUTH, ACME/ENABLE_PROJECTS) -> up checks again after converging",
+      ]);
+    } finally {
+      restoreFile(s.workDir, "model/stage2.ts");
+      await s.setConfig({ features: { tenants: ["TELCO"] } });
+    }
+    await expectPlan([]);
+  });
+
+  it("fails with neither 0 nor 7, in one line, when the database cannot be reached", async () => {
+    const down = s.db.url.replace(/:(\d+)\//, ":1/");
+    await s.setConfig({ databaseUrl: down });
+    try {
+      const result = await plan(s);
+      assert.notEqual(result.code, 0);
+      assert.notEqual(result.code, 7);
+      assert.equal(result.stdout, "");
+      const said = result.stderr.trim().split("\n");
+      assert.equal(said.length, 1, result.stderr);
+      assert.match(said[0], /^plan: Preflight could not finish; nothing was changed: .*127\.0\.0\.1:1/);
+    } finally {
+      await s.setConfig({ databaseUrl: s.db.url });
+    }
+  });
+});
