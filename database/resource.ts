@@ -10,6 +10,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { KindName } from "./provider";
+import { toResource } from "./wire";
 
 /** Type tokens read `pulumi-nodejs:dynamic/stage2:<Kind>` in previews. */
 const MODULE = "stage2";
@@ -64,6 +65,13 @@ export class DatabaseObject<S extends object> extends pulumi.dynamic.Resource {
     spec: { [K in keyof S]: pulumi.Input<S[K]> },
     opts?: pulumi.CustomResourceOptions,
   ) {
-    super(loader(kind), name, { ...spec, observed: undefined, status: undefined }, opts, MODULE, kind);
+    super(
+      loader(kind),
+      name,
+      { ...toResource(kind, spec), observed: undefined, status: undefined },
+      opts,
+      MODULE,
+      kind,
+    );
   }
 }

@@ -4,7 +4,7 @@
  *
  *   pulumi preview --policy-pack policy [--policy-pack-config <file>]
  *
- * The engine starts it through the analyzer shim that scripts/engine.sh writes next to `pulumi`
+ * The engine starts it through the analyzer shim in policy/bin (named by the project's Pulumi.yaml)
  * (PulumiPolicy.yaml explains the runtime name), in this folder, with the stack's config in
  * PULUMI_CONFIG: that is how the protection guardrail reads stage2:environment. Modules come from the
  * repository's node_modules; nothing is installed here.
@@ -14,7 +14,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PolicyPack, type ResourceValidationPolicy } from "@pulumi/policy";
-import { DEFAULT_PROTECTION_SCOPE, GUARDRAILS, type ProtectionScope, type StackFacts } from "./guardrails";
+import { fromResource } from "../database/wire";
+import { DEFAULT_PROTECTION_SCOPE, GUARDRAILS, kindOf, type ProtectionScope, type StackFacts } from "./guardrails";
 
 const PROTECTION_POLICY = "stage2-prod-tables-protected";
 
@@ -54,7 +55,10 @@ const policies: ResourceValidationPolicy[] = GUARDRAILS.map((guardrail) => ({
       }
     : {}),
   validateResource: (args, reportViolation) => {
-    const facts = { type: args.type, urn: args.urn, props: args.props, protect: args.opts.protect };
+    // The engine's shape of a spec (sets as maps, database/wire.ts) read back as the code's.
+    const kind = kindOf(args.type);
+    const props = kind ? fromResource(kind, args.props) : args.props;
+    const facts = { type: args.type, urn: args.urn, props, protect: args.opts.protect };
     const scope = scopeFrom(args.getConfig<Partial<ProtectionScope>>());
     for (const message of guardrail.check(facts, stackFacts(), scope)) reportViolation(message);
   },

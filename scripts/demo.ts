@@ -15,8 +15,7 @@ import * as path from "node:path";
 import { Client } from "pg";
 import { createDatabase, destroyCluster, ensureCluster } from "./localdb";
 import { engineBin, projectCopy, pulumiEnv, REPO_ROOT, resourceSummary, runPulumi, type CliResult } from "./lib/pulumi";
-import { reportFromExport } from "./report";
-import { formatCapture } from "../report/verify";
+import { liveReport, printable } from "./report";
 
 const STACK = "local";
 const CLUSTER = "demo";
@@ -74,7 +73,7 @@ async function main(keep: boolean): Promise<void> {
   const up = await pulumi(["up", "--yes", "--skip-preview"], "up");
   detail(summaryLine(up.stdout));
 
-  say("Verification report, computed from the live database (Step C; npm run report -- --stack local)");
+  say("Verification report, checked live against the database (Step C; npm run report -- --stack local)");
   await printReport(env);
 
   say("Out-of-band change, as someone might make it in Studio: DROP POLICY attachments_delete ON storage.objects");
@@ -111,9 +110,7 @@ async function main(keep: boolean): Promise<void> {
 }
 
 async function printReport(env: Record<string, string>): Promise<void> {
-  const exported = await runPulumi(["stack", "export", "--stack", STACK], { cwd: PROJECT, env });
-  const stored = reportFromExport(JSON.parse(exported.stdout), STACK);
-  detail(formatCapture(stored.report, { stack: STACK, target: stored.target, checkedAt: stored.checkedAt }));
+  detail(printable(await liveReport(STACK, { cwd: PROJECT, env })));
 }
 
 function summaryLine(upOutput: string): string {

@@ -12,9 +12,7 @@
 #   pulumi-language-nodejs         the Node.js language host, built from sdk/v3@v3.68.0 by the
 #                                  wrapper module scripts/engine/language-host/ (README there: why)
 #   pulumi-resource-pulumi-nodejs  the dynamic-provider shim from node_modules/@pulumi/pulumi
-#   pulumi-analyzer-policy-stage2-nodejs
-#                                  runs a Node.js policy pack (policy/PulumiPolicy.yaml says
-#                                  `runtime: stage2-nodejs`; see ANALYZER SHIM below)
+# (the policy pack's analyzer is the project's own plugin: see ANALYZER SHIM below)
 #
 # The version comes from package.json ("@pulumi/pulumi", an exact version) and nowhere else;
 # scripts/engine/go.mod must require pkg/v3 and sdk/v3 at that same version (checked below).
@@ -44,8 +42,10 @@
 # by the pack's runtime (its RunPlugin call); the host built here from sdk/v3@v3.68.0 answers "not
 # supported". Only when no language host of that name exists does the CLI fall back to running the
 # analyzer plugin `pulumi-analyzer-policy-<runtime>` (the hook pulumi-policy-opa uses) in the pack's
-# folder, with the stack's config in PULUMI_CONFIG. So the pack declares its own runtime name and the
-# shim written below starts the SDK's run-policy-pack with node, on this engine and on an installed one.
+# folder, with the stack's config in PULUMI_CONFIG. So the pack declares its own runtime name, and the
+# project's Pulumi.yaml names policy/bin/pulumi-analyzer-policy-stage2-nodejs as that analyzer: it starts the
+# SDK's run-policy-pack with node, on this engine and on an installed one (a project plugin, so the CLI does
+# not warn about a plugin found on PATH).
 #
 # All progress goes to stderr; stdout carries only the result.
 set -euo pipefail
@@ -60,8 +60,6 @@ LANGHOST_PKG="github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs"
 # The sdk/v3 release the language host is built from (see scripts/engine/README.md).
 LANGHOST_VERSION="v3.68.0"
 SHIM_NAME="pulumi-resource-pulumi-nodejs"
-# Must match "policy-" + the runtime in policy/PulumiPolicy.yaml.
-ANALYZER_SHIM_NAME="pulumi-analyzer-policy-stage2-nodejs"
 
 log() { printf '[engine] %s\n' "$*" >&2; }
 die() { printf '[engine] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -219,8 +217,12 @@ trap 'exit 130' INT TERM
 
 mkdir -p "$CACHE_ROOT"
 
+# A cached engine is the common case and says nothing (every command goes through here; its output would
+# bury the one line an operator needs), unless STAGE2_ENGINE_VERBOSE=1.
+CACHED=0
 if [[ "$REBUILD" != "1" ]] && cache_is_good; then
-  log "reusing cached engine $BIN"
+  CACHED=1
+  [[ "${STAGE2_ENGINE_VERBOSE:-0}" == 1 ]] && log "reusing cached engine $BIN"
 else
   # One builder at a time; a second run waits and then finds the cache filled.
   if command -v flock >/dev/null 2>&1; then
@@ -247,20 +249,7 @@ cp "$SDK_DIR/$SHIM_NAME" "$BIN/.$SHIM_NAME.$$"
 chmod 0755 "$BIN/.$SHIM_NAME.$$"
 mv -f "$BIN/.$SHIM_NAME.$$" "$BIN/$SHIM_NAME"
 
-# The engine runs it as `<shim> <engine-address> . [-option=value...]` in the pack's folder, so Node
-# resolves @pulumi/pulumi from the node_modules the pack sees (here the repository's).
-cat > "$BIN/.$ANALYZER_SHIM_NAME.$$" <<'SHIM'
-#!/bin/sh
-runner=$(node -e 'process.stdout.write(require.resolve("@pulumi/pulumi/cmd/run-policy-pack"))') || {
-  echo "cannot find @pulumi/pulumi/cmd/run-policy-pack from $(pwd): run npm ci" >&2
-  exit 1
-}
-exec node "$runner" "$@"
-SHIM
-chmod 0755 "$BIN/.$ANALYZER_SHIM_NAME.$$"
-mv -f "$BIN/.$ANALYZER_SHIM_NAME.$$" "$BIN/$ANALYZER_SHIM_NAME"
-
-log "engine v$VERSION ready in $(elapsed "$T0"): $(cd "$BIN" && echo *)"
+[[ "$CACHED" == 1 && "${STAGE2_ENGINE_VERBOSE:-0}" != 1 ]] || log "engine v$VERSION ready in $(elapsed "$T0"): $(cd "$BIN" && echo *)"
 
 if [[ "$MODE" == env ]]; then
   home="${PULUMI_HOME:-$REPO_ROOT/.stage2/pulumi-home}"

@@ -32,13 +32,34 @@ export interface ObjectKind<S> {
    * model from one that differs, when adopting it.
    */
   canonicalForm?(db: Db, spec: S): Promise<S>;
+  /**
+   * The name of an existing object that does the same job under another name (a hand-made index), which
+   * create() renames rather than building a second one.
+   */
+  findTwin?(db: Db, spec: S): Promise<string | undefined>;
   /** False for kinds that own nothing in the database (the report): nothing to adopt. */
   readonly adoptable?: boolean;
+  /**
+   * True for the kind whose deletion means the stack itself is being torn down (the report: always in the
+   * program, and deleted before everything it verifies). Its delete passes the teardown guard first, so that a
+   * `pulumi destroy` passes the same preflight as an up and never reaches a production database.
+   */
+  readonly marksTeardown?: boolean;
   /** Creates the object, or adopts and converges one that already exists. */
   create(db: Db, spec: S): Promise<Applied<S>>;
   /** Converges the object from `olds` (what the last refresh read back) to `news`. */
   update(db: Db, olds: S, news: S): Promise<Applied<S>>;
-  delete(db: Db, spec: S): Promise<void>;
+  /**
+   * Removes the object, or keeps it when removing it would lose data or break what depends on it (a table with
+   * rows, a referenced seed row, a bucket with files): then it says why, and the stack stops managing it. A
+   * kept object never fails the run, so one such row cannot halt every later rollout.
+   */
+  delete(db: Db, spec: S): Promise<void | Kept>;
+}
+
+/** Why an object was kept instead of deleted. */
+export interface Kept {
+  readonly kept: string;
 }
 
 /** Throws one error listing every problem, so the operator fixes them all in one go. */

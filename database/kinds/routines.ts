@@ -44,10 +44,9 @@ export const schemas: ObjectKind<SchemaSpec> = {
     } catch (error) {
       // 2BP01: objects depend on it (dropSchema does not cascade); any other failure speaks for itself.
       if (!(error instanceof DatabaseError && error.sqlstate === "2BP01")) throw error;
-      throw new Error(
-        `schema ${spec.name} still holds objects that are not in the model, so it was kept: ${error.message}`,
-      );
+      return { kept: `it still holds objects that are not in the model: ${error.message}` };
     }
+    return undefined;
   },
 };
 

@@ -17,6 +17,7 @@ import {
   type ResourceFacts,
   type StackFacts,
 } from "../../policy/guardrails";
+import { patchProgram, restoreFile } from "../support/reliability-variant";
 import { createTestStack, DEFAULT_CONFIG, type TestStack } from "../support/engine";
 
 const PACK = "stage2-guardrails";
@@ -130,6 +131,8 @@ describe("policy pack through the engine: pulumi preview --policy-pack policy", 
   it("passes a compliant stack, blocks unprotected tables of a production stack by name, passes once protected", async () => {
     const clean = await s.cli(["preview", "--policy-pack", "policy"]);
     assert.equal(clean.code, 0, `compliant preview failed:\n${clean.stdout}\n${clean.stderr}`);
+    // The pack's analyzer is a project plugin (Pulumi.yaml), not one the CLI warns it found on PATH.
+    assert.doesNotMatch(clean.stdout + clean.stderr, /warning: using .* from \$PATH/);
     assert.match(clean.stdout, new RegExp(`✅ ${PACK}@v1\\.0\\.0`));
     assert.deepEqual(mandatoryViolations(clean.stdout), []);
     assert.match(clean.stdout, /\+ \d+ to create/);
@@ -161,5 +164,19 @@ describe("policy pack through the engine: pulumi preview --policy-pack policy", 
     );
     assert.match(protectedTables.stdout, new RegExp(`✅ ${PACK}@v1\\.0\\.0`));
     assert.deepEqual(mandatoryViolations(protectedTables.stdout), []);
+  });
+
+  it("a model edit that breaks a guardrail fails a plain preview, before anything is declared", async () => {
+    patchProgram(s.workDir, "model/storage.ts", (source) => source.replace("public: false,", "public: true,"));
+    try {
+      const preview = await s.cli(["preview"]);
+      assert.notEqual(preview.code, 0, preview.stdout);
+      assert.match(
+        preview.stdout + preview.stderr,
+        /The model breaks a Stage 2 guardrail \(nothing was changed\):\s+- stage2-attachments-bucket-private: bucket attachments is not private \(public: true\); .* Stage 2 requires public: false/,
+      );
+    } finally {
+      restoreFile(s.workDir, "model/storage.ts");
+    }
   });
 });

@@ -76,7 +76,7 @@ describe("engine preflight: wrong target, backups, change window", function () {
     assert.match(
       output(preview),
       new RegExp(
-        `target: stage2:projectRef is ${REF} but the connection goes to project local \\(host 127\\.0\\.0\\.1\\)`,
+        `target: stage2:projectRef is ${REF} but the connection goes to project local \\(host 127\\.0\\.0\\.1, no TLS \\(this machine\\)\\)`,
       ),
     );
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
@@ -98,7 +98,10 @@ describe("engine preflight: wrong target, backups, change window", function () {
     assert.notEqual(preview.code, 0);
     assert.match(
       output(preview),
-      /backups: PITR is off and the latest completed backup is 50\.0 h old \(limit 26 h\) \(emergency override: STAGE2_OVERRIDE_BACKUP_CHECK="<reason>"/,
+      // The line names the API host it asked (stage2:managementApiUrl).
+      new RegExp(
+        `backups: PITR is off and the latest completed backup is 50\\.0 h old \\(limit 26 h\\) \\(asked ${new URL(server.url).host}\\) \\(emergency override: STAGE2_OVERRIDE_BACKUP_CHECK="<reason>"`,
+      ),
     );
     assert.equal(await tableExists("public.projects"), false);
 
@@ -120,7 +123,7 @@ describe("engine preflight: wrong target, backups, change window", function () {
     assert.deepEqual(backups, {
       check: "backups",
       ok: true,
-      detail: "PITR is off and the latest completed backup is 50.0 h old (limit 26 h)",
+      detail: `PITR is off and the latest completed backup is 50.0 h old (limit 26 h) (asked ${new URL(server.url).host})`,
       overridden_because: reason,
     });
   });
@@ -158,6 +161,8 @@ describe("engine preflight: wrong target, backups, change window", function () {
       [
         ["target", true, null],
         ["permissions", true, null],
+        ["schema", true, null],
+        ["seeds", true, null],
         ["backups", true, null],
         ["change-window", true, reason],
       ],

@@ -24,6 +24,8 @@ export interface WatchedRun {
   readonly stderr: string;
   /** Whether the plan fired and the CLI was killed. */
   readonly killed: boolean;
+  /** Whether the CLI was sent SIGINT (Ctrl-C), as an operator interrupts a run. */
+  readonly interrupted: boolean;
   /** Dynamic objects that had started `creating` when the run ended. */
   readonly creating: number;
   /** Descendant processes of the CLI alive at the kill (the engine's plugins and the program). */
@@ -105,6 +107,8 @@ export function isProvider(pid: number): boolean {
 export interface WatchedHandle {
   /** SIGKILLs the CLI now (no-op once it ended); records the plugins it leaves behind. */
   kill(): void;
+  /** Sends the CLI one SIGINT (Ctrl-C): the engine cancels the update and ends cleanly. */
+  interrupt(): void;
   readonly pid: number;
   readonly done: Promise<WatchedRun>;
 }
@@ -133,6 +137,12 @@ export function startWatched(
   let pending = "";
   let creating = 0;
   let killed = false;
+  let interrupted = false;
+  const interrupt = (): void => {
+    if (interrupted || child.exitCode !== null || child.signalCode !== null) return;
+    interrupted = true;
+    child.kill("SIGINT");
+  };
   let descendantsAtKill: number[] = [];
   let providersAtKill: number[] = [];
   const kill = (): void => {
@@ -167,6 +177,7 @@ export function startWatched(
         stdout,
         stderr,
         killed,
+        interrupted,
         creating,
         descendantsAtKill,
         providersAtKill,
@@ -174,7 +185,7 @@ export function startWatched(
       });
     });
   });
-  return { kill, pid: child.pid!, done };
+  return { kill, interrupt, pid: child.pid!, done };
 }
 
 export function runWatched(

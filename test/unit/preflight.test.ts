@@ -12,10 +12,12 @@ import {
   checkPermissions,
   checkProjectRecord,
   checkTarget,
-  projectRefFromDatabaseUrl,
+  projectRefOf,
   type PermissionFacts,
 } from "../../preflight/checks";
+import { parseDatabaseUrl } from "../../config/database-url";
 import { PreflightError, runPreflight } from "../../preflight/run";
+import { testModel } from "../support/apply";
 import { ManagementApiError, type BackupsRecord, type ManagementApi } from "../../transports/management-api";
 import type { Transport } from "../../transports/transport";
 
@@ -45,27 +47,28 @@ const able: PermissionFacts = {
 };
 
 describe("preflight checks", () => {
-  describe("which project a connection string points at", () => {
-    const cases: [string, string | null][] = [
-      [`postgresql://postgres:pw@db.${REF}.supabase.co:5432/postgres`, REF],
-      [`postgresql://postgres.${REF}:pw@aws-0-eu-west-2.pooler.supabase.com:5432/postgres`, REF],
-      [`postgres://postgres.${REF}:p%40ss@aws-1-us-east-1.pooler.supabase.com:6543/postgres`, REF],
-      ["postgresql://postgres:pw@127.0.0.1:5432/stage2", "local"],
-      ["postgresql://postgres:pw@localhost/stage2", "local"],
+  describe("which project a connection goes to (the host and user the driver uses)", () => {
+    const cases: [string, string, string | null][] = [
+      [`db.${REF}.supabase.co`, "postgres", REF],
+      ["aws-0-eu-west-2.pooler.supabase.com", `postgres.${REF}`, REF],
+      ["aws-1-us-east-1.pooler.supabase.com", `stage2_reviewer.${REF}`, REF],
+      ["127.0.0.1", "postgres", "local"],
+      ["localhost", "postgres", "local"],
       // A pooler user on a host that is not Supabase's pooler proves nothing.
-      [`postgresql://postgres.${REF}:pw@db.example.com/postgres`, null],
-      ["postgresql://postgres:pw@db.example.com/postgres", null],
-      [`postgresql://postgres:pw@db.${REF}.supabase.co.evil.example/postgres`, null],
-      ["not a url", null],
+      ["db.example.com", `postgres.${REF}`, null],
+      ["db.example.com", "postgres", null],
+      [`db.${REF}.supabase.co.evil.example`, "postgres", null],
     ];
-    for (const [url, ref] of cases) {
-      it(`${url.replace(/:[^:@/]+@/, ":***@")} -> ${ref}`, () => {
-        assert.equal(projectRefFromDatabaseUrl(url).ref, ref);
+    for (const [host, user, ref] of cases) {
+      it(`${user}@${host} -> ${ref}`, () => {
+        assert.equal(projectRefOf({ host, user }), ref);
       });
     }
-    it("never reports the password as the host", () => {
-      const { host } = projectRefFromDatabaseUrl(`postgresql://postgres:secret-pw@db.${REF}.supabase.co/postgres`);
-      assert.equal(host, `db.${REF}.supabase.co`);
+    it("reads the URL as node-postgres does: a query that would move the host is refused, not believed", () => {
+      const url = `postgresql://postgres:pw@db.${REF}.supabase.co:5432/postgres?sslmode=require&host=127.0.0.1`;
+      assert.match(parseDatabaseUrl(url, "/").problems.join(), /its query sets host/);
+      const target = parseDatabaseUrl(`postgresql://postgres:pw@db.${REF}.supabase.co/postgres?sslmode=require`, "/");
+      assert.equal(projectRefOf(target.target!), REF);
     });
   });
 
@@ -122,20 +125,32 @@ describe("preflight checks", () => {
 
   describe("backups", () => {
     it("passes with PITR enabled, whatever the backups list says", () => {
-      const r = checkBackups(backups({ pitr_enabled: true }), 26, NOW);
-      assert.deepEqual(r, { check: "backups", ok: true, detail: "point-in-time recovery is enabled" });
+      const r = checkBackups(backups({ pitr_enabled: true }), 26, NOW, "api.supabase.com");
+      assert.deepEqual(r, {
+        check: "backups",
+        ok: true,
+        detail: "point-in-time recovery is enabled (asked api.supabase.com)",
+      });
     });
 
     it("passes with a completed backup younger than the limit, judging by the newest one", () => {
-      const r = checkBackups(backups({ backups: [completed(50), completed(3), completed(27)] }), 26, NOW);
+      const r = checkBackups(
+        backups({ backups: [completed(50), completed(3), completed(27)] }),
+        26,
+        NOW,
+        "api.supabase.com",
+      );
       assert.equal(r.ok, true);
       assert.match(r.detail, /latest completed backup 2026-03-04T09:00:00\.000Z \(3\.0 h old\)/);
     });
 
     it("fails when the newest completed backup is older than the limit", () => {
-      const r = checkBackups(backups({ backups: [completed(30), completed(54)] }), 26, NOW);
+      const r = checkBackups(backups({ backups: [completed(30), completed(54)] }), 26, NOW, "api.supabase.com");
       assert.equal(r.ok, false);
-      assert.equal(r.detail, "PITR is off and the latest completed backup is 30.0 h old (limit 26 h)");
+      assert.equal(
+        r.detail,
+        "PITR is off and the latest completed backup is 30.0 h old (limit 26 h) (asked api.supabase.com)",
+      );
     });
 
     it("fails when there is no completed backup (failed or pending ones do not count)", () => {
@@ -146,9 +161,9 @@ describe("preflight checks", () => {
           { ...completed(2), status: "PENDING" },
         ],
       ]) {
-        const r = checkBackups(backups({ backups: list }), 26, NOW);
+        const r = checkBackups(backups({ backups: list }), 26, NOW, "api.supabase.com");
         assert.equal(r.ok, false);
-        assert.equal(r.detail, "PITR is off and the project has no completed backup");
+        assert.equal(r.detail, "PITR is off and the project has no completed backup (asked api.supabase.com)");
       }
     });
   });
@@ -195,7 +210,7 @@ describe("preflight checks", () => {
   });
 
   describe("emergency overrides", () => {
-    const oldBackup = checkBackups(backups({ backups: [completed(40)] }), 26, NOW);
+    const oldBackup = checkBackups(backups({ backups: [completed(40)] }), 26, NOW, "api.supabase.com");
     const closed = checkChangeWindow({ timezone: "UTC", days: ["sun"], start: "01:00", end: "02:00" }, NOW);
 
     it("turn a failing backups or window check into ok, recording the reason", () => {
@@ -215,18 +230,20 @@ describe("preflight checks", () => {
         applyOverride(target, { STAGE2_OVERRIDE_BACKUP_CHECK: "x", STAGE2_OVERRIDE_CHANGE_WINDOW: "x" }),
         target,
       );
-      const fine = checkBackups(backups({ pitr_enabled: true }), 26, NOW);
+      const fine = checkBackups(backups({ pitr_enabled: true }), 26, NOW, "api.supabase.com");
       assert.equal(applyOverride(fine, { STAGE2_OVERRIDE_BACKUP_CHECK: "x" }).overriddenBecause, undefined);
     });
   });
 });
+
+const MODEL = testModel();
 
 describe("runPreflight", () => {
   function config(values: Record<string, unknown>): StackConfig {
     return parseStackConfig({
       environment: "prod",
       projectRef: REF,
-      databaseUrl: `postgresql://postgres:pw@db.${REF}.supabase.co:5432/postgres`,
+      databaseUrl: `postgresql://postgres:pw@db.${REF}.supabase.co:5432/postgres?sslmode=require`,
       accessToken: "sbp_0123456789abcdef",
       features: { tenants: ["TELCO"] },
       ...values,
@@ -239,10 +256,16 @@ describe("runPreflight", () => {
       description: "stub",
       async query() {
         calls.push("query");
-        return [able];
+        return [{ ...able, systemIdentifier: "7300000000000000001" }];
+      },
+      // The live tables and seeds: none yet (a first rollout).
+      async batch() {
+        calls.push("tables");
+        return [];
       },
     } as unknown as Transport;
     const api = {
+      apiUrl: "https://api.supabase.com",
       async getProject() {
         calls.push("getProject");
         return { id: REF, ref: REF, name: "prod", status: "ACTIVE_HEALTHY" };
@@ -259,6 +282,7 @@ describe("runPreflight", () => {
     const { calls, transport, api } = stubs();
     const window = { timezone: "UTC", days: ["wed"], start: "11:00", end: "13:00" };
     const results = await runPreflight({
+      model: MODEL,
       config: config({ preflight: { changeWindow: window } }),
       transport,
       api,
@@ -271,18 +295,28 @@ describe("runPreflight", () => {
       [
         ["target", true],
         ["permissions", true],
+        ["schema", true],
+        ["seeds", true],
         ["backups", true],
         ["change-window", true],
       ],
     );
-    assert.deepEqual(calls, ["query", "listBackups"]);
+    assert.deepEqual(calls, ["query", "tables", "listBackups"]);
   });
 
   it("stops at a wrong target before asking the database or the API anything", async () => {
     const { calls, transport, api } = stubs();
-    const wrong = `postgresql://postgres:pw@db.${OTHER}.supabase.co:5432/postgres`;
+    const wrong = `postgresql://postgres:pw@db.${OTHER}.supabase.co:5432/postgres?sslmode=require`;
     await assert.rejects(
-      runPreflight({ config: config({ databaseUrl: wrong }), transport, api, dryRun: true, now: NOW, env: {} }),
+      runPreflight({
+        model: MODEL,
+        config: config({ databaseUrl: wrong }),
+        transport,
+        api,
+        dryRun: true,
+        now: NOW,
+        env: {},
+      }),
       (error: unknown) => {
         assert.ok(error instanceof PreflightError);
         assert.match(
@@ -297,8 +331,9 @@ describe("runPreflight", () => {
 
   it("fails as a RunError without stack frames, so the engine shows just the message", async () => {
     const { transport, api } = stubs();
-    const wrong = `postgresql://postgres:pw@db.${OTHER}.supabase.co:5432/postgres`;
+    const wrong = `postgresql://postgres:pw@db.${OTHER}.supabase.co:5432/postgres?sslmode=require`;
     const error = await runPreflight({
+      model: MODEL,
       config: config({ databaseUrl: wrong }),
       transport,
       api,
@@ -325,6 +360,7 @@ describe("runPreflight", () => {
     } as unknown as ManagementApi;
     await assert.rejects(
       runPreflight({
+        model: MODEL,
         config: config({ transport: "management-api", databaseUrl: undefined }),
         transport,
         api,
@@ -346,6 +382,7 @@ describe("runPreflight", () => {
   it("over the API, checks the project record", async () => {
     const { calls, transport, api } = stubs();
     const results = await runPreflight({
+      model: MODEL,
       config: config({ transport: "management-api", databaseUrl: undefined }),
       transport,
       api,
@@ -354,17 +391,26 @@ describe("runPreflight", () => {
       env: {},
     });
     assert.match(results[0].detail, /connected to project abcdefghijklmnopqrst \(Management API project "prod"\)/);
-    assert.deepEqual(calls, ["getProject", "query", "listBackups"]);
+    assert.deepEqual(calls, ["getProject", "query", "tables", "listBackups"]);
   });
 
   it("lets a preview through a closed change window, saying so, but not an update", async () => {
     const closed = { preflight: { changeWindow: { timezone: "UTC", days: ["sat"], start: "10:00", end: "12:00" } } };
     const { transport, api } = stubs();
-    const preview = await runPreflight({ config: config(closed), transport, api, dryRun: true, now: NOW, env: {} });
-    assert.equal(preview[3].ok, true);
-    assert.match(preview[3].detail, /outside the change window .* \(preview only\)$/);
+    const preview = await runPreflight({
+      model: MODEL,
+      config: config(closed),
+      transport,
+      api,
+      dryRun: true,
+      now: NOW,
+      env: {},
+    });
+    const window = preview.find((r) => r.check === "change-window")!;
+    assert.equal(window.ok, true);
+    assert.match(window.detail, /outside the change window .* \(preview only\)$/);
     await assert.rejects(
-      runPreflight({ config: config(closed), transport, api, dryRun: false, now: NOW, env: {} }),
+      runPreflight({ model: MODEL, config: config(closed), transport, api, dryRun: false, now: NOW, env: {} }),
       /change-window: now is wed 12:00 UTC, outside the change window \(sat 10:00-12:00 UTC\) \(emergency override: STAGE2_OVERRIDE_CHANGE_WINDOW="<reason>"/,
     );
   });
@@ -372,10 +418,11 @@ describe("runPreflight", () => {
   it("fails an old backup with the override named, and passes it with the override's reason recorded", async () => {
     const { transport, api } = stubs(backups({ backups: [completed(60)] }));
     await assert.rejects(
-      runPreflight({ config: config({}), transport, api, dryRun: true, now: NOW, env: {} }),
-      /backups: PITR is off and the latest completed backup is 60\.0 h old \(limit 26 h\) \(emergency override: STAGE2_OVERRIDE_BACKUP_CHECK/,
+      runPreflight({ model: MODEL, config: config({}), transport, api, dryRun: true, now: NOW, env: {} }),
+      /backups: PITR is off and the latest completed backup is 60\.0 h old \(limit 26 h\) \(asked api\.supabase\.com\) \(emergency override: STAGE2_OVERRIDE_BACKUP_CHECK/,
     );
     const results = await runPreflight({
+      model: MODEL,
       config: config({}),
       transport,
       api,
@@ -383,6 +430,6 @@ describe("runPreflight", () => {
       now: NOW,
       env: { STAGE2_OVERRIDE_BACKUP_CHECK: "INC-7 snapshot taken by hand" },
     });
-    assert.equal(results[2].overriddenBecause, "INC-7 snapshot taken by hand");
+    assert.equal(results.find((r) => r.check === "backups")!.overriddenBecause, "INC-7 snapshot taken by hand");
   });
 });
