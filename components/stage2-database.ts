@@ -8,9 +8,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { DatabaseObject } from "../database/resource";
 import type { TableSpec } from "../database/specs";
 import type { Stage2Model } from "../model";
+import type { ReviewerModel } from "../model/reviewer";
 
 export interface Stage2DatabaseArgs {
-  readonly model: Pick<Stage2Model, "privateSchema" | "privateSchemaGrants" | "tables" | "helper" | "helperGrants">;
+  readonly model: Pick<
+    Stage2Model,
+    "privateSchema" | "privateSchemaGrants" | "tables" | "helper" | "helperGrants" | "reviewer"
+  >;
   /** Protect tables from deletion by the engine (default on for prod stacks). */
   readonly protectTables: boolean;
 }
@@ -25,7 +29,13 @@ export class Stage2Table extends pulumi.ComponentResource {
 
   constructor(
     private readonly name: string,
-    private readonly args: { model: TableModel; protect: boolean; dependsOn: pulumi.Resource[] },
+    private readonly args: {
+      model: TableModel;
+      protect: boolean;
+      dependsOn: pulumi.Resource[];
+      /** The roles its grants and policies name, besides the platform's (the reviewer). */
+      roles: pulumi.Resource[];
+    },
     opts?: pulumi.ComponentResourceOptions,
   ) {
     super("stage2:database:Table", name, {}, opts);
@@ -37,7 +47,7 @@ export class Stage2Table extends pulumi.ComponentResource {
     });
     const grants = new DatabaseObject("Grants", `${name}/grants`, model.grants, {
       parent: this,
-      dependsOn: [this.table],
+      dependsOn: [this.table, ...args.roles],
     });
     const indexes = model.indexes.map(
       (index) => new DatabaseObject("Index", `${name}/${index.name}`, index, { parent: this, dependsOn: [this.table] }),
@@ -53,7 +63,7 @@ export class Stage2Table extends pulumi.ComponentResource {
       this.policyResources.push(
         new DatabaseObject("Policy", `${name}/${policy.name}`, policy, {
           parent: this,
-          dependsOn: [this.table, ...dependsOn],
+          dependsOn: [this.table, ...this.args.roles, ...dependsOn],
         }),
       );
     }
@@ -80,10 +90,15 @@ export class Stage2Database extends pulumi.ComponentResource {
   constructor(name: string, args: Stage2DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("stage2:database:Stage2Database", name, {}, opts);
     const { model } = args;
+    // The reviewer comes first: grants and policies name it.
+    const reviewer = model.reviewer
+      ? new DatabaseObject("Role", model.reviewer.role.name, model.reviewer.role, { parent: this })
+      : undefined;
+    const roles = reviewer ? [reviewer] : [];
     const schema = new DatabaseObject("Schema", model.privateSchema.name, model.privateSchema, { parent: this });
     const schemaGrants = new DatabaseObject("Grants", `${model.privateSchema.name}/grants`, model.privateSchemaGrants, {
       parent: this,
-      dependsOn: [schema],
+      dependsOn: [schema, ...roles],
     });
 
     // Keyed by schema.name; referenced tables come earlier in the model (auth.users is the platform's).
@@ -99,6 +114,7 @@ export class Stage2Database extends pulumi.ComponentResource {
           model: t,
           protect: args.protectTables,
           dependsOn: referenced.map((r) => r.table),
+          roles,
         },
         { parent: this },
       );
@@ -119,9 +135,33 @@ export class Stage2Database extends pulumi.ComponentResource {
       },
     );
     const policies = Object.values(tables).flatMap((t) => t.addPolicies([this.helper, ...allTables]));
+    const reviewerReads = reviewer ? this.reviewerReads(model.reviewer!, reviewer, schema) : [];
 
     this.tables = tables;
-    this.resources = [schema, schemaGrants, ...allTables, this.helper, helperGrants, ...policies];
+    this.resources = [schema, schemaGrants, ...allTables, this.helper, helperGrants, ...policies, ...reviewerReads];
     this.registerOutputs({});
+  }
+
+  /** USAGE on schema public, and storage.buckets through private.stage2_buckets() (model/reviewer.ts). */
+  private reviewerReads(model: ReviewerModel, role: pulumi.Resource, schema: pulumi.Resource): pulumi.Resource[] {
+    const publicUsage = new DatabaseObject("Grants", `${model.role.name}/public-usage`, model.schemaGrants, {
+      parent: this,
+      dependsOn: [role],
+    });
+    const reader = model.bucketReader;
+    const bucketReader = new DatabaseObject("Function", `${reader.schema}.${reader.name}`, reader, {
+      parent: this,
+      dependsOn: [schema],
+    });
+    const readerGrants = new DatabaseObject(
+      "Grants",
+      `${reader.schema}.${reader.name}/grants`,
+      model.bucketReaderGrants,
+      {
+        parent: this,
+        dependsOn: [bucketReader, role],
+      },
+    );
+    return [role, publicUsage, bucketReader, readerGrants];
   }
 }

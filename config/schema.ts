@@ -131,7 +131,8 @@ const API_URL_MESSAGE =
   "must be an https:// URL (default https://api.supabase.com); plain http only to this machine (127.0.0.1, localhost)";
 
 /** The platform's own roles: the reviewer must be a role of its own. */
-const PLATFORM_ROLE = /^(postgres|anon|authenticated|service_role|authenticator|dashboard_user|pgbouncer|public|supabase_.*|pg_.*)$/;
+const PLATFORM_ROLE =
+  /^(postgres|anon|authenticated|service_role|authenticator|dashboard_user|pgbouncer|public|supabase_.*|pg_.*)$/;
 const REVIEWER_NAME_MESSAGE =
   "must be a new role's name (lowercase letters, digits and _), not one of the platform's roles; the default is stage2_reviewer";
 const REVIEWER_PASSWORD_MESSAGE =

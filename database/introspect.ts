@@ -20,7 +20,7 @@ import type {
   RowSpec,
   TableSpec,
 } from "./specs";
-import { ident, literal, qualified } from "./sql";
+import { ident, literal, qualified, relationOid } from "./sql";
 
 /** Statement that every read (and every write batch) starts with. */
 export const PIN_SEARCH_PATH = "select set_config('search_path', '', true)";
@@ -361,7 +361,59 @@ export function schemasQuery(name: string): string {
   return `select nspname as key, jsonb_build_object('name', nspname) as spec from pg_namespace where nspname = ${literal(name)}`;
 }
 
-export function bucketsQuery(id?: string): string {
+/** A role's attributes and memberships, as RoleSpec names them (pg_roles is readable by every role). */
+export function rolesQuery(name: string): string {
+  return `
+select r.rolname as key, jsonb_build_object(
+  'name', r.rolname,
+  'login', r.rolcanlogin,
+  'superuser', r.rolsuper,
+  'createDb', r.rolcreatedb,
+  'createRole', r.rolcreaterole,
+  'replication', r.rolreplication,
+  'bypassRls', r.rolbypassrls,
+  'memberOf', coalesce((select jsonb_agg(g.rolname order by g.rolname) from pg_catalog.pg_auth_members m
+                        join pg_catalog.pg_roles g on g.oid = m.roleid where m.member = r.oid), '[]'::jsonb)
+) as spec
+from pg_catalog.pg_roles r where r.rolname = ${literal(name)}`;
+}
+
+/** The schemas in which a role holds privileges (on the schema, its tables or its functions), in this database. */
+export function roleGrantSchemasQuery(name: string): string {
+  return `
+select distinct coalesce(n.nspname, tn.nspname, fn.nspname) as schema
+from pg_catalog.pg_shdepend d
+left join pg_catalog.pg_namespace n on d.classid = 'pg_catalog.pg_namespace'::regclass and n.oid = d.objid
+left join pg_catalog.pg_class c on d.classid = 'pg_catalog.pg_class'::regclass and c.oid = d.objid
+left join pg_catalog.pg_namespace tn on tn.oid = c.relnamespace
+left join pg_catalog.pg_proc p on d.classid = 'pg_catalog.pg_proc'::regclass and p.oid = d.objid
+left join pg_catalog.pg_namespace fn on fn.oid = p.pronamespace
+where d.deptype = 'a' and d.refobjid = (select oid from pg_catalog.pg_roles where rolname = ${literal(name)})
+  and d.dbid = (select oid from pg_catalog.pg_database where datname = current_database())
+  and coalesce(n.nspname, tn.nspname, fn.nspname) is not null`;
+}
+
+/** private.stage2_buckets() (model/reviewer.ts), or null; a catalog lookup, so no USAGE on private is needed. */
+export const BUCKET_READER_OID =
+  "(select p.oid from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace " +
+  "where n.nspname = 'private' and p.proname = 'stage2_buckets' and p.pronargs = 0)";
+
+/**
+ * Where a role reads storage.buckets from: the table itself when it may (the owner role, which bypasses the
+ * table's RLS), else private.stage2_buckets() (the reviewer; model/reviewer.ts says why). One row: `source`.
+ */
+export const BUCKET_SOURCE_QUERY = `
+select case
+  when (select rolbypassrls or rolsuper from pg_catalog.pg_roles where rolname = current_user)
+   and coalesce(has_schema_privilege(to_regnamespace('storage'), 'USAGE'), false)
+   and coalesce(has_table_privilege(${relationOid("storage", "buckets")}, 'SELECT'), false) then 'storage.buckets'
+  when coalesce(has_function_privilege(${BUCKET_READER_OID}, 'EXECUTE'), false)
+   and coalesce(has_schema_privilege(to_regnamespace('private'), 'USAGE'), false)
+    then 'private.stage2_buckets()'
+  else 'storage.buckets' end as source`;
+
+/** `source`: storage.buckets, or what BUCKET_SOURCE_QUERY chose for the connected role. */
+export function bucketsQuery(id?: string, source = "storage.buckets"): string {
   return `
 select b.id as key, jsonb_build_object(
   'bucketId', b.id,
@@ -370,11 +422,35 @@ select b.id as key, jsonb_build_object(
   'fileSizeLimit', b.file_size_limit,
   'allowedMimeTypes', (select jsonb_agg(m order by m) from unnest(b.allowed_mime_types) m)
 ) as spec
-from storage.buckets b where true${narrow("b.id", id)}`;
+from ${source} b where true${narrow("b.id", id)}`;
 }
 
 export function canonicalBucket(raw: BucketSpec): BucketSpec {
   return { ...raw, fileSizeLimit: raw.fileSizeLimit ?? null, allowedMimeTypes: raw.allowedMimeTypes ?? null };
+}
+
+/** A foreign key that references a seeded table: who references it, and through which columns. */
+export interface ReferencingKey {
+  /** Schema-qualified and quoted, ready for SQL: "public"."projects". */
+  readonly referencing: string;
+  readonly columns: readonly string[];
+  readonly referenced: readonly string[];
+}
+
+/** The foreign keys that reference a table (one catalog query; keyed by constraint). */
+export function referencingKeysQuery(schema: string, table: string): string {
+  return `
+select con.conrelid::text || '/' || con.conname as key, jsonb_build_object(
+  'referencing', pg_catalog.format('%I.%I', n.nspname, c.relname),
+  'columns', (select jsonb_agg(a.attname order by k.ord) from unnest(con.conkey) with ordinality k(num, ord)
+              join pg_catalog.pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.num),
+  'referenced', (select jsonb_agg(a.attname order by k.ord) from unnest(con.confkey) with ordinality k(num, ord)
+                 join pg_catalog.pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.num)
+) as spec
+from pg_catalog.pg_constraint con
+join pg_catalog.pg_class c on c.oid = con.conrelid
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+where con.contype = 'f' and con.confrelid = ${literal(qualified(schema, table))}::regclass`;
 }
 
 /** Every row of a seeded table (seeded tables are small reference tables), keyed in TypeScript by rowKey. */

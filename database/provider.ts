@@ -9,7 +9,9 @@
  * Outputs are the spec plus `observed` (canonical state recorded at the last write) and `status`.
  */
 import { parseConnection, type ConnectionSettings } from "../config/connection";
-import { openTransport } from "../transports";
+import { checkTeardown } from "../preflight/checks";
+import { PreflightError, runPreflight } from "../preflight/run";
+import { managementApiFor, openTransport } from "../transports";
 import { Db } from "./db";
 import { changedFields, project, replacedKeys } from "./reconcile";
 import { featureRows, buckets, rows } from "./kinds/data";
@@ -17,14 +19,40 @@ import { indexes } from "./kinds/indexes";
 import type { ObjectKind } from "./kinds/kind";
 import { policies, policySets } from "./kinds/policies";
 import { functions, grants, schemas } from "./kinds/routines";
+import { roles } from "./kinds/roles";
 import { tables } from "./kinds/tables";
 import { verificationReport } from "../report/kind";
 import { exitWithEngine } from "./engine-watch";
+import { configuredStack, stackValue, useStackConfig } from "./stack-config";
+import { fromResource, toResource } from "./wire";
 
 exitWithEngine();
 
+/**
+ * The dynamic-provider host prints `${e}: ${e.stack}` for a failed check, diff, read or delete
+ * (@pulumi/pulumi cmd/dynamic-provider/index.js) beside the message the engine shows, so an expected failure
+ * (a database that is down, a refused change) came with hundreds of lines of stack trace. Errors this
+ * provider phrased for the operator end their stack with this marker, and the host's copy of them is dropped.
+ */
+const PHRASED = "\u2063[stage2: shown by the engine]";
+
+function phrased(message: string): Error {
+  const error = new Error(message);
+  error.stack = PHRASED;
+  return error;
+}
+
+if (/dynamic-provider/.test(process.argv[1] ?? "")) {
+  const print = console.error.bind(console);
+  console.error = (...args: unknown[]) => {
+    if (args.length === 1 && typeof args[0] === "string" && args[0].endsWith(PHRASED)) return;
+    print(...args);
+  };
+}
+
 export const KINDS = {
   Schema: schemas,
+  Role: roles,
   Table: tables,
   Index: indexes,
   Function: functions,
@@ -48,8 +76,14 @@ const NOT_SPEC = new Set(["observed", "status", "readFrom", "adoption", "__provi
 
 type Bag = Record<string, unknown>;
 
-function specOf(bag: Bag): Bag {
-  return Object.fromEntries(Object.entries(bag).filter(([k]) => !NOT_SPEC.has(k)));
+/** The spec in a bag the engine handed over, in the code's shape whatever shape the state holds (wire.ts). */
+function specOf(kindName: string, bag: Bag): Bag {
+  return fromResource(kindName, Object.fromEntries(Object.entries(bag).filter(([k]) => !NOT_SPEC.has(k))));
+}
+
+/** What `observed` recorded, in the current shape. */
+function observedOf(kindName: string, bag: Bag): Bag | undefined {
+  return bag.observed ? fromResource(kindName, bag.observed as Bag) : undefined;
 }
 
 function kindOf(name: string): ObjectKind<Bag> {
@@ -64,7 +98,8 @@ let db: Db | undefined;
 
 /** Called by the engine once per provider process with the stack's configuration. */
 export function configure(config: { get(key: string): unknown }): void {
-  const next = parseConnection((key) => config.get(`stage2:${key}`));
+  useStackConfig((key) => config.get(`stage2:${key}`));
+  const next = parseConnection(stackValue);
   if (db && JSON.stringify(next) !== JSON.stringify(settings)) {
     void db.transport.close();
     db = undefined;
@@ -73,9 +108,12 @@ export function configure(config: { get(key: string): unknown }): void {
 }
 
 /** The database this provider is connected to, without secrets. */
+/** The database this provider is connected to, whichever role it connects as (see sameTarget). */
 function here(): string {
-  return database().transport.description;
+  return withoutRole(database().transport.description);
 }
+
+const withoutRole = (description: string): string => description.replace(/ as [^ ]+$/, "");
 
 function database(): Db {
   if (!settings) {
@@ -98,8 +136,9 @@ function database(): Db {
 function sameTarget(olds: Bag): void {
   if (!settings || typeof olds.readFrom !== "string") return;
   const connected = here();
-  if (olds.readFrom !== connected) {
-    throw new Error(
+  // The same database reached as another role (the reviewer's preview of a stack the owner wrote) is the same.
+  if (withoutRole(olds.readFrom) !== connected) {
+    throw phrased(
       `the stack's connection changed: the state was read from ${olds.readFrom}, but this step is connected to ` +
         `${connected}. Nothing was changed. Run once with PULUMI_RUN_PROGRAM=true (or --run-program), so that ` +
         "the refresh too uses the current configuration.",
@@ -114,37 +153,55 @@ async function about<T>(kind: ObjectKind<Bag>, spec: Bag, action: string, fn: ()
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const subject = kind.describe(spec);
-    throw new Error(message.startsWith(subject) ? message : `${subject}: ${action} failed: ${message}`);
+    throw phrased(message.startsWith(subject) ? message : `${subject}: ${action} failed: ${message}`);
   }
 }
 
 /**
  * For an object new to the state (first adoption of a hand-bootstrapped database, or one dropped out of
- * band), inspects the live database and notes in the planned inputs what `up` will do to it, so
- * `pulumi preview --diff` says it before anything is changed: created, adopted as is, or converged (and how).
+ * band), inspects the live database and notes in the planned inputs what `up` will do to it, so the preview
+ * says it before anything is changed: create it, adopt it as is, rename a twin, or converge it, with each field
+ * that differs and its value in the database and in the model.
  */
 export async function check(kindName: string, olds: Bag, news: Bag): Promise<{ inputs: Bag }> {
   const kind = kindOf(kindName);
-  const isNew = Object.keys(specOf(olds)).length === 0;
-  if (!isNew || kind.adoptable === false || !settings || hasUnknowns(news)) return { inputs: news };
+  const isNew = Object.keys(specOf(kindName, olds)).length === 0;
+  // Once recorded, the note stays with the object's inputs (read() keeps it too), so that no later preview
+  // shows its disappearance as a change.
+  if (!isNew) return { inputs: olds.adoption ? { ...news, adoption: olds.adoption } : news };
+  if (kind.adoptable === false || !settings || hasUnknowns(news)) return { inputs: news };
   let adoption: string;
   try {
-    adoption = await adoptionNote(kind, specOf(news));
+    adoption = await adoptionOf(kind, specOf(kindName, news));
   } catch (error) {
-    adoption = `could not inspect the live object: ${error instanceof Error ? error.message : String(error)}`;
+    adoption = `cannot tell: ${error instanceof Error ? error.message : String(error)}`;
   }
   return { inputs: { ...news, adoption } };
 }
 
-async function adoptionNote(kind: ObjectKind<Bag>, spec: Bag): Promise<string> {
+/**
+ * What `up` will do to an object new to the state (see check), in one line: it stays in the object's inputs
+ * for good (a line, not a tree, in every later `preview --diff` of the object).
+ */
+async function adoptionOf(kind: ObjectKind<Bag>, spec: Bag): Promise<string> {
   const db = database();
   const seen = await kind.read(db, spec);
-  if (!seen) return "does not exist; will be created";
+  if (!seen) {
+    const twin = kind.findTwin ? await kind.findTwin(db, spec) : undefined;
+    return twin ? `renames the existing ${twin} (same definition)` : "creates it";
+  }
   const expected = kind.canonicalForm ? await kind.canonicalForm(db, spec) : undefined;
   const changes = changedFields(project(seen.live, expected, spec), spec);
-  return changes.length === 0
-    ? "exists and matches the model; will be adopted as is"
-    : `exists with ${changes.length} difference(s); will be adopted and converged: ${changes.map((c) => c.path).join(", ")}`;
+  if (!changes.length) return "adopts it as is (it matches the model)";
+  const value = (v: unknown) => {
+    const text = v === undefined || v === null ? "none" : typeof v === "string" ? v : JSON.stringify(v);
+    const line = text.replace(/\s+/g, " ").trim();
+    return line.length > 160 ? `${line.slice(0, 157)}...` : line;
+  };
+  return (
+    "adopts it and converges: " +
+    changes.map((c) => `${c.path} is ${value(c.before)} in the database, ${value(c.after)} in the model`).join("; ")
+  );
 }
 
 /** Preview passes not-yet-known values as this sentinel; such a spec cannot be compared yet. */
@@ -157,49 +214,95 @@ function hasUnknowns(value: unknown): boolean {
 export async function diff(kindName: string, _id: string, olds: Bag, news: Bag) {
   const kind = kindOf(kindName);
   sameTarget(olds);
-  const changes = changedFields(specOf(olds), specOf(news));
+  const changes = changedFields(specOf(kindName, olds), specOf(kindName, news));
   const replaces = replacedKeys(changes, kind.identityKeys);
   return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
 }
 
+/** Outputs: the spec in the engine's shape, and what the provider records beside it. */
+function outputsOf(kindName: string, spec: Bag, recorded: { observed: unknown; status: unknown }): Bag {
+  return { ...toResource(kindName, spec), ...recorded, readFrom: here() };
+}
+
 export async function create(kindName: string, inputs: Bag) {
   const kind = kindOf(kindName);
-  const spec = specOf(inputs);
+  const spec = specOf(kindName, inputs);
   const applied = await about(kind, spec, "create", () => kind.create(database(), spec));
-  const status = { ...applied.status, ...(typeof inputs.adoption === "string" ? { adoption: inputs.adoption } : {}) };
-  return { id: kind.id(spec), outs: { ...spec, observed: applied.observed, status, readFrom: here() } };
+  const status = { ...applied.status, ...(inputs.adoption ? { adoption: inputs.adoption } : {}) };
+  return { id: kind.id(spec), outs: outputsOf(kindName, spec, { observed: applied.observed, status }) };
 }
 
 export async function read(kindName: string, id: string, props: Bag) {
   const kind = kindOf(kindName);
-  const spec = specOf(props);
+  const spec = specOf(kindName, props);
   const seen = await about(kind, spec, "read", () => kind.read(database(), spec));
   if (!seen) return { id: "", props: {} };
-  const observed = props.observed as Bag | undefined;
+  const observed = observedOf(kindName, props);
   const projected = project(seen.live, observed, spec);
   return {
     id,
-    props: {
-      ...projected,
+    props: outputsOf(kindName, projected, {
       observed: observed ?? seen.live,
-      status: seen.status ?? props.status ?? {},
-      readFrom: here(),
-    },
-    inputs: projected,
+      // What the last write recorded (an adoption, rows kept) stays beside what this read observed, so a
+      // refresh that finds the database as it was leaves the status as it was.
+      status: { ...(props.status as Bag | undefined), ...seen.status },
+    }),
+    // The inputs the engine stores: the adoption note check() added at creation stays, so the first refresh
+    // after an adoption does not report its disappearance as a change.
+    inputs: { ...toResource(kindName, projected), ...recordedAdoption(props) },
   };
+}
+
+function recordedAdoption(props: Bag): Bag {
+  const adoption = (props.status as Bag | undefined)?.adoption;
+  return adoption ? { adoption } : {};
 }
 
 export async function update(kindName: string, _id: string, olds: Bag, news: Bag) {
   const kind = kindOf(kindName);
   sameTarget(olds);
-  const spec = specOf(news);
-  const applied = await about(kind, spec, "update", () => kind.update(database(), specOf(olds), spec));
-  return { outs: { ...spec, observed: applied.observed, status: applied.status ?? {}, readFrom: here() } };
+  const spec = specOf(kindName, news);
+  const applied = await about(kind, spec, "update", () => kind.update(database(), specOf(kindName, olds), spec));
+  return { outs: outputsOf(kindName, spec, { observed: applied.observed, status: applied.status ?? {} }) };
+}
+
+let teardownChecked: Promise<void> | undefined;
+
+/**
+ * The stack is being torn down (see ObjectKind.marksTeardown): `pulumi destroy` runs no program, so no preflight
+ * would stand between it and the database. Here the teardown policy (never production; staging with a logged
+ * reason) and then the same preflight as an up (right database, backups, change window) run before the first
+ * object goes. A refusal stops the destroy before anything is deleted: everything else waits for this delete.
+ */
+function guardTeardown(): Promise<void> {
+  teardownChecked ??= (async () => {
+    const config = configuredStack();
+    const teardown = checkTeardown(config.environment, process.env);
+    if (!teardown.ok) throw new PreflightError([teardown]);
+    const checks = await runPreflight({
+      config,
+      transport: database().transport,
+      api: managementApiFor(config),
+      dryRun: false,
+      now: new Date(),
+      env: process.env,
+    });
+    // The provider's output reaches the CLI as the stack's own messages (it has no engine connection to log to).
+    for (const r of [...checks, teardown]) {
+      console.log(
+        `teardown preflight ${r.check}: ${r.detail}${r.overriddenBecause ? ` (because: ${r.overriddenBecause})` : ""}`,
+      );
+    }
+  })();
+  return teardownChecked;
 }
 
 export async function remove(kindName: string, _id: string, props: Bag): Promise<void> {
   const kind = kindOf(kindName);
   sameTarget(props);
-  const spec = specOf(props);
-  await about(kind, spec, "delete", () => kind.delete(database(), spec));
+  if (kind.marksTeardown) await guardTeardown().catch((error: Error) => Promise.reject(phrased(error.message)));
+  const spec = specOf(kindName, props);
+  const outcome = await about(kind, spec, "delete", () => kind.delete(database(), spec));
+  // The CLI shows the provider's output as the stack's own messages (see guardTeardown).
+  if (outcome) console.log(`kept ${kind.describe(spec)}: ${outcome.kept}`);
 }

@@ -109,6 +109,24 @@ export interface SchemaSpec {
   readonly name: string;
 }
 
+/**
+ * A database role the program owns (the read-only reviewer). Its password never travels in the spec: `password`
+ * names the stack setting that holds it, and reads back as that name only while a login with it succeeds.
+ */
+export interface RoleSpec {
+  readonly name: string;
+  readonly login: boolean;
+  readonly superuser: boolean;
+  readonly createDb: boolean;
+  readonly createRole: boolean;
+  readonly replication: boolean;
+  readonly bypassRls: boolean;
+  /** Roles it is a member of (their privileges are its own): none, sorted. */
+  readonly memberOf: readonly string[];
+  /** The stack setting the password comes from, e.g. "stage2:reviewer.password". */
+  readonly password: string;
+}
+
 export interface BucketSpec {
   /** storage.buckets.id (`id` itself is reserved by Pulumi for the resource id). */
   readonly bucketId: string;
@@ -128,10 +146,23 @@ export interface RowSpec {
   readonly values: Readonly<Record<string, RowValue>>;
 }
 
-/** Feature rows that must exist per tenant; their `enabled` value belongs to operators, not to Stage 2. */
+/** The longest list of exceptions (missing rows, enabled flags, unlisted seed rows) a status or report carries. */
+export const EXCEPTIONS_LISTED = 100;
+
+/**
+ * Feature rows that must exist: one per tenant and flag. Their `enabled` value belongs to operators, not to Stage 2.
+ * At thousands of tenants the rows themselves never travel through the engine: the spec lists the tenants and
+ * flags, and its live state adds only the exceptions (rows missing).
+ */
 export interface FeatureRowsSpec {
   readonly schema: string;
   readonly table: string;
-  /** tenant id -> flag names that must have a row. */
-  readonly present: Readonly<Record<string, readonly string[]>>;
+  /** Sorted. */
+  readonly tenants: readonly string[];
+  /** Sorted. */
+  readonly flags: readonly string[];
+  /** "TENANT/FLAG" rows taken out of tenants x flags (a rollback by key). */
+  readonly excluded: readonly string[];
+  /** "TENANT/FLAG" of the rows that should exist and do not: none in the desired state. */
+  readonly missing: readonly string[];
 }

@@ -27,3 +27,14 @@ export function splitQualified(name: string): { schema: string; name: string } {
   if (dot <= 0) throw new Error(`expected a schema-qualified name like public.projects, got "${name}"`);
   return { schema: name.slice(0, dot), name: name.slice(dot + 1) };
 }
+
+/**
+ * The oid of a table, or null, looked up in the catalogs: unlike to_regclass(), it needs no USAGE on the
+ * schema (the read-only reviewer has none on storage or auth, and to_regclass raises rather than answer null).
+ */
+export function relationOid(schema: string, name: string): string {
+  return (
+    "(select c.oid from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace " +
+    `where n.nspname = ${literal(schema)} and c.relname = ${literal(name)})`
+  );
+}

@@ -81,7 +81,7 @@ const UPGRADES: Readonly<Record<string, (bag: Bag) => Bag>> = {
   VerificationReport(bag) {
     const { revision: _revision, ...report } = bag;
     // Rollbacks came later: nothing was rolled back before them.
-    const expectations = {
+    const expectations: Bag = {
       absentIndexColumns: [],
       bucketAbsent: false,
       excludedFeatures: [],

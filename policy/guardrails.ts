@@ -6,7 +6,15 @@
  * Every Stage 2 object is a dynamic resource of type `pulumi-nodejs:dynamic/stage2:<Kind>`
  * (database/resource.ts); its inputs are the object's spec (database/specs.ts).
  */
-import type { BucketSpec, FeatureRowsSpec, GrantsSpec, PolicySpec, RowSpec, TableSpec } from "../database/specs";
+import type {
+  BucketSpec,
+  FeatureRowsSpec,
+  GrantsSpec,
+  PolicySpec,
+  RoleSpec,
+  RowSpec,
+  TableSpec,
+} from "../database/specs";
 
 export const RESOURCE_TYPE_PREFIX = "pulumi-nodejs:dynamic/stage2:";
 
@@ -77,6 +85,22 @@ function turnsOn(v: unknown): boolean {
 
 const qualified = (schema: unknown, name: unknown): string => `${String(schema)}.${String(name)}`;
 
+/** The platform's roles; any other role a Stage 2 grant or policy names is one the stack owns (the reviewer). */
+const PLATFORM_ROLES = new Set(["public", "anon", "authenticated", "service_role", "postgres"]);
+
+const list = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : []);
+
+/** The reviewer's read policy (model/reviewer.ts): SELECT, every row, for one role of the stack's own. */
+function isReviewerPolicy(policy: Partial<PolicySpec>, roles: readonly string[]): boolean {
+  return (
+    roles.length === 1 &&
+    !PLATFORM_ROLES.has(roles[0]) &&
+    policy.command === "select" &&
+    policy.withCheck === null &&
+    policy.name === `${String(policy.table)}_reviewer_select`
+  );
+}
+
 export const GUARDRAILS: readonly Guardrail[] = [
   {
     name: "stage2-no-feature-flag-enabled",
@@ -104,7 +128,8 @@ export const GUARDRAILS: readonly Guardrail[] = [
         ? []
         : [
             `bucket ${String(bucket.bucketId)} is not private (public: ${JSON.stringify(bucket.public)}); ` +
-              "a public bucket serves every file to anyone with its URL. The model declares it with public: false.",
+              "a public bucket serves every file to anyone with its URL. Stage 2 requires public: false " +
+              "(model/storage.ts attachmentsBucket).",
           ];
     },
   },
@@ -120,7 +145,7 @@ export const GUARDRAILS: readonly Guardrail[] = [
       if (stack.environment === undefined) {
         return [
           `table ${name}: cannot tell whether stack ${String(stackName)} is production, because stage2:environment ` +
-            "is not visible to the policy pack; run it through the analyzer shim that scripts/engine.sh installs " +
+            "is not visible to the policy pack; run it through the analyzer shim in policy/bin " +
             "(PulumiPolicy.yaml runtime stage2-nodejs), which passes the stack's config.",
         ];
       }
@@ -137,17 +162,48 @@ export const GUARDRAILS: readonly Guardrail[] = [
   {
     name: "stage2-policies-authenticated-only",
     description:
-      "Every Stage 2 row-level and storage policy applies to the authenticated role only, never to anon or PUBLIC.",
+      "Every Stage 2 row-level and storage policy applies to the authenticated role only, never to anon or PUBLIC; " +
+      "the read-only reviewer's policies only let it read.",
     check({ type, props }) {
       if (kindOf(type) !== "Policy") return [];
       const policy = props as Partial<PolicySpec>;
-      const roles = Array.isArray(policy.roles) ? policy.roles : [];
-      return roles.length === 1 && roles[0] === "authenticated"
-        ? []
-        : [
-            `policy ${String(policy.name)} on ${qualified(policy.schema, policy.table)} applies to ` +
-              `${JSON.stringify(roles)}; Stage 2 policies are \`to authenticated\` only.`,
-          ];
+      const roles = list(policy.roles).sort();
+      if (roles.length === 1 && roles[0] === "authenticated") return [];
+      if (isReviewerPolicy(policy, roles)) return [];
+      return [
+        `policy ${String(policy.name)} on ${qualified(policy.schema, policy.table)} applies to ` +
+          `${JSON.stringify(roles)}; Stage 2 policies are \`to authenticated\` only (or SELECT-only for the ` +
+          "stack's own reviewer role, named <table>_reviewer_select).",
+      ];
+    },
+  },
+  {
+    name: "stage2-reviewer-read-only",
+    description:
+      "A role the stack owns (the reviewer) has no power beyond logging in, and is granted only SELECT, USAGE and EXECUTE.",
+    check({ type, props }) {
+      const kind = kindOf(type);
+      if (kind === "Role") {
+        const role = props as Partial<RoleSpec>;
+        const powers = (["superuser", "createDb", "createRole", "replication", "bypassRls"] as const).filter(
+          (p) => role[p] !== false,
+        );
+        const member = list(role.memberOf);
+        return [
+          ...(powers.length ? [`role ${String(role.name)} has ${powers.join(", ")}; the reviewer only reads.`] : []),
+          ...(member.length
+            ? [`role ${String(role.name)} is a member of ${member.join(", ")}, and holds their privileges.`]
+            : []),
+        ];
+      }
+      if (kind !== "Grants") return [];
+      const grants = props as Partial<GrantsSpec>;
+      return Object.entries(grants.privileges ?? {})
+        .filter(([role]) => !PLATFORM_ROLES.has(role))
+        .flatMap(([role, privileges]) => {
+          const writes = list(privileges).filter((p) => !["SELECT", "USAGE", "EXECUTE"].includes(p));
+          return writes.length ? [`grants ${writes.join(", ")} to ${role}, a role that only reads.`] : [];
+        });
     },
   },
   {
@@ -180,3 +236,26 @@ export const GUARDRAILS: readonly Guardrail[] = [
     },
   },
 ];
+
+/**
+ * The guardrails over the program's own model, before it declares anything: what the policy pack checks at
+ * the engine, enforced by every preview and up whether or not the pack is passed, so a model edit that breaks
+ * one fails the plain preview (the pack stays the CI workflow's second line).
+ */
+export function modelViolations(
+  objects: readonly { readonly kind: string; readonly spec: object }[],
+  stack: { readonly name: string; readonly environment: string; readonly protectTables: boolean },
+  scope: ProtectionScope = DEFAULT_PROTECTION_SCOPE,
+): string[] {
+  return objects.flatMap(({ kind, spec }) => {
+    const facts: ResourceFacts = {
+      type: `${RESOURCE_TYPE_PREFIX}${kind}`,
+      urn: `urn:pulumi:${stack.name}::stage2::${RESOURCE_TYPE_PREFIX}${kind}::model`,
+      props: spec as Record<string, unknown>,
+      protect: kind === "Table" && stack.protectTables,
+    };
+    return GUARDRAILS.flatMap((g) =>
+      g.check(facts, { environment: stack.environment }, scope).map((m) => `${g.name}: ${m}`),
+    );
+  });
+}

@@ -90,9 +90,7 @@ function linesOf(step: StepMetadata, written: StepState | null | undefined, gone
     case "delete":
     case "delete-replaced": {
       const spec = specOf(kind, step.old)!;
-      return [
-        { group: "change", subject: words.subject(spec), what: "leaves the model", up: words.removed(spec) },
-      ];
+      return [{ group: "change", subject: words.subject(spec), what: "leaves the model", up: words.removed(spec) }];
     }
     case "create": {
       const adoption = step.new?.inputs?.adoption as string | undefined;

@@ -167,6 +167,7 @@ type Step = "A" | "B";
 /** The runbook step an object belongs to: A builds the schema, B adds storage and data on top of it. */
 function stepOf(object: DesiredObject): Step {
   switch (object.kind) {
+    case "Role":
     case "Schema":
     case "Table":
     case "Index":
@@ -206,6 +207,9 @@ function grantsSubject(spec: GrantsSpec): string {
  */
 function sectionOf(object: DesiredObject, model: Stage2Model): Section {
   switch (object.kind) {
+    case "Role":
+      // Never in an export's model (parseExportConfig reads no stage2:reviewer): a password has no place in a file.
+      throw new Error("the reviewer role is left to pulumi up");
     case "Schema": {
       const spec = object.spec as SchemaSpec;
       return { comment: `schema ${spec.name}`, statements: [render.createSchema(spec)] };
@@ -334,8 +338,8 @@ function transactionHeader(config: ExportConfig): string[] {
     "set local search_path = '';",
     `-- The stack's DDL timeouts (stage2:ddl), as \`pulumi up\` uses them: waiting for a busy table's lock`,
     "-- gives up instead of queueing the application's queries behind it. `up` retries such a lock for",
-    "-- stage2:ddl.lockRetryBudget; this script does not: if it stops with \"canceling statement due to lock",
-    "-- timeout\", the transaction changed nothing, so run it again (at a quieter moment if it keeps stopping).",
+    '-- stage2:ddl.lockRetryBudget; this script does not: if it stops with "canceling statement due to lock',
+    '-- timeout", the transaction changed nothing, so run it again (at a quieter moment if it keeps stopping).',
     `set local lock_timeout = ${literal(config.ddl.lockTimeout)};`,
     `set local statement_timeout = ${literal(config.ddl.statementTimeout)};`,
   ];

@@ -45,6 +45,7 @@ describe("policy pack guardrails (policy/guardrails.ts)", () => {
       flags: ["ENABLE_PROJECTS", "ENABLE_ATTACHMENTS_UPLOAD", "ENABLE_OKTA_AUTH"],
     },
     bucket: { fileSizeLimit: null, allowedMimeTypes: null },
+    reviewer: { name: "stage2_reviewer", password: "not-used-by-the-model-0123" },
   } as const;
   const objects = orderedObjects(buildModel(config, loadSeeds("data/partners.yaml")));
   const spec = (kind: string) => objects.find((o) => o.kind === kind)!.spec;
@@ -89,6 +90,33 @@ describe("policy pack guardrails (policy/guardrails.ts)", () => {
     const grants = spec("Grants") as { privileges: Record<string, string[]> };
     const leaky = { ...grants, privileges: { ...grants.privileges, anon: ["USAGE"], public: ["USAGE"] } };
     assert.equal(violations(facts("Grants", leaky))["stage2-no-anonymous-privileges"].length, 2);
+  });
+
+  it("let the reviewer read and nothing else: no power, no membership, no write privilege, SELECT-only policies", () => {
+    const role = spec("Role") as { name: string };
+    assert.equal(role.name, "stage2_reviewer");
+    assert.deepEqual(Object.keys(violations(facts("Role", { ...role, bypassRls: true, createRole: true }))), [
+      "stage2-reviewer-read-only",
+    ]);
+    assert.match(
+      violations(facts("Role", { ...role, memberOf: ["postgres"] }))["stage2-reviewer-read-only"][0],
+      /member of postgres/,
+    );
+    const features = objects.find(
+      (o) => o.kind === "Grants" && (o.spec as { target: { name: string } }).target.name === "features",
+    )!.spec as { privileges: Record<string, string[]> };
+    assert.deepEqual(features.privileges.stage2_reviewer, ["SELECT"]);
+    const writable = { ...features, privileges: { ...features.privileges, stage2_reviewer: ["INSERT", "SELECT"] } };
+    assert.deepEqual(Object.keys(violations(facts("Grants", writable))), ["stage2-reviewer-read-only"]);
+    const read = objects.find(
+      (o) => o.kind === "Policy" && (o.spec as { name: string }).name === "features_reviewer_select",
+    )!.spec;
+    assert.deepEqual(violations(facts("Policy", read)), {});
+    for (const widened of [{ command: "all" }, { roles: ["anon"] }, { name: "features_everyone" }]) {
+      assert.deepEqual(Object.keys(violations(facts("Policy", { ...read, ...widened }))), [
+        "stage2-policies-authenticated-only",
+      ]);
+    }
   });
 
   it("refuse an unprotected table when the environment or the stack name says prod, or when neither is known", () => {

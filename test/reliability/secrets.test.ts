@@ -1,6 +1,6 @@
 /**
- * Secrets (issue 6): the connection string, the database password and the Management API token are Pulumi
- * secrets. After up, preview and refresh, and after runs that fail on purpose (wrong password, unreachable
+ * Secrets (issue 6): the connection string, the database password, the Management API token and the read-only
+ * reviewer's password are Pulumi secrets. After up, preview and refresh, and after runs that fail on purpose (wrong password, unreachable
  * port, malformed URL, wrong token, unreachable API), none of the literal values appears in:
  *   - the stack's files in the file backend (state, its backups and history),
  *   - the stack's config file (encrypted values only),
@@ -18,7 +18,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { databaseUrl } from "../../scripts/localdb";
 import { withClient } from "../support/database";
-import { createTestStack, type CliResult, type TestStack } from "../support/engine";
+import { createTestStack, testReviewer, type CliResult, type TestStack } from "../support/engine";
 import { fakeProjectRef, startManagementApiServer, type ManagementApiServer } from "../support/management-api-server";
 import { discard } from "../support/reliability-cli";
 
@@ -26,6 +26,7 @@ const TOKEN = `sbp_${randomBytes(20).toString("hex")}`;
 const WRONG_TOKEN = `sbp_${randomBytes(20).toString("hex")}`;
 const WRONG_PASSWORD = `Wrong-${randomBytes(12).toString("base64url")}`;
 const REF = fakeProjectRef("reliability-secrets");
+const reviewer = testReviewer("secrets");
 
 /** Every file under `dir` (recursively). */
 function filesUnder(dir: string): string[] {
@@ -62,7 +63,7 @@ describe("secrets: connection string, password and token never appear in plain t
 
   before(async () => {
     server = await startManagementApiServer({ accessToken: TOKEN });
-    s = await createTestStack("secrets");
+    s = await createTestStack("secrets", { config: { reviewer: reviewer.config } });
     server.addProject(REF, { databaseUrl: s.db.url, name: "stage2-secrets" });
     const url = new URL(s.db.url);
     assert.ok(url.password.length >= 16, "the cluster's postgres password is expected to be long and random");
@@ -72,6 +73,7 @@ describe("secrets: connection string, password and token never appear in plain t
       "connection string": s.db.url,
       "wrong password": WRONG_PASSWORD,
       "Management API token": TOKEN,
+      "reviewer password (stage2:reviewer.password)": reviewer.config.password,
       "wrong Management API token": WRONG_TOKEN,
     };
   });
@@ -105,9 +107,15 @@ describe("secrets: connection string, password and token never appear in plain t
     assert.equal((await cli("up (direct)", ["up", "--yes", "--skip-preview"])).code, 0);
     assert.equal((await cli("preview (direct)", ["preview", "--diff"])).code, 0);
     assert.equal((await cli("refresh (direct)", ["refresh", "--yes", "--skip-preview"])).code, 0);
+    // As the read-only reviewer: a preview, and an up it is refused.
+    await s.setConfig({ databaseUrl: reviewer.urlFor(s.db) });
+    assert.equal((await cli("preview (reviewer)", ["preview", "--diff"])).code, 0);
+    assertFailed(await cli("up (reviewer)", ["up", "--yes", "--skip-preview"]), /read-only reviewer role/);
+    await s.setConfig({ databaseUrl: s.db.url });
 
     const good = new URL(s.db.url);
     assert.ok(good.password);
+    secrets["reviewer connection string"] = reviewer.urlFor(s.db);
     const wrongPassword = new URL(s.db.url);
     wrongPassword.password = WRONG_PASSWORD;
     const unreachable = new URL(s.db.url);
@@ -156,7 +164,7 @@ describe("secrets: connection string, password and token never appear in plain t
     // A changed transport is a changed connection: the first run after it refreshes through the stored one,
     // so the provider refuses it unless the refresh, too, uses the current configuration (README, "Moving a
     // stack to another database").
-    const up = await cli("up (management-api)", ["up", "--yes", "--skip-preview"], { PULUMI_RUN_PROGRAM: "true" });
+    const up = await cli("up (management-api)", ["up", "--yes", "--skip-preview"]);
     assert.equal(up.code, 0, up.stdout.slice(-2000) + up.stderr);
     assert.ok(
       server.requests.some((r) => r.path.endsWith("/database/query")),
@@ -167,11 +175,14 @@ describe("secrets: connection string, password and token never appear in plain t
     await s.setConfig({ accessToken: WRONG_TOKEN });
     assertFailed(await cli("preview, wrong token", ["preview", "--refresh=false"]), /401/);
     await s.setConfig({ accessToken: TOKEN });
-    // The provider's own API error path, holding the real token: the API turns the token down for a while.
+    // The provider's own API error path, holding the real token: the API turns the token down for a while. A
+    // refresh without the program, so that the provider, not the program's preflight, meets the refusal.
     server.failNext(10_000, { status: 401, body: { message: "Unauthorized" } });
     try {
       assertFailed(
-        await cli("refresh, API rejecting the token", ["refresh", "--yes", "--skip-preview"]),
+        await cli("refresh, API rejecting the token", ["refresh", "--yes", "--skip-preview"], {
+          PULUMI_RUN_PROGRAM: "false",
+        }),
         /table public\.\w+: read failed: .*stage2:accessToken \(HTTP 401\)/,
       );
     } finally {

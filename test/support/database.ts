@@ -78,6 +78,11 @@ export async function databaseChecksum(superuserUrl: string): Promise<string> {
       union all select 'schema ' || nspname || ' acl=' || coalesce(nspacl::text, '') from pg_namespace
         where nspname not like 'pg\\_%temp\\_%'  -- a session's temporary schema (adoption probes) is not a change
       union all select 'bucket ' || to_jsonb(b)::text from storage.buckets b
+      union all select 'role ' || rolname || ' ' || concat_ws(',', rolcanlogin, rolsuper, rolcreatedb, rolcreaterole,
+          rolreplication, rolbypassrls, rolinherit, rolconnlimit) || ' password=' || md5(coalesce(rolpassword, ''))
+          || ' in=' || coalesce((select string_agg(m.roleid::regrole::text, ',' order by m.roleid::regrole::text) from pg_auth_members m
+                                 where m.member = r.oid), '')
+        from pg_authid r
       order by 1`);
     const tables = await c.query<{ name: string }>(
       "select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = 'public' order by 1",

@@ -10,8 +10,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, type ConfigMap, type Stack } from "@pulumi/pulumi/automation";
-import { engineBin, projectCopy, runPulumi, type CliResult } from "../../scripts/lib/pulumi";
+import { engineBin, projectCopy, REPO_ROOT, runPulumi, type CliResult } from "../../scripts/lib/pulumi";
 import { freshDatabase, type TestDatabase } from "./database";
+import { SECRET_KEYS } from "../../config/schema";
 
 export { REPO_ROOT } from "../../scripts/lib/pulumi";
 export type { CliResult } from "../../scripts/lib/pulumi";
@@ -58,7 +59,10 @@ export interface TestStack {
   readonly env: Record<string, string>;
   /** Runs the CLI in the stack's project folder; resolves with exit code and output (never throws). */
   cli(args: string[], options?: { env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
+  /** Sets these stage2:* values (merged with what is set; an undefined value is left out). */
   setConfig(values: Record<string, unknown>): Promise<void>;
+  /** Makes these the stack's only stage2:* values. */
+  replaceConfig(values: Record<string, unknown>): Promise<void>;
   destroyAndRemove(): Promise<void>;
 }
 
@@ -71,6 +75,7 @@ export const DEFAULT_CONFIG: Record<string, unknown> = {
 export function toConfigMap(values: Record<string, unknown>, secrets: ReadonlySet<string> = new Set()): ConfigMap {
   const map: ConfigMap = {};
   for (const [key, value] of Object.entries(values)) {
+    if (value === undefined) continue;
     map[`stage2:${key}`] = {
       value: typeof value === "string" ? value : JSON.stringify(value),
       secret: secrets.has(key),
@@ -80,6 +85,35 @@ export function toConfigMap(values: Record<string, unknown>, secrets: ReadonlySe
 }
 
 let counter = 0;
+
+/**
+ * A reviewer of this test run's own (stage2:reviewer): roles belong to the whole cluster, so each stack that
+ * has one names it apart from every other stack's. `urlFor` is its connection string to a test database.
+ */
+export function testReviewer(label: string): {
+  readonly config: { readonly name: string; readonly password: string };
+  urlFor(db: TestDatabase): string;
+} {
+  const config = {
+    name: `stage2_reviewer_${label}_${process.pid}_${++counter}`.replace(/[^a-z0-9_]/g, "_"),
+    password: `review-${process.pid}-${counter}-0123456789abcdef`,
+  };
+  return {
+    config,
+    urlFor: (db) => db.url.replace(/\/\/postgres:[^@]*@/, `//${config.name}:${encodeURIComponent(config.password)}@`),
+  };
+}
+
+/**
+ * A scratch folder inside the project (under the ignored .stage2/), for the files a stack setting must name by a
+ * path relative to the project (stage2:seedsFile refuses anything outside it). Returns it both ways.
+ */
+export function projectScratch(label: string): { dir: string; relative: (file: string) => string } {
+  const dir = path.join(REPO_ROOT, ".stage2", "scratch", `${label}-${process.pid}-${++counter}`);
+  fs.mkdirSync(dir, { recursive: true });
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  return { dir, relative: (file) => path.relative(REPO_ROOT, path.join(dir, file)) };
+}
 
 export async function createTestStack(label: string, options: TestStackOptions = {}): Promise<TestStack> {
   const name = `${label}-${process.pid}-${++counter}`.replace(/[^a-zA-Z0-9-]/g, "-").toLowerCase();
@@ -92,7 +126,13 @@ export async function createTestStack(label: string, options: TestStackOptions =
     { pulumiCommand, envVars: env, secretsProvider: "passphrase" },
   );
   const setConfig = (values: Record<string, unknown>): Promise<void> =>
-    stack.setAllConfig(toConfigMap(values, new Set(["databaseUrl", "accessToken"])));
+    stack.setAllConfig(toConfigMap(values, new Set(Object.keys(SECRET_KEYS))));
+  const replaceConfig = async (values: Record<string, unknown>): Promise<void> => {
+    const keep = new Set(Object.keys(toConfigMap(values)));
+    const stale = Object.keys(await stack.getAllConfig()).filter((k) => k.startsWith("stage2:") && !keep.has(k));
+    if (stale.length) await stack.removeAllConfig(stale);
+    await setConfig(values);
+  };
   await setConfig({ ...DEFAULT_CONFIG, ...options.config, databaseUrl: db.url });
   return {
     name,
@@ -101,6 +141,7 @@ export async function createTestStack(label: string, options: TestStackOptions =
     db,
     env,
     setConfig,
+    replaceConfig,
     cli: (args, cliOptions = {}) =>
       runPulumi([...args, "--stack", name], {
         cwd: workDir,

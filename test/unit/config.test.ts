@@ -140,6 +140,25 @@ describe("stack configuration", () => {
           /^stage2:accessToken: is stored in plain text; set it again with `pulumi config set --secret stage2:accessToken/,
       },
       {
+        what: "a reviewer password stored in plain text",
+        values: { ...PROD, reviewer: { password: "a-long-enough-password-123" } },
+        secretKeys: new Set(["databaseUrl", "accessToken"]),
+        problem:
+          /^stage2:reviewer: is stored in plain text; set it again with `pulumi config set --secret --path stage2:reviewer\.password \.\.\.`$/,
+      },
+      {
+        what: "a reviewer password too short to stand against guessing",
+        values: { ...LOCAL, reviewer: { password: "short" } },
+        secretKeys: new Set(["databaseUrl", "reviewer"]),
+        problem: /^stage2:reviewer\.password: must be 16 to 128 printable ASCII characters without spaces/,
+      },
+      {
+        what: "a reviewer named after one of the platform's roles",
+        values: { ...LOCAL, reviewer: { name: "service_role", password: "a-long-enough-password-123" } },
+        secretKeys: new Set(["databaseUrl", "reviewer"]),
+        problem: /^stage2:reviewer\.name: must be a new role's name .* not one of the platform's roles/,
+      },
+      {
         what: "an access token with a line break pasted into it",
         values: { ...PROD, accessToken: `${SECRET_TOKEN}\n` },
         problem:

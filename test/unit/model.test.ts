@@ -94,9 +94,13 @@ describe("the Stage 2 model", () => {
   });
 
   it("inserts features per tenant and flag, and seeds by key", () => {
-    assert.deepEqual(model.features.present, {
-      TELCO: ["ENABLE_OKTA_AUTH", "ENABLE_PROJECTS"],
-      ACME: ["ENABLE_OKTA_AUTH", "ENABLE_PROJECTS"],
+    assert.deepEqual(model.features, {
+      schema: "public",
+      table: "features",
+      tenants: ["ACME", "TELCO"],
+      flags: ["ENABLE_OKTA_AUTH", "ENABLE_PROJECTS"],
+      excluded: [],
+      missing: [],
     });
     assert.equal(model.partnerOrgs.length, 7);
     assert.equal(model.normalizations.length, 12);

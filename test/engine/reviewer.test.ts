@@ -1,0 +1,222 @@
+/**
+ * The read-only reviewer (model/reviewer.ts): the role pull-request previews and the drift check connect as.
+ * It is created by the owner's `up`, previews clean, cannot write anything (PostgreSQL refuses every write it
+ * is asked for, and a catalog and row checksum is unchanged), cannot run `up`, and its own drift (a privilege
+ * granted to it by hand, LOGIN taken away, BYPASSRLS given, a rotated password) shows in the preview.
+ * Drift of everything else, previewed as the reviewer, is test/engine/drift.test.ts.
+ */
+import { strict as assert } from "node:assert";
+import { Client } from "pg";
+import { databaseChecksum, withClient } from "../support/database";
+import { createTestStack, testReviewer, type CliResult, type TestStack } from "../support/engine";
+
+const output = (r: CliResult) => `${r.stdout}\n${r.stderr}`;
+
+/** The resources a `preview --json` plans to change, by name, with the inputs that differ. */
+function planned(previewJson: string): Map<string, string[]> {
+  type Step = {
+    op: string;
+    urn: string;
+    oldState?: { inputs?: Record<string, unknown> };
+    newState?: { inputs?: Record<string, unknown> };
+  };
+  const steps = (JSON.parse(previewJson) as { steps?: Step[] }).steps ?? [];
+  return new Map(
+    steps
+      .filter((step) => !["same", "read", "refresh"].includes(step.op))
+      .map((step) => {
+        const olds = step.oldState?.inputs ?? {};
+        const news = step.newState?.inputs ?? {};
+        const fields = Object.keys(news).filter(
+          (k) => k !== "__provider" && JSON.stringify(olds[k]) !== JSON.stringify(news[k]),
+        );
+        return [step.urn.split("::").pop()!, fields];
+      }),
+  );
+}
+
+describe("the read-only reviewer role", function () {
+  this.timeout(900_000);
+  let s: TestStack;
+  const reviewer = testReviewer("review");
+  const role = reviewer.config.name;
+  const superuser = <R>(text: string): Promise<R[]> =>
+    withClient(s.db.superuserUrl, async (c) => (await c.query(text)).rows as R[]);
+
+  /** Runs `pulumi <args>` with stage2:databaseUrl set to the reviewer's URL, then back to the owner's. */
+  async function asReviewer(args: string[]): Promise<CliResult> {
+    await s.setConfig({ databaseUrl: reviewer.urlFor(s.db) });
+    try {
+      return await s.cli(args);
+    } finally {
+      await s.setConfig({ databaseUrl: s.db.url });
+    }
+  }
+
+  async function expectPlanned(result: CliResult, name: string, field: string): Promise<void> {
+    assert.equal(result.code, 7, `drift must fail the preview with exit 7:\n${output(result).slice(-3000)}`);
+    const steps = planned(result.stdout);
+    assert.ok(steps.get(name)?.includes(field), `${name}.${field} is not planned: ${JSON.stringify([...steps])}`);
+  }
+
+  before(async () => {
+    s = await createTestStack("reviewer", { config: { reviewer: reviewer.config } });
+    const up = await s.cli(["up", "--yes", "--skip-preview"]);
+    assert.equal(up.code, 0, output(up).slice(-3000));
+  });
+  after(async () => s?.destroyAndRemove());
+
+  it("is created with LOGIN and no other power, previews clean, and cannot run up", async () => {
+    assert.deepEqual(
+      await superuser(`select rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls,
+                         (select count(*)::int from pg_auth_members m where m.member = r.oid) as memberships
+                       from pg_roles r where rolname = '${role}'`),
+      [
+        {
+          rolcanlogin: true,
+          rolsuper: false,
+          rolcreatedb: false,
+          rolcreaterole: false,
+          rolreplication: false,
+          rolbypassrls: false,
+          memberships: 0,
+        },
+      ],
+    );
+    const preview = await asReviewer(["preview", "--expect-no-changes"]);
+    assert.equal(preview.code, 0, output(preview).slice(-3000));
+    assert.match(output(preview), new RegExp(`role ${role} is the stack's read-only reviewer`));
+
+    const before = await databaseChecksum(s.db.superuserUrl);
+    const up = await asReviewer(["up", "--yes", "--skip-preview"]);
+    assert.notEqual(up.code, 0);
+    assert.match(
+      output(up),
+      new RegExp(
+        `stage2:databaseUrl connects as ${role}, the stack's read-only reviewer role: .* Run \`up\` with the owner's URL`,
+      ),
+    );
+    assert.doesNotMatch(
+      output(up),
+      /stage2:\w+ .*\b(creating|updating|deleting)\b/,
+      "the refused up touched a resource",
+    );
+    assert.equal(await databaseChecksum(s.db.superuserUrl), before, "the refused up changed the database");
+  });
+
+  it("cannot write: PostgreSQL refuses every write asked as the reviewer, and nothing changes", async () => {
+    const writes = [
+      "create table public.reviewer_was_here (id int)",
+      "insert into public.features (tenant_id, name, enabled) values ('TELCO', 'ENABLE_REVIEWER', true)",
+      "update public.features set enabled = true",
+      "delete from public.partner_org",
+      "truncate public.partner_normalization",
+      "update storage.buckets set public = true where id = 'attachments'",
+      "drop policy attachments_read on storage.objects",
+      "create policy reviewer_all on public.projects for all using (true)",
+      "alter table public.projects disable row level security",
+      "drop table public.projects",
+      "create index on public.projects (name)",
+      "grant select on public.projects to anon",
+      "create role reviewer_made_this login",
+      `alter role ${role} createrole`,
+      `alter role ${role} bypassrls`,
+      "grant postgres to " + role,
+      "create schema reviewer_was_here",
+      "create or replace function private.using_rls_for_project(p_project_id uuid) returns boolean language sql as 'select true'",
+      "select set_config('request.jwt.claims', '{}', false); delete from public.projects",
+    ];
+    const before = await databaseChecksum(s.db.superuserUrl);
+    const client = new Client({ connectionString: reviewer.urlFor(s.db) });
+    await client.connect();
+    const refusals: string[] = [];
+    try {
+      for (const write of writes) {
+        try {
+          await client.query(write);
+        } catch (error) {
+          const e = error as { code?: string; message: string };
+          // 42501 permission denied / must be owner / must have CREATEROLE; 0LP01 invalid grant operation.
+          if (e.code === "42501" || e.code === "0LP01") refusals.push(`${write.slice(0, 40)}: ${e.code}`);
+          else assert.fail(`${write}: refused with ${e.code} (${e.message}), not for want of a privilege`);
+          continue;
+        }
+        assert.fail(`${write}: the reviewer was allowed to run it`);
+      }
+    } finally {
+      await client.end();
+    }
+    const changed = (await databaseChecksum(s.db.superuserUrl)) === before ? 0 : 1;
+    console.log(`      writes attempted ${writes.length}, refused ${refusals.length}, changed ${changed}`);
+    assert.equal(refusals.length, writes.length);
+    assert.equal(changed, 0, "the database changed although every write was refused");
+  });
+
+  it("shows its own drift: a privilege granted by hand, LOGIN taken away, BYPASSRLS given", async () => {
+    await superuser(`grant insert on public.features to ${role}`);
+    await expectPlanned(
+      await asReviewer(["preview", "--expect-no-changes", "--json"]),
+      "public.features/grants",
+      "privileges",
+    );
+    assert.equal((await s.cli(["up", "--yes", "--skip-preview"])).code, 0);
+    assert.deepEqual(await superuser(`select has_table_privilege('${role}', 'public.features', 'INSERT') as may`), [
+      { may: false },
+    ]);
+
+    await superuser(`alter role ${role} nologin`);
+    // It cannot log in now: the owner previews.
+    await expectPlanned(await s.cli(["preview", "--expect-no-changes", "--json"]), role, "login");
+    assert.equal((await s.cli(["up", "--yes", "--skip-preview"])).code, 0);
+    assert.deepEqual(await superuser(`select rolcanlogin from pg_roles where rolname = '${role}'`), [
+      { rolcanlogin: true },
+    ]);
+
+    await superuser(`alter role ${role} bypassrls`);
+    await expectPlanned(await asReviewer(["preview", "--expect-no-changes", "--json"]), role, "bypassRls");
+    const [{ version }] = await superuser<{ version: number }>(
+      "select current_setting('server_version_num')::int as version",
+    );
+    const up = await s.cli(["up", "--yes", "--skip-preview"]);
+    if (version >= 160000) {
+      // A CREATEROLE role that holds BYPASSRLS and administers the role may take it away.
+      assert.equal(up.code, 0, output(up).slice(-3000));
+    } else {
+      assert.notEqual(up.code, 0);
+      assert.match(
+        output(up),
+        new RegExp(
+          `role ${role} holds a power the owner role may not take away .*Have a superuser run ALTER ROLE ${role}`,
+        ),
+      );
+      // As the hint says; the failed up left its outputs "not current", which the next up replaces.
+      await superuser(`alter role ${role} nobypassrls`);
+      assert.equal((await s.cli(["up", "--yes", "--skip-preview"])).code, 0);
+    }
+    assert.deepEqual(await superuser(`select rolbypassrls from pg_roles where rolname = '${role}'`), [
+      { rolbypassrls: false },
+    ]);
+    const clean = await asReviewer(["preview", "--expect-no-changes", "--diff"]);
+    assert.equal(clean.code, 0, output(clean).slice(-4000));
+  });
+
+  it("takes a rotated password from the stack secret: the preview names it, up sets it, the old one stops working", async () => {
+    const rotated = { ...reviewer.config, password: `${reviewer.config.password}-rotated` };
+    await s.setConfig({ reviewer: rotated });
+    try {
+      await expectPlanned(await s.cli(["preview", "--expect-no-changes", "--json"]), role, "password");
+      const up = await s.cli(["up", "--yes", "--skip-preview"]);
+      assert.equal(up.code, 0, output(up).slice(-3000));
+      const login = (password: string) =>
+        withClient(
+          reviewer.urlFor(s.db).replace(encodeURIComponent(reviewer.config.password), encodeURIComponent(password)),
+          () => Promise.resolve(true),
+        ).catch((error: { code?: string }) => error.code);
+      assert.equal(await login(rotated.password), true);
+      assert.equal(await login(reviewer.config.password), "28P01");
+    } finally {
+      await s.setConfig({ reviewer: reviewer.config });
+      assert.equal((await s.cli(["up", "--yes", "--skip-preview"])).code, 0);
+    }
+  });
+});
