@@ -87,7 +87,7 @@ async function verifyNow(config: StackConfig, model: Stage2Model) {
 
 export = async () => {
   const registerOutputs = registerStackOutputsOurselves();
-  const config = loadStackConfig();
+  const config = loadStackConfig(pulumi.runtime.isDryRun() ? "read" : "change");
   const model = buildModel(config, loadSeeds(config.seedsFile));
   const violations = modelViolations(orderedObjects(model), {
     name: pulumi.getStack(),

@@ -3,7 +3,7 @@
  * only ever handed to transports) and validates it (config/schema.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { parseStackConfig, type StackConfig } from "./schema";
+import { parseStackConfig, type ConfigUse, type StackConfig } from "./schema";
 
 export const NAMESPACE = "stage2";
 
@@ -23,7 +23,7 @@ export function readRawConfig(): { values: Record<string, unknown>; secretKeys: 
   return { values, secretKeys };
 }
 
-export function loadStackConfig(): StackConfig {
+export function loadStackConfig(use: ConfigUse = "change"): StackConfig {
   const { values, secretKeys } = readRawConfig();
-  return parseStackConfig(values, secretKeys);
+  return parseStackConfig(values, secretKeys, use);
 }

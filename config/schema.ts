@@ -136,7 +136,7 @@ const PLATFORM_ROLE =
 const REVIEWER_NAME_MESSAGE =
   "must be a new role's name (lowercase letters, digits and _), not one of the platform's roles; the default is stage2_reviewer";
 const REVIEWER_PASSWORD_MESSAGE =
-  "must be 16 to 128 printable ASCII characters without spaces (e.g. the output of openssl rand -base64 32)";
+  "must be 16 to 128 printable ASCII characters without spaces (e.g. the output of openssl rand -hex 24)";
 
 export const stackConfigSchema = z
   .object({
@@ -301,7 +301,7 @@ export const stackConfigSchema = z
  * Rules across keys. They run on the raw values, whatever else is wrong with them (a schema-level refinement
  * would be skipped when a field fails), so they are reported together with every other problem.
  */
-function crossKeyProblems(values: Readonly<Record<string, unknown>>): string[] {
+function crossKeyProblems(values: Readonly<Record<string, unknown>>, use: ConfigUse): string[] {
   const problems: string[] = [];
   const transport = values.transport ?? "direct";
   const environment = values.environment;
@@ -320,7 +320,7 @@ function crossKeyProblems(values: Readonly<Record<string, unknown>>): string[] {
       problems.push(
         "stage2:accessToken: is required with transport management-api: pulumi config set --secret stage2:accessToken sbp_...",
       );
-    } else if (backupRequired && !selfHosted && backupCommand === undefined) {
+    } else if (backupRequired && !selfHosted && backupCommand === undefined && use === "change") {
       problems.push(
         "stage2:accessToken: is required to verify backups (preflight.requireBackup): " +
           "pulumi config set --secret stage2:accessToken sbp_...",
@@ -410,12 +410,20 @@ function keyOf(path: readonly PropertyKey[]): string {
 }
 
 /**
+ * What the configuration is read for. A run that may change the database needs everything its preflight
+ * checks (the token the backups check reads); one that only reads, a preview, does not: the read-only
+ * reviewer's job holds no Management API token, and its preflight leaves the backups to `up`.
+ */
+export type ConfigUse = "change" | "read";
+
+/**
  * Validates raw config values (keys without the `stage2:` namespace; objects may arrive as JSON strings).
  * `secretKeys` lists the keys that were set with --secret, so a secret stored in plain text is refused.
  */
 export function parseStackConfig(
   raw: Readonly<Record<string, unknown>>,
   secretKeys?: ReadonlySet<string>,
+  use: ConfigUse = "change",
 ): StackConfig {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
@@ -455,7 +463,7 @@ export function parseStackConfig(
       }
     }
   }
-  problems.push(...crossKeyProblems(values));
+  problems.push(...crossKeyProblems(values, use));
   if (problems.length || !result.success) throw new ConfigError(problems);
   const c = result.data;
   return {

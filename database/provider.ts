@@ -276,7 +276,7 @@ let teardownChecked: Promise<void> | undefined;
  */
 function guardTeardown(): Promise<void> {
   teardownChecked ??= (async () => {
-    const config = configuredStack();
+    const config = configuredStack("change");
     const teardown = checkTeardown(config.environment, process.env);
     if (!teardown.ok) throw new PreflightError([teardown]);
     const checks = await runPreflight({

@@ -4,7 +4,7 @@
  * tenant list is too long at thousands of tenants to travel in its spec, which carries only its digest).
  */
 import { createHash } from "node:crypto";
-import { parseStackConfig, stackConfigSchema, type StackConfig } from "../config/schema";
+import { parseStackConfig, stackConfigSchema, type ConfigUse, type StackConfig } from "../config/schema";
 
 let value: (key: string) => unknown = () => undefined;
 
@@ -25,14 +25,17 @@ export function tenantsDigest(tenants: readonly string[]): string {
     .slice(0, 16);
 }
 
-/** The configuration the provider was handed, validated as the program validates it. */
-export function configuredStack(): StackConfig {
+/**
+ * The configuration the provider was handed, validated as the program validates it; `use` as in
+ * config/schema.ts (the report reads, the teardown guard changes).
+ */
+export function configuredStack(use: ConfigUse): StackConfig {
   const raw = Object.fromEntries(
     Object.keys(stackConfigSchema.shape)
       .map((key) => [key, value(key)] as const)
       .filter(([, v]) => v !== undefined),
   );
-  return parseStackConfig(raw);
+  return parseStackConfig(raw, undefined, use);
 }
 
 /** A setting by its full name and path ("stage2:reviewer.password"), as the provider was handed it. */

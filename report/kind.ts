@@ -57,7 +57,7 @@ export function specExpectations(e: VerificationExpectations): ReportExpectation
  * status holds the report alone, no timestamp, so a refresh that finds the database as it was stays quiet.
  */
 async function observe(db: Db, spec: ReportSpec, writing: boolean) {
-  const config = configuredStack();
+  const config = configuredStack("read");
   const expectations = buildModel(config, loadSeeds(config.seedsFile)).verification;
   const current = specExpectations(expectations);
   if (writing && !isDeepStrictEqual(current, spec.expectations)) {

@@ -2,7 +2,8 @@
  * The five-minute tour, on a fresh machine, with no account, token or secret to provide:
  *
  *   npm run demo            engine -> local Supabase-shaped PostgreSQL -> pulumi up -> verification report
- *                           -> an out-of-band change -> preview catches it -> up repairs it -> report green
+ *                           -> an out-of-band change -> the read-only reviewer's preview catches it (and its
+ *                           up is refused) -> up repairs it -> report green
  *   npm run demo -- --keep  the same, but keeps the database and the stack to explore afterwards
  *
  * It runs the real CLI the way an operator does (`pulumi up --stack local`), in a project folder under
@@ -15,6 +16,8 @@ import * as path from "node:path";
 import { Client } from "pg";
 import { createDatabase, destroyCluster, ensureCluster } from "./localdb";
 import { engineBin, projectCopy, pulumiEnv, REPO_ROOT, resourceSummary, runPulumi, type CliResult } from "./lib/pulumi";
+import { formatPlan, planFromEvents } from "../report/plan";
+import { firstError, readEvents } from "./plan";
 import { liveReport, printable } from "./report";
 
 const STACK = "local";
@@ -22,7 +25,7 @@ const CLUSTER = "demo";
 const DATABASE = "stage2_demo";
 const ROOT = path.join(REPO_ROOT, ".stage2", "demo");
 const PROJECT = path.join(ROOT, "project");
-let steps = 9;
+let steps = 10;
 
 let step = 0;
 const started = Date.now();
@@ -63,11 +66,21 @@ async function main(keep: boolean): Promise<void> {
     return result;
   };
   await runPulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"], { cwd: PROJECT, env });
+  const setUrl = (url: string, shown: string) =>
+    pulumi(
+      ["config", "set", "--secret", "stage2:databaseUrl", url],
+      "config",
+      `config set --secret stage2:databaseUrl <${shown}>`,
+    );
+  await setUrl(databaseUrl, "the local database URL, as postgres");
+  // The read-only role previews connect as (model/reviewer.ts); `up` creates it.
+  const reviewerPassword = randomBytes(24).toString("hex");
   await pulumi(
-    ["config", "set", "--secret", "stage2:databaseUrl", databaseUrl],
+    ["config", "set", "--secret", "--path", "stage2:reviewer.password", reviewerPassword],
     "config",
-    "config set --secret stage2:databaseUrl <the local database URL>",
+    "config set --secret --path stage2:reviewer.password <random>",
   );
+  const reviewerUrl = databaseUrl.replace(/\/\/postgres:[^@]*@/, `//stage2_reviewer:${reviewerPassword}@`);
 
   say("pulumi up: preflight, then the whole Stage 2 model converges (Steps A and B of the runbook)");
   const up = await pulumi(["up", "--yes", "--skip-preview"], "up");
@@ -85,10 +98,26 @@ async function main(keep: boolean): Promise<void> {
     await client.end();
   }
 
-  say("pulumi preview --expect-no-changes: the drift check (exit 7 when anything differs)");
-  const preview = await pulumi(["preview", "--expect-no-changes", "--json"], "preview-drift");
-  if (preview.code !== 7) throw new Error(`the preview did not catch the dropped policy (exit ${preview.code})`);
-  for (const line of driftLines(preview.stdout)) detail(line);
+  say("The drift check as a pull request runs it: preview --expect-no-changes as the read-only stage2_reviewer");
+  await setUrl(reviewerUrl, "the reviewer's URL");
+  const events = path.join(ROOT, "events.jsonl");
+  detail("$ pulumi preview --expect-no-changes --event-log <file>   (then npm run plan -- --events <file>)");
+  const preview = await runPulumi(["preview", "--expect-no-changes", "--event-log", events, "--stack", STACK], {
+    cwd: PROJECT,
+    env: { ...env, PULUMI_DEBUG_COMMANDS: "true" },
+  });
+  if (preview.code !== 7) {
+    throw new Error(
+      `the preview did not catch the dropped policy (exit ${preview.code}):\n${preview.stdout.slice(-2000)}`,
+    );
+  }
+  detail(formatPlan(planFromEvents(readEvents(events)), "text"));
+  detail("$ pulumi up --yes   (as the reviewer)");
+  const refused = await runPulumi(["up", "--yes", "--skip-preview", "--stack", STACK], { cwd: PROJECT, env });
+  if (refused.code === 0) throw new Error("up ran as the read-only reviewer");
+  const reason = /- permissions: ([^\n]*)/.exec(refused.stdout + refused.stderr)?.[1];
+  detail(`refused before any change: ${reason ?? firstError([], refused.stdout + refused.stderr)}`);
+  await setUrl(databaseUrl, "the local database URL, as postgres");
 
   say("pulumi up: repairs what drifted, and only that");
   const repair = await pulumi(["up", "--yes", "--skip-preview"], "up");
@@ -120,34 +149,6 @@ function summaryLine(upOutput: string): string {
     .join(", ");
 }
 
-/** The preview's planned steps, one line per object that differs from the model. */
-function driftLines(previewJson: string): string[] {
-  const steps =
-    (
-      JSON.parse(previewJson) as {
-        steps?: {
-          op: string;
-          urn: string;
-          oldState?: { inputs?: Record<string, unknown> };
-          newState?: { inputs?: Record<string, unknown> };
-        }[];
-      }
-    ).steps ?? [];
-  return steps
-    .filter((s) => !["same", "read", "refresh"].includes(s.op))
-    .map((s) => {
-      const name = s.urn.split("::").pop();
-      const olds = s.oldState?.inputs ?? {};
-      const news = s.newState?.inputs ?? {};
-      const fields = Object.keys(news).filter(
-        (k) => k !== "__provider" && JSON.stringify(olds[k]) !== JSON.stringify(news[k]),
-      );
-      return s.op === "create"
-        ? `+ ${name}: missing from the database, will be created`
-        : `~ ${name}: differs in ${fields.join(", ")}`;
-    });
-}
-
 async function clean(env?: Record<string, string>): Promise<void> {
   say("Cleaning up: destroy the stack, remove it, drop the database, stop the cluster");
   if (env && fs.existsSync(PROJECT)) {
@@ -161,7 +162,7 @@ async function clean(env?: Record<string, string>): Promise<void> {
 
 if (require.main === module) {
   const argv = process.argv.slice(2);
-  if (argv.includes("--keep")) steps = 8;
+  if (argv.includes("--keep")) steps = 9;
   if (argv.includes("--clean")) steps = 1;
   const run = argv.includes("--clean") ? clean() : main(argv.includes("--keep"));
   run.catch((error: Error) => {

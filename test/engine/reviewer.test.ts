@@ -6,7 +6,12 @@
  * Drift of everything else, previewed as the reviewer, is test/engine/drift.test.ts.
  */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { Client } from "pg";
+import { planFromEvents } from "../../report/plan";
+import { readEvents } from "../../scripts/plan";
 import { databaseChecksum, withClient } from "../support/database";
 import { createTestStack, testReviewer, type CliResult, type TestStack } from "../support/engine";
 
@@ -205,6 +210,15 @@ describe("the read-only reviewer role", function () {
     await s.setConfig({ reviewer: rotated });
     try {
       await expectPlanned(await s.cli(["preview", "--expect-no-changes", "--json"]), role, "password");
+      const events = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stage2-reviewer-")), "events.jsonl");
+      await s.cli(["preview", "--event-log", events], { env: { PULUMI_DEBUG_COMMANDS: "true" } });
+      assert.deepEqual(
+        planFromEvents(readEvents(events)).map((l) => `${l.subject}: ${l.what} -> up ${l.up}`),
+        [
+          `role ${role}: a login with stage2:reviewer.password fails (the secret was rotated, or the password ` +
+            "changed in the database) -> up sets that password (as a SCRAM verifier)",
+        ],
+      );
       const up = await s.cli(["up", "--yes", "--skip-preview"]);
       assert.equal(up.code, 0, output(up).slice(-3000));
       const login = (password: string) =>

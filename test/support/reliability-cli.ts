@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileBackendRoot, readCheckpoint, recoverStack, stackLocks, type Recovery } from "../../scripts/recover";
+import { descendantsOf } from "../../scripts/lib/processes";
 import { engine, type TestStack } from "./engine";
 import { sleep } from "./wait";
 
@@ -37,35 +38,6 @@ export interface WatchedRun {
 
 /** A resource line of the non-interactive display for one of the program's database objects. */
 const DYNAMIC_CREATING = /^\s*\+\s+pulumi-nodejs:dynamic\/stage2:\S+ .* creating \(/;
-
-function childrenOf(pid: number): number[] {
-  const kids: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      // Field 4 (ppid) follows the parenthesised command name, which may itself contain spaces.
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) kids.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return kids;
-}
-
-/** Every descendant of `pid` (children, grandchildren, ...). */
-export function descendantsOf(pid: number): number[] {
-  const all: number[] = [];
-  const queue = [pid];
-  while (queue.length) {
-    for (const kid of childrenOf(queue.shift()!)) {
-      all.push(kid);
-      queue.push(kid);
-    }
-  }
-  return all;
-}
 
 export function isAlive(pid: number): boolean {
   try {

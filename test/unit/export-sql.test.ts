@@ -164,6 +164,27 @@ describe("break-glass SQL export", () => {
       assert.equal(config.seedsFile, "data/partners.yaml");
     });
 
+    it("reads every checked-in stack file (Pulumi.<stack>.yaml), the Supabase CLI's local stack among them", () => {
+      const stacks = fs
+        .readdirSync(PROJECT_ROOT)
+        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+        .filter((stack): stack is string => stack !== undefined);
+      assert.ok(stacks.includes("supabase-local"), stacks.join(", "));
+      for (const stack of stacks) {
+        try {
+          loadExportConfig(stack);
+        } catch (error) {
+          // Staging and prod ship with the one value only their owner knows, and nothing else wrong.
+          assert.match(
+            (error as Error).message,
+            /nothing was changed\):\n - stage2:projectRef: must be the 20-letter Supabase project ref[^\n]*$/,
+            stack,
+          );
+          assert.match(fs.readFileSync(path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`), "utf8"), /REPLACE_WITH_/);
+        }
+      }
+    });
+
     it("renders the stack's own tenants, flags and bucket settings", () => {
       const config = parseExportConfig("prod", "Pulumi.prod.yaml", {
         environment: "prod",

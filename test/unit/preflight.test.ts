@@ -304,6 +304,30 @@ describe("runPreflight", () => {
     assert.deepEqual(calls, ["query", "tables", "listBackups"]);
   });
 
+  it("a prod preview without a Management API token (the reviewer's) leaves the backups to up, which needs it", async () => {
+    const { transport } = stubs();
+    const values = {
+      environment: "prod",
+      projectRef: REF,
+      databaseUrl: `postgresql://postgres:pw@db.${REF}.supabase.co:5432/postgres?sslmode=require`,
+      features: { tenants: ["TELCO"] },
+    };
+    assert.throws(() => parseStackConfig(values), /stage2:accessToken: is required to verify backups/);
+    const results = await runPreflight({
+      model: MODEL,
+      config: parseStackConfig(values, undefined, "read"),
+      transport,
+      dryRun: true,
+      now: NOW,
+      env: {},
+    });
+    assert.deepEqual(results.find((r) => r.check === "backups"), {
+      check: "backups",
+      ok: true,
+      detail: "not checked by this preview, which has no stage2:accessToken and changes nothing; up checks them first",
+    });
+  });
+
   it("stops at a wrong target before asking the database or the API anything", async () => {
     const { calls, transport, api } = stubs();
     const wrong = `postgresql://postgres:pw@db.${OTHER}.supabase.co:5432/postgres?sslmode=require`;
