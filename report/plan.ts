@@ -190,6 +190,33 @@ function words(overrides: Partial<Words> & Pick<Words, "subject">): Words {
 const WORDS: Readonly<Record<string, Words>> = {
   Schema: words({ subject: (s) => `schema ${s.name}` }),
 
+  Role: words({
+    subject: (s) => `role ${s.name}`,
+    differs: (_spec, c) =>
+      c.path === "password"
+        ? [
+            {
+              what: `a login with ${String(c.after)} fails (the secret was rotated, or the password changed in the database)`,
+              up: "sets that password (as a SCRAM verifier)",
+            },
+          ]
+        : c.path === "memberOf"
+          ? [
+              {
+                what: `member of ${show(c.before)} in the database, ${show(c.after)} in the model`,
+                up: "grants and revokes memberships to match",
+              },
+            ]
+          : [
+              {
+                what: `${c.path} is ${show(c.before)} in the database, ${show(c.after)} in the model`,
+                up: "alters the role to match",
+              },
+            ],
+    created: () => "creates it (LOGIN, no other power)",
+    removed: () => "revokes its privileges and drops it",
+  }),
+
   Table: words({
     subject: (s) => `table ${s.schema}.${s.name}`,
     differs(spec, c, drift) {

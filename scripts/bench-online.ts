@@ -2,7 +2,7 @@
  * What a live application sees while `pulumi up` converges production (issue 17).
  *
  *   npm run bench:online [-- --projects 1000000] [--rate 200] [--connections 8] [--baseline 20] [--tail 5]
- *                           [--lock-timeout 2s] [--sample-ms 25] [--engine-priority idle|normal]
+ *                           [--lock-timeout 500ms] [--sample-ms 25] [--engine-priority idle|normal]
  *                           [--scenarios adoption,control,drift,idle-transaction,old-snapshot,not-null,
  *                                        model-change,volatile-default]
  *                           [--fresh] [--keep]
@@ -44,6 +44,7 @@ import { Client } from "pg";
 import { ident, literal } from "../database/sql";
 import { databaseUrl, ensureCluster, stopCluster, TEMPLATE_DATABASE, type LocalCluster } from "./localdb";
 import { engineBin, projectCopy, pulumiEnv, REPO_ROOT, resourceSummary, runPulumi, type CliResult } from "./lib/pulumi";
+import { describeMachine } from "./lib/machine";
 import { describeUrl, numberOption, parseArgs, sleep } from "./lib/online/cli";
 import {
   ADDED_COLUMN,
@@ -72,13 +73,7 @@ import {
 import { analyzeScenario, loggedRelationOids, upErrors } from "./lib/online/analysis";
 import { lowerEnginePriority, type EnginePriority } from "./lib/online/nice";
 import { LockSampler } from "./lib/online/sampler";
-import {
-  compactSamples,
-  renderMarkdown,
-  type BenchResult,
-  type Machine,
-  type ScenarioResult,
-} from "./lib/online/report";
+import { compactSamples, renderMarkdown, type BenchResult, type ScenarioResult } from "./lib/online/report";
 import { durationMs, summarize } from "./lib/online/stats";
 
 const CLUSTER = "online";
@@ -131,7 +126,7 @@ function parseOptions(argv: readonly string[]): Options {
   const scenarios = (typeof o.scenarios === "string" ? o.scenarios.split(",") : [...SCENARIOS]).map((s) => s.trim());
   const unknown = scenarios.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
   if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(", ")}; use ${SCENARIOS.join(", ")}`);
-  const lockTimeout = typeof o["lock-timeout"] === "string" ? o["lock-timeout"] : "2s";
+  const lockTimeout = typeof o["lock-timeout"] === "string" ? o["lock-timeout"] : "500ms";
   if (o["engine-priority"] !== undefined && o["engine-priority"] !== "idle" && o["engine-priority"] !== "normal")
     throw new Error("--engine-priority must be idle or normal");
   durationMs(lockTimeout);
@@ -593,25 +588,6 @@ function readFrom(file: string, offset: number): string {
   }
 }
 
-async function describeMachine(db: RunDatabase): Promise<Machine> {
-  const cpuinfo = fs.readFileSync("/proc/cpuinfo", "utf8");
-  const cpu = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown";
-  const version = await withClient(
-    db.superuserUrl,
-    async (c) => (await c.query<{ v: string }>("select version() as v")).rows[0].v,
-  );
-  const pulumi = await runPulumi(["version"], { cwd: REPO_ROOT, env: pulumiEnv() });
-  return {
-    cpu,
-    cores: os.cpus().length,
-    memoryGb: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    node: process.version,
-    pulumi: `Pulumi ${pulumi.stdout.trim()}`,
-    postgres: version.replace(/^PostgreSQL /, "").replace(/ on .*$/, ""),
-  };
-}
-
 function writeResults(result: BenchResult): void {
   fs.mkdirSync(RESULTS, { recursive: true });
   fs.writeFileSync(path.join(RESULTS, "online.json"), JSON.stringify(result) + "\n");
@@ -641,7 +617,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     const population = await ensureTemplate(cluster, options.projects, options.fresh);
     const db = await cloneDatabase(cluster, options.projects);
-    const machine = await describeMachine(db);
+    const machine = await describeMachine(db.superuserUrl);
     stack = await createStack(db, options);
     const workload = await prepareWorkload(db.superuserUrl, DEFAULT_WORKLOAD);
     log(

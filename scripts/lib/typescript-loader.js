@@ -1,5 +1,6 @@
 // Loads the project's TypeScript in the processes Pulumi starts: the program (Pulumi.yaml `main` points at
-// scripts/lib/program.js) and the dynamic provider (database/resource.ts). Every preview starts those
+// scripts/lib/program.js) and the dynamic provider (the `__provider` text database/resource.ts writes calls
+// provider() below). Every preview starts those
 // processes, and loading the TypeScript compiler took about 3 s of each start, so each file is transpiled
 // once per version (keyed by its content, tsconfig.json and the TypeScript version) and the JavaScript is
 // kept under node_modules/.cache/stage2-typescript; a warm start needs no compiler at all. Type checking is
@@ -57,4 +58,23 @@ function register(root) {
   };
 }
 
-module.exports = { register };
+/**
+ * The dynamic provider for one kind of database object, in the engine's provider process: database/provider.ts
+ * from the project at `root`, loaded once per process (`global.__stage2Host`, which state written by the earlier,
+ * closure-serialized loader shares) on the first call, so that loading it costs nothing until the engine asks.
+ */
+function provider(root, kind) {
+  register(root);
+  const host = () => (global.__stage2Host ??= require(path.join(root, "database", "provider")));
+  return {
+    configure: (req) => host().configure(req.config),
+    check: (olds, news) => host().check(kind, olds, news),
+    diff: (id, olds, news) => host().diff(kind, id, olds, news),
+    create: (inputs) => host().create(kind, inputs),
+    read: (id, props) => host().read(kind, id, props),
+    update: (id, olds, news) => host().update(kind, id, olds, news),
+    delete: (id, props) => host().remove(kind, id, props),
+  };
+}
+
+module.exports = { register, provider };

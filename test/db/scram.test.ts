@@ -21,12 +21,17 @@ describe("SCRAM verifier (database/scram.ts)", () => {
   });
 
   it("equals the verifier PostgreSQL stores for the same password, salt and iterations", async () => {
-    const stored = await withClient(db.superuserUrl, async (c) => {
+    // Created by postgres, as the program creates the reviewer: from PostgreSQL 16 on, only the role that
+    // created it (and so holds ADMIN OPTION on it) may change its password below. pg_authid is a superuser's read.
+    await withClient(db.url, async (c) => {
       await c.query("set password_encryption = 'scram-sha-256'");
       await c.query(`create role ${role} login password '${password}'`);
-      return (await c.query<{ v: string }>(`select rolpassword as v from pg_authid where rolname = '${role}'`)).rows[0]
-        .v;
     });
+    const stored = await withClient(
+      db.superuserUrl,
+      async (c) =>
+        (await c.query<{ v: string }>(`select rolpassword as v from pg_authid where rolname = '${role}'`)).rows[0].v,
+    );
     const [, iterations, salt] = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(stored)!;
     assert.equal(scramVerifier(password, Buffer.from(salt, "base64"), Number(iterations)), stored);
   });

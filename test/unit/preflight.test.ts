@@ -321,11 +321,15 @@ describe("runPreflight", () => {
       now: NOW,
       env: {},
     });
-    assert.deepEqual(results.find((r) => r.check === "backups"), {
-      check: "backups",
-      ok: true,
-      detail: "not checked by this preview, which has no stage2:accessToken and changes nothing; up checks them first",
-    });
+    assert.deepEqual(
+      results.find((r) => r.check === "backups"),
+      {
+        check: "backups",
+        ok: true,
+        detail:
+          "not checked by this preview, which has no stage2:accessToken and changes nothing; up checks them first",
+      },
+    );
   });
 
   it("stops at a wrong target before asking the database or the API anything", async () => {

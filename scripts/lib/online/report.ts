@@ -13,18 +13,9 @@ import {
   type ProgramTransaction,
   type StatementLock,
 } from "./locks";
+import { machineLine, type Machine } from "../machine";
 import { describeFailure } from "./load";
 import { formatFailures, formatMs, type LatencySummary, type RequestSample, type Target } from "./stats";
-
-export interface Machine {
-  readonly cpu: string;
-  readonly cores: number;
-  readonly memoryGb: number;
-  readonly kernel: string;
-  readonly node: string;
-  readonly pulumi: string;
-  readonly postgres: string;
-}
 
 /** A program transaction that took a lock an application statement could wait on, with what sampling saw of it. */
 export interface ProgramLock {
@@ -272,8 +263,7 @@ export function renderMarkdown(result: BenchResult): string {
     "",
     `Command: \`${result.command}\`. Run ${result.startedAt} to ${result.finishedAt}.`,
     "",
-    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, Linux ${m.kernel}; Node ${m.node}, ${m.pulumi}, ` +
-      `PostgreSQL ${m.postgres}. Load average (1/5/15 min) ${loadAverage(result.load.start)} at the start, ` +
+    `${machineLine(m)} Load average (1/5/15 min) ${loadAverage(result.load.start)} at the start, ` +
       `${loadAverage(result.load.end)} at the end (the machine is shared; its 2 CPUs also run the engine during an up).`,
     "",
     `Database: hand-bootstrapped from the runbook's SQL (sql/omni-bootstrap.sql, sql/stage2-apply.sql, then the ` +
