@@ -40,7 +40,6 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Client } from "pg";
 import { ident, literal } from "../database/sql";
 import { databaseUrl, ensureCluster, stopCluster, TEMPLATE_DATABASE, type LocalCluster } from "./localdb";
 import { engineBin, projectCopy, pulumiEnv, REPO_ROOT, resourceSummary, runPulumi, type CliResult } from "./lib/pulumi";
@@ -59,6 +58,7 @@ import {
   variantProject,
   VOLATILE_COLUMN,
   DRIFT,
+  withClient,
   type Population,
 } from "./lib/online/fixture";
 import {
@@ -150,16 +150,6 @@ function parseOptions(argv: readonly string[]): Options {
 
 function log(text: string): void {
   process.stdout.write(text + "\n");
-}
-
-async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url, application_name: "stage2-bench-online" });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -45,8 +45,9 @@ export function bootstrapSql(): string {
   );
 }
 
-async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url, application_name: "stage2-online-fixture" });
+/** One session of the benchmark's own, named so that the lock sampler never counts it as the application's. */
+export async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url, application_name: "stage2-bench-online" });
   await client.connect();
   try {
     return await fn(client);
