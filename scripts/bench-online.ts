@@ -298,13 +298,16 @@ interface Scenario {
   readonly variant?: readonly ((source: string) => string)[];
   /** The measured up is expected to fail; a second one (without load) must then converge. */
   readonly expectFailure?: boolean;
+  /** The program must refuse the change before anything changes: the measured up fails, `expect` says unchanged. */
+  readonly refused?: boolean;
   /** What must hold in the catalog afterwards. */
   readonly expect: readonly Expectation[];
 }
 
 type Expectation =
   | { readonly index: string }
-  | { readonly table: string; readonly column: string; readonly definition: string }
+  /** A column as format_type prints it with NOT NULL and its default; null: the column must not exist. */
+  | { readonly table: string; readonly column: string; readonly definition: string | null }
   | { readonly policy: string; readonly table: string };
 
 const SCENARIO_DEFINITIONS: Record<ScenarioKey, Scenario> = {
@@ -383,9 +386,12 @@ const SCENARIO_DEFINITIONS: Record<ScenarioKey, Scenario> = {
     title: "Scenario 3b: a model change adding a column with a volatile default",
     description:
       "The variant of scenario 3, whose projects table also gains " +
-      `\`${VOLATILE_COLUMN} uuid not null default gen_random_uuid()\`: a default PostgreSQL must compute per row.`,
+      `\`${VOLATILE_COLUMN} uuid not null default gen_random_uuid()\`: a default PostgreSQL must compute per row, ` +
+      "rewriting the table under an exclusive lock. The preflight must refuse it before any change (a reviewed " +
+      "migration is the way), so the column must not appear.",
     variant: [addPriorityColumn, addVolatileDefaultColumn],
-    expect: [{ table: "projects", column: VOLATILE_COLUMN, definition: "uuid not null default gen_random_uuid()" }],
+    refused: true,
+    expect: [{ table: "projects", column: VOLATILE_COLUMN, definition: null }],
   },
 };
 
@@ -423,8 +429,8 @@ async function checkExpectations(
            where a.attrelid = to_regclass($1) and a.attname = $2 and not a.attisdropped`,
           [`public.${e.table}`, e.column],
         );
-        ok &&= rows[0]?.def === e.definition;
-        checks.push(`${e.table}.${e.column} ${rows[0]?.def ?? "MISSING"}`);
+        ok &&= (rows[0]?.def ?? null) === e.definition;
+        checks.push(`${e.table}.${e.column} ${rows[0]?.def ?? (e.definition === null ? "absent" : "MISSING")}`);
       } else {
         const { rows } = await c.query<{ text: string }>(
           `select coalesce(qual, '') || ' ' || coalesce(with_check, '') as text from pg_policies
@@ -526,7 +532,7 @@ async function runScenario(ctx: Context, key: ScenarioKey): Promise<ScenarioResu
   }
   const expected = await checkExpectations(db, scenario.expect);
   const converged = {
-    ok: expected.ok && (result.code === 0 || !!scenario.expectFailure),
+    ok: expected.ok && (scenario.refused ? result.code !== 0 : result.code === 0 || !!scenario.expectFailure),
     checks: [...checks, ...expected.checks],
   };
 
