@@ -4,7 +4,7 @@
  * Pulumi stores a dynamic provider's code in the state (`__provider`, a module whose `handler()` returns the
  * provider) and runs that copy for read and delete. Here that code is a loader of one line, written out below
  * rather than produced by Pulumi's closure serializer (which inspects every closure through the V8 inspector and
- * parses it with the TypeScript compiler, about 0.5 s of every preview for the twelve kinds): it asks
+ * parses it with the TypeScript compiler on every run, for each of the twelve kinds): it asks
  * scripts/lib/typescript-loader.js (TypeScript transpiled once per file version and cached) for the provider,
  * which is database/provider.ts from the project (the provider process runs in the project directory). So state
  * stays small, the logic is the checked-out code (as with a real provider plugin), and no connection or secret
@@ -34,17 +34,6 @@ export function loaderSource(kind: string): string {
   );
 }
 
-const loaders = new Map<string, string>();
-
-function loader(kind: KindName): string {
-  let source = loaders.get(kind);
-  if (!source) {
-    source = loaderSource(kind);
-    loaders.set(kind, source);
-  }
-  return source;
-}
-
 /**
  * One modelled database object: its spec as inputs; outputs add `observed` and `status`. A dynamic resource as
  * pulumi.dynamic.Resource declares one (same type token, same `__provider` input), with the provider's code
@@ -65,7 +54,7 @@ export class DatabaseObject<S extends object> extends pulumi.CustomResource {
     super(
       `${TYPE_PREFIX}${kind}`,
       name,
-      { ...toResource(kind, spec), __provider: loader(kind), observed: undefined, status: undefined },
+      { ...toResource(kind, spec), __provider: loaderSource(kind), observed: undefined, status: undefined },
       opts,
     );
   }
