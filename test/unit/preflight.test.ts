@@ -332,43 +332,33 @@ describe("runPreflight", () => {
     );
   });
 
-  it("stops at a wrong target before asking the database or the API anything", async () => {
-    const { calls, transport, api } = stubs();
-    const wrong = `postgresql://postgres:pw@db.${OTHER}.supabase.co:5432/postgres?sslmode=require`;
-    await assert.rejects(
-      runPreflight({
-        model: MODEL,
-        config: config({ databaseUrl: wrong }),
-        transport,
-        api,
-        dryRun: true,
-        now: NOW,
-        env: {},
-      }),
-      (error: unknown) => {
-        assert.ok(error instanceof PreflightError);
-        assert.match(
-          error.message,
-          /^Preflight failed; nothing was changed:\n - target: stage2:projectRef is abcdefghijklmnopqrst but the connection goes to project zyxwvutsrqponmlkjihg/,
-        );
-        return true;
-      },
-    );
-    assert.deepEqual(calls, []);
-  });
-
-  it("fails as a RunError without stack frames, so the engine shows just the message", async () => {
-    const { transport, api } = stubs();
-    const wrong = `postgresql://postgres:pw@db.${OTHER}.supabase.co:5432/postgres?sslmode=require`;
-    const error = await runPreflight({
+  /** The preflight of a stack whose connection goes to another project than stage2:projectRef. */
+  const preflightOfWrongTarget = ({ transport, api }: ReturnType<typeof stubs>) =>
+    runPreflight({
       model: MODEL,
-      config: config({ databaseUrl: wrong }),
+      config: config({ databaseUrl: `postgresql://postgres:pw@db.${OTHER}.supabase.co:5432/postgres?sslmode=require` }),
       transport,
       api,
       dryRun: true,
       now: NOW,
       env: {},
-    }).then(
+    });
+
+  it("stops at a wrong target before asking the database or the API anything", async () => {
+    const stubbed = stubs();
+    await assert.rejects(preflightOfWrongTarget(stubbed), (error: unknown) => {
+      assert.ok(error instanceof PreflightError);
+      assert.match(
+        error.message,
+        /^Preflight failed; nothing was changed:\n - target: stage2:projectRef is abcdefghijklmnopqrst but the connection goes to project zyxwvutsrqponmlkjihg/,
+      );
+      return true;
+    });
+    assert.deepEqual(stubbed.calls, []);
+  });
+
+  it("fails as a RunError without stack frames, so the engine shows just the message", async () => {
+    const error = await preflightOfWrongTarget(stubs()).then(
       () => assert.fail("expected a failure"),
       (e: unknown) => e as Error,
     );
