@@ -128,11 +128,6 @@ export function describeTarget(target: Pick<DatabaseTarget, "host" | "port" | "d
   return `${target.host}:${target.port}/${target.database} as ${target.user}`;
 }
 
-/** Which database, whoever connects to it: what a stack's state is read from (see database/provider.ts). */
-export function databaseIdentity(target: Pick<DatabaseTarget, "host" | "port" | "database">): string {
-  return `${target.host}:${target.port}/${target.database}`;
-}
-
 /** node-postgres' `ssl` option for a TLS mode, with libpq's meanings. */
 export function tlsOptions(
   target: DatabaseTarget,

@@ -129,16 +129,6 @@ export function compactSamples(samples: readonly RequestSample[], startedAt: num
   };
 }
 
-export function expandSamples(compact: CompactSamples): RequestSample[] {
-  return compact.rows.map(([at, latencyMs, kind, sqlstate, statements]) => ({
-    at: compact.startedAt + at,
-    latencyMs,
-    kind: compact.kinds[kind],
-    sqlstate,
-    statements,
-  }));
-}
-
 /** Whom a lock mode blocks among the application's statements. */
 export function blocksWhom(mode: string): ProgramLock["blocks"] {
   return BLOCKS_READS.has(mode) ? "reads and writes" : BLOCKS_WRITES.has(mode) ? "writes" : "nothing (concurrent)";
