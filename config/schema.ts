@@ -8,14 +8,13 @@ import { isLoopback, parseDatabaseUrl } from "./database-url";
 import { DDL_DURATIONS, DEFAULT_TIMEOUTS, durationProblem, type DurationRange } from "./durations";
 import { OperatorError } from "./errors";
 import { printable } from "./printable";
+import { resolveTenants, tenantList } from "./tenants";
 import { z } from "zod";
 
 /** The flags Stage 2 creates. Anything else in config is a typo or a later stage's flag. */
 export const STAGE2_FLAGS = ["ENABLE_PROJECTS", "ENABLE_ATTACHMENTS_UPLOAD", "ENABLE_OKTA_AUTH"] as const;
 export type Stage2Flag = (typeof STAGE2_FLAGS)[number];
 
-/** Mirrors the tables' CHECK (tenant_id ~ '^[A-Z][A-Z0-9_]{1,31}$'). */
-export const TENANT_ID = /^[A-Z][A-Z0-9_]{1,31}$/;
 /** Supabase project refs are 20 lowercase letters; the local stack uses "local". */
 export const PROJECT_REF = /^([a-z]{20}|local)$/;
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
@@ -25,10 +24,6 @@ const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
 function messages(missing: string, wrong: string): { error: (issue: { input?: unknown }) => string } {
   return { error: (issue) => (issue.input === undefined ? missing : wrong) };
 }
-
-const tenantId = z.string().regex(TENANT_ID, {
-  message: "must be 2-32 characters of A-Z, 0-9 and _, starting with a letter (e.g. TELCO)",
-});
 
 const FLAG_NAME_MESSAGE = `must be one of ${STAGE2_FLAGS.join(", ")}`;
 
@@ -192,14 +187,11 @@ export const stackConfigSchema = z
     features: z
       .object(
         {
-          tenants: z
-            .array(tenantId, { message: "must be a list of tenant ids (e.g. [TELCO])" })
-            .min(1, { message: "list at least one tenant id (e.g. [TELCO])" })
-            .superRefine((tenants, ctx) => {
-              for (const tenant of new Set(tenants.filter((t, i) => tenants.indexOf(t) !== i))) {
-                ctx.addIssue({ code: "custom", message: `lists ${tenant} more than once; remove the duplicate` });
-              }
-            }),
+          tenants: tenantList.optional(),
+          tenantsFile: z
+            .string({ message: "must be a path relative to the project, such as data/tenants.yaml" })
+            .min(1, { message: "must be a path relative to the project, such as data/tenants.yaml" })
+            .optional(),
           flags: z
             .array(flag, { message: `must be a list of flags (${STAGE2_FLAGS.join(", ")})` })
             .min(1, { message: `list at least one flag, or leave the key out for all of ${STAGE2_FLAGS.join(", ")}` })
@@ -209,10 +201,20 @@ export const stackConfigSchema = z
         },
         messages(
           "is required: pulumi config set --path 'stage2:features.tenants[0]' TELCO",
-          "must be an object with tenants (and optionally flags)",
+          "must be an object with tenants or tenantsFile (and optionally flags)",
         ),
       )
-      .strict(),
+      .strict()
+      .superRefine((features, ctx) => {
+        if ((features.tenants === undefined) === (features.tenantsFile === undefined)) {
+          ctx.addIssue({
+            code: "custom",
+            message:
+              "set exactly one of tenants (a list, e.g. [TELCO]) and tenantsFile (a YAML list in the project, " +
+              "for long lists: README, Configuration)",
+          });
+        }
+      }),
     bucket: z
       .object(
         {
@@ -464,10 +466,13 @@ export function parseStackConfig(
     }
   }
   problems.push(...crossKeyProblems(values, use));
+  const tenants = result.success ? resolveTenants(result.data.features, PROJECT_ROOT) : undefined;
+  problems.push(...(tenants?.problems ?? []));
   if (problems.length || !result.success) throw new ConfigError(problems);
   const c = result.data;
   return {
     ...c,
+    features: { tenants: tenants!.tenants, flags: c.features.flags },
     protectTables: c.protectTables ?? c.environment === "prod",
     preflight: { ...c.preflight, requireBackup: c.preflight.requireBackup ?? c.environment === "prod" },
   };

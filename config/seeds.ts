@@ -142,11 +142,16 @@ export function validateSeeds(data: unknown, file: string): PartnerSeeds {
 }
 
 /**
- * Where a seed file may be read from: a .yaml file inside the project (symbolic links resolved), so that a stack
- * setting cannot make the program read, and echo, any other file of the machine.
+ * Where a data file named by a stack setting (`key`) may be read from: a .yaml file inside the project (symbolic
+ * links resolved), so that a stack setting cannot make the program read, and echo, any other file of the machine.
  */
-export function seedFilePath(file: string, root: string): { full?: string; problem?: string } {
-  const fix = "use a path relative to the project, such as data/partners.yaml";
+export function seedFilePath(
+  file: string,
+  root: string,
+  key = "stage2:seedsFile",
+  example = "data/partners.yaml",
+): { full?: string; problem?: string } {
+  const fix = `use a path relative to the project, such as ${example}`;
   if (path.isAbsolute(file)) return { problem: `is an absolute path; ${fix}` };
   if (!/\.ya?ml$/.test(file)) return { problem: `must name a .yaml file; ${fix}` };
   const realRoot = fs.realpathSync(root);
@@ -154,7 +159,7 @@ export function seedFilePath(file: string, root: string): { full?: string; probl
   try {
     full = fs.realpathSync(path.resolve(root, file));
   } catch {
-    return { problem: `there is no file ${file} in the project; check stage2:seedsFile` };
+    return { problem: `there is no file ${file} in the project; check ${key}` };
   }
   if (path.relative(realRoot, full).startsWith("..")) return { problem: `leads outside the project; ${fix}` };
   if (!fs.statSync(full).isFile()) return { problem: `is not a file; ${fix}` };
@@ -165,10 +170,8 @@ export function seedFilePath(file: string, root: string): { full?: string; probl
  * The seed file's text: UTF-8 only (a Latin-1 file would otherwise be stored with U+FFFD in place of its
  * accents), within the size limit. Problems name the line, never its content.
  */
-export function decodeSeedText(bytes: Buffer): { text?: string; problem?: string } {
-  if (bytes.length > SEED_LIMITS.bytes) {
-    return { problem: `is ${bytes.length} bytes; the limit for seed data is ${SEED_LIMITS.bytes} bytes` };
-  }
+export function decodeSeedText(bytes: Buffer, limit: number = SEED_LIMITS.bytes): { text?: string; problem?: string } {
+  if (bytes.length > limit) return { problem: `is ${bytes.length} bytes; the limit for seed data is ${limit} bytes` };
   const strict = new TextDecoder("utf-8", { fatal: true });
   try {
     return { text: strict.decode(bytes) };
@@ -189,7 +192,7 @@ export function decodeSeedText(bytes: Buffer): { text?: string; problem?: string
 }
 
 /** A YAML error by its position and kind; the text around it is the file's content, so it is not repeated. */
-function yamlProblem(error: unknown): string {
+export function yamlProblem(error: unknown): string {
   if (error instanceof YAMLError) {
     const at = error.linePos?.[0];
     return `is not valid YAML (${error.code}${at ? ` at line ${at.line}, column ${at.col}` : ""})`;

@@ -15,6 +15,7 @@ import { parse } from "yaml";
 import { z } from "zod";
 import { ConfigError, stackConfigSchema, type StackConfig } from "../config/schema";
 import { loadSeeds, type PartnerSeeds } from "../config/seeds";
+import { resolveTenants } from "../config/tenants";
 import * as render from "../database/render";
 import type {
   BucketSpec,
@@ -110,6 +111,8 @@ export function parseExportConfig(
       problems.push(`stage2:${key.replace(/^\./, "")}: ${issue.message}`);
     }
   }
+  const tenants = result.success ? resolveTenants(result.data.features, PROJECT_ROOT) : undefined;
+  problems.push(...(tenants?.problems ?? []));
   if (problems.length || !result.success) throw new ConfigError(problems);
   const c = result.data;
   return {
@@ -117,7 +120,7 @@ export function parseExportConfig(
     stackFile,
     environment: c.environment,
     projectRef: c.projectRef,
-    features: c.features,
+    features: { tenants: tenants!.tenants, flags: c.features.flags },
     bucket: c.bucket,
     seedsFile: c.seedsFile,
     ddl: c.ddl,

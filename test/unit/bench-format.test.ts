@@ -18,7 +18,7 @@ import {
   type CliSample,
   type SizeResult,
 } from "../../scripts/lib/bench/format";
-import { TENANT_ID } from "../../config/schema";
+import { TENANT_ID } from "../../config/tenants";
 
 function sample(ms: number, provider = 15, program = 1): CliSample {
   return {

@@ -4,7 +4,10 @@
  * defaults the runbook implies (tables protected and backups required for prod only).
  */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { RunError } from "@pulumi/pulumi/errors";
+import { PROJECT_ROOT } from "../../config/connection";
 import { ConfigError, parseStackConfig, type StackConfig } from "../../config/schema";
 
 const SECRET_URL =
@@ -466,6 +469,66 @@ describe("stack configuration", () => {
       assert.equal(c.preflight.requireBackup, false);
       // Logged on every run, so never raw: an escape sequence shows as text.
       assert.equal(c.preflight.backupWaiver, "nightly pg_dump\\x1b[2K verified by the DBA team");
+    });
+
+    describe("tenants listed in a file (stage2:features.tenantsFile)", () => {
+      // Inside the project, as the setting requires; .stage2/ is ignored by git.
+      const dir = path.join(PROJECT_ROOT, ".stage2", `tenants-test-${process.pid}`);
+      const file = (name: string, content: string | Buffer): string => {
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, name), content);
+        return path.relative(PROJECT_ROOT, path.join(dir, name));
+      };
+      after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+      it("reads the list, comments and all, as if it were inline", () => {
+        const tenantsFile = file("tenants.yaml", "# one id per line\n- TELCO\n- BANK_2 # since May\n");
+        const c = parseStackConfig({ ...LOCAL, features: { tenantsFile, flags: ["ENABLE_PROJECTS"] } });
+        assert.deepEqual(c.features, { tenants: ["TELCO", "BANK_2"], flags: ["ENABLE_PROJECTS"] });
+      });
+
+      it("refuses a bad file naming the setting, the file and the entry, never its content", () => {
+        const cases: [string | undefined, unknown, RegExp][] = [
+          [
+            file("bad-id.yaml", "- TELCO\n- bank\n"),
+            undefined,
+            /^stage2:features\.tenantsFile \(.*bad-id\.yaml\)\[1\]: must be 2-32 characters/,
+          ],
+          [
+            file("twice.yaml", "- TELCO\n- TELCO\n"),
+            undefined,
+            /\(.*twice\.yaml\): lists TELCO more than once; remove the duplicate$/,
+          ],
+          [file("map.yaml", "tenants: [TELCO]\n"), undefined, /\(.*map\.yaml\): must be a list of tenant ids/],
+          [file("latin1.yaml", Buffer.from("- TELCO # caf\xe9\n", "latin1")), undefined, /line 1 is not UTF-8/],
+          [file("broken.yaml", "- [TELCO\n"), undefined, /\(.*broken\.yaml\): is not valid YAML \(/],
+          [
+            "no/such/tenants.yaml",
+            undefined,
+            /^stage2:features\.tenantsFile: there is no file no\/such\/tenants\.yaml in the project/,
+          ],
+          [
+            "/etc/passwd",
+            undefined,
+            /^stage2:features\.tenantsFile: is an absolute path; use a path relative to the project, such as data\/tenants\.yaml$/,
+          ],
+          [
+            file("both.yaml", "- TELCO\n"),
+            ["TELCO"],
+            /^stage2:features: set exactly one of tenants .* and tenantsFile/,
+          ],
+        ];
+        for (const [tenantsFile, tenants, problem] of cases) {
+          const problems = problemsOf({ ...LOCAL, features: { tenants, tenantsFile } }, new Set(["databaseUrl"]));
+          assert.equal(problems.length, 1, `${tenantsFile}: ${problems.join("; ")}`);
+          assert.match(problems[0], problem);
+          assert.ok(!problems[0].includes("caf"), problems[0]);
+        }
+        assert.match(
+          problemsOf({ ...LOCAL, features: { flags: ["ENABLE_PROJECTS"] } }, new Set(["databaseUrl"]))[0],
+          /set exactly one of/,
+        );
+      });
     });
 
     it("reads structured values as Pulumi hands them over (JSON strings) and both flag forms", () => {
