@@ -1,10 +1,11 @@
 /**
  * Per-tenant feature rows, inserted disabled when missing. One resource for all tenants: a refresh costs one
- * query whether there is one tenant or ten thousand, and the state holds only the exceptions of the rows.
+ * query whether there is one tenant or ten thousand; its inputs name the tenant list (database/specs.ts
+ * featureRowsResource), and its state holds the list once and only the exceptions of the rows.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { DatabaseObject } from "../database/resource";
-import type { FeatureRowsSpec } from "../database/specs";
+import { featureRowsResource, type FeatureRowsResourceSpec, type FeatureRowsSpec } from "../database/specs";
 
 export interface TenantFeaturesArgs {
   readonly spec: FeatureRowsSpec;
@@ -13,14 +14,19 @@ export interface TenantFeaturesArgs {
 }
 
 export class TenantFeatures extends pulumi.ComponentResource {
-  readonly rows: DatabaseObject<FeatureRowsSpec>;
+  readonly rows: DatabaseObject<FeatureRowsResourceSpec>;
 
   constructor(name: string, args: TenantFeaturesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("stage2:data:TenantFeatures", name, {}, opts);
-    this.rows = new DatabaseObject<FeatureRowsSpec>("FeatureRows", `${name}/rows`, args.spec, {
-      parent: this,
-      dependsOn: args.dependsOn,
-    });
+    this.rows = new DatabaseObject<FeatureRowsResourceSpec>(
+      "FeatureRows",
+      `${name}/rows`,
+      featureRowsResource(args.spec),
+      {
+        parent: this,
+        dependsOn: args.dependsOn,
+      },
+    );
     this.registerOutputs({});
   }
 }

@@ -229,7 +229,8 @@ export async function create(kindName: string, inputs: Bag) {
   const spec = specOf(kindName, inputs);
   const applied = await about(kind, spec, "create", () => kind.create(database(), spec));
   const status = { ...applied.status, ...(inputs.adoption ? { adoption: inputs.adoption } : {}) };
-  return { id: kind.id(spec), outs: outputsOf(kindName, spec, { observed: applied.observed, status }) };
+  const written = { ...spec, ...applied.recorded };
+  return { id: kind.id(spec), outs: outputsOf(kindName, written, { observed: applied.observed, status }) };
 }
 
 export async function read(kindName: string, id: string, props: Bag) {
@@ -249,8 +250,12 @@ export async function read(kindName: string, id: string, props: Bag) {
     }),
     // The inputs the engine stores: the adoption note check() added at creation stays, so the first refresh
     // after an adoption does not report its disappearance as a change.
-    inputs: { ...toResource(kindName, projected), ...recordedAdoption(props) },
+    inputs: { ...toResource(kindName, withoutOutputOnly(kind, projected)), ...recordedAdoption(props) },
   };
+}
+
+function withoutOutputOnly(kind: ObjectKind<Bag>, spec: Bag): Bag {
+  return Object.fromEntries(Object.entries(spec).filter(([key]) => !kind.outputOnly?.includes(key)));
 }
 
 function recordedAdoption(props: Bag): Bag {
@@ -263,7 +268,8 @@ export async function update(kindName: string, _id: string, olds: Bag, news: Bag
   sameTarget(olds);
   const spec = specOf(kindName, news);
   const applied = await about(kind, spec, "update", () => kind.update(database(), specOf(kindName, olds), spec));
-  return { outs: outputsOf(kindName, spec, { observed: applied.observed, status: applied.status ?? {} }) };
+  const written = { ...spec, ...applied.recorded };
+  return { outs: outputsOf(kindName, written, { observed: applied.observed, status: applied.status ?? {} }) };
 }
 
 let teardownChecked: Promise<void> | undefined;

@@ -6,6 +6,7 @@
  * Named collections are maps keyed by name, not arrays, so a diff names the column or constraint that
  * differs instead of an array position.
  */
+import { tenantsDigest } from "./stack-config";
 
 export type Privilege =
   "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "REFERENCES" | "TRIGGER" | "EXECUTE" | "USAGE" | "CREATE";
@@ -165,4 +166,28 @@ export interface FeatureRowsSpec {
   readonly excluded: readonly string[];
   /** "TENANT/FLAG" of the rows that should exist and do not: none in the desired state. */
   readonly missing: readonly string[];
+}
+
+/**
+ * Feature rows as their resource carries them: the tenant list by name ("2 tenants, sha256 …"), so that a list of
+ * thousands is not stored as the resource's inputs and again as its outputs. The provider reads the list itself
+ * from the stack configuration (database/stack-config.ts), and refuses to write when the name does not match.
+ */
+export interface FeatureRowsResourceSpec extends Omit<FeatureRowsSpec, "tenants"> {
+  readonly tenants: string;
+  /**
+   * Outputs only (ObjectKind.outputOnly): the tenants the last write converged, sorted, so that rows of a tenant
+   * that leaves the list can still be deleted by key.
+   */
+  readonly appliedTenants?: readonly string[];
+}
+
+/** How a resource names a tenant list: its size, and a digest that changes with any tenant added or removed. */
+export function tenantListName(tenants: readonly string[]): string {
+  return `${tenants.length} tenant${tenants.length === 1 ? "" : "s"}, sha256 ${tenantsDigest(tenants)}`;
+}
+
+/** The model's feature rows, as their resource carries them. */
+export function featureRowsResource(spec: FeatureRowsSpec): FeatureRowsResourceSpec {
+  return { ...spec, tenants: tenantListName(spec.tenants) };
 }

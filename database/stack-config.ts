@@ -1,10 +1,12 @@
 /**
  * The stack's `stage2:*` configuration as the engine hands it to the provider (secrets decrypted), for what the
- * provider must know beyond an object's spec: the teardown guard's preflight, and what the report checks (the
- * tenant list is too long at thousands of tenants to travel in its spec, which carries only its digest).
+ * provider must know beyond an object's spec: the teardown guard's preflight, and the tenant list, too long at
+ * thousands of tenants to travel in a spec, which names it by its digest (the report, the feature rows).
  */
 import { createHash } from "node:crypto";
+import { PROJECT_ROOT } from "../config/connection";
 import { parseStackConfig, stackConfigSchema, type ConfigUse, type StackConfig } from "../config/schema";
+import { resolveTenants } from "../config/tenants";
 
 let value: (key: string) => unknown = () => undefined;
 
@@ -23,6 +25,19 @@ export function tenantsDigest(tenants: readonly string[]): string {
     .update([...tenants].sort().join("\n"))
     .digest("hex")
     .slice(0, 16);
+}
+
+/**
+ * The stack's feature rows setting as the provider was handed it, tenants resolved (from stage2:features.tenantsFile
+ * when it names one); validated as the program validates it, which already refused anything wrong.
+ */
+export function configuredFeatures(): StackConfig["features"] {
+  const raw = value("features");
+  const parsed = stackConfigSchema.shape.features.safeParse(typeof raw === "string" ? JSON.parse(raw) : raw);
+  if (!parsed.success) throw new Error(`stage2:features is not valid: ${parsed.error.issues[0]?.message}`);
+  const { tenants, problems } = resolveTenants(parsed.data, PROJECT_ROOT);
+  if (problems.length) throw new Error(problems.join("; "));
+  return { tenants, flags: parsed.data.flags };
 }
 
 /**

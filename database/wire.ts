@@ -9,6 +9,7 @@
  * `fromResource` also reads the arrays that state written before this shape holds, so existing stacks read
  * back without a spurious change (database/provider.ts converts every bag the engine hands over).
  */
+import { tenantListName } from "./specs";
 import { tenantsDigest } from "./stack-config";
 
 type Bag = Record<string, unknown>;
@@ -20,7 +21,7 @@ const SET_FIELDS: Readonly<Record<string, readonly string[]>> = {
   Policy: ["roles"],
   PolicySet: ["names", "unexpected"],
   Bucket: ["allowedMimeTypes"],
-  FeatureRows: ["tenants", "flags", "excluded", "missing"],
+  FeatureRows: ["flags", "excluded", "missing"],
   VerificationReport: ["expect.features_missing"],
 };
 
@@ -67,12 +68,19 @@ const UPGRADES: Readonly<Record<string, (bag: Bag) => Bag>> = {
    */
   FeatureRows(bag) {
     const excluded = bag.excluded ?? [];
-    if (!("present" in bag)) return { ...bag, excluded };
-    const { present, ...rest } = bag as { present: Record<string, string[]> } & Bag;
-    const tenants = Object.keys(present).sort();
-    const flags = [...new Set(Object.values(present).flat())].sort();
-    const missing = tenants.flatMap((t) => flags.filter((f) => !present[t].includes(f)).map((f) => `${t}/${f}`));
-    return { ...rest, tenants, flags, excluded, missing };
+    if ("present" in bag) {
+      const { present, ...rest } = bag as { present: Record<string, string[]> } & Bag;
+      const tenants = Object.keys(present).sort();
+      const flags = [...new Set(Object.values(present).flat())].sort();
+      const missing = tenants.flatMap((t) => flags.filter((f) => !present[t].includes(f)).map((f) => `${t}/${f}`));
+      return { ...rest, tenants: tenantListName(tenants), appliedTenants: tenants, flags, excluded, missing };
+    }
+    // The tenant list itself (an array, then a map keyed by tenant) became its name; outputs keep the list.
+    if (typeof bag.tenants === "object" && bag.tenants !== null) {
+      const tenants = asArray(bag.tenants) as string[];
+      return { ...bag, tenants: tenantListName(tenants), appliedTenants: tenants, excluded };
+    }
+    return { ...bag, excluded };
   },
   /**
    * The report no longer carries a digest of what it verifies (it made every drift look like a report change),

@@ -402,12 +402,21 @@ const WORDS: Readonly<Record<string, Words>> = {
           up: "inserts it, disabled",
         }));
       }
-      if (c.path === "tenants" || c.path === "flags") {
-        const noun = c.path === "tenants" ? "tenant" : "flag";
+      if (c.path === "tenants") {
+        // The resource names the list (database/specs.ts): which tenants come and go is in the pull request's diff
+        // of stage2:features or its tenantsFile, and the report's line names the tenants whose rows are missing.
         return [
-          ...added(c.before, c.after).map((x) => ({ what: `new ${noun} ${x}`, up: "inserts its rows, disabled" })),
+          {
+            what: `the tenant list in stage2:features changes from ${c.before ?? "none"} to ${c.after}`,
+            up: "inserts new tenants' rows, disabled, and deletes the still-disabled rows of tenants that left",
+          },
+        ];
+      }
+      if (c.path === "flags") {
+        return [
+          ...added(c.before, c.after).map((x) => ({ what: `new flag ${x}`, up: "inserts its rows, disabled" })),
           ...added(c.after, c.before).map((x) => ({
-            what: `${noun} ${x} leaves stage2:features`,
+            what: `flag ${x} leaves stage2:features`,
             up: "deletes its rows that are still disabled (enabled ones stay)",
           })),
         ];

@@ -7,7 +7,7 @@
  *   npm run bench -- --rtt 20,40 --latency-sizes 1,1000 --latency-reps 5 --keep
  *   npm run bench -- --render                   table and chart again from results/bench.json
  *
- * For each number of tenants (stage2:features.tenants = T0001..., all three flags) it measures, on a local
+ * For each number of tenants (T0001... in stage2:features.tenantsFile, all three flags) it measures, on a local
  * Supabase-shaped database (scripts/localdb.ts, cluster "bench"), in every repetition back to back:
  *   (a)  baseline   the verification query (report/verify.ts) run once through `pg`, connect included
  *                   (and through `psql`, a process start included);
@@ -391,10 +391,14 @@ async function benchSize(
 ): Promise<SizeRun> {
   const database = `bench_t${tenants}`;
   let databaseUrl = await createDatabase(cluster, database);
+  // The tenants in a file (README, Configuration): inline, the engine would keep the list in the state twice more,
+  // as the dynamic provider's configuration.
+  const tenantsFile = path.join(ROOT, `tenants-${tenants}.yaml`);
+  fs.writeFileSync(tenantsFile, stringifyYaml(tenantIds(tenants)));
   const config = {
     environment: "local",
     projectRef: "local",
-    features: { tenants: tenantIds(tenants), flags: FLAGS },
+    features: { tenantsFile: path.relative(REPO_ROOT, tenantsFile), flags: FLAGS },
   };
   const name = `bench-t${tenants}`;
   const stack = new BenchStack(name, env, projectCopy(path.join(ROOT, "projects", name)));

@@ -12,7 +12,15 @@ import {
   type ReferencingKey,
 } from "../introspect";
 import { UPSERT_BUCKET } from "../render";
-import { EXCEPTIONS_LISTED, type BucketSpec, type FeatureRowsSpec, type RowSpec } from "../specs";
+import {
+  EXCEPTIONS_LISTED,
+  tenantListName,
+  type BucketSpec,
+  type FeatureRowsResourceSpec,
+  type FeatureRowsSpec,
+  type RowSpec,
+} from "../specs";
+import { configuredFeatures } from "../stack-config";
 import { ident, literal, qualified } from "../sql";
 import { tableExists, type Db } from "../db";
 import { DatabaseError } from "../../transports/transport";
@@ -185,8 +193,12 @@ export async function referencesTo(db: Db, spec: RowSpec, leaving: readonly RowS
   return rows.filter((r) => r.n > 0).map((r) => `${r.n} row${r.n === 1 ? "" : "s"} of ${r.referencing}`);
 }
 
-/** The feature rows of a spec's tenants: those missing (tenants x flags) and those an operator enabled. */
-async function readFeatures(db: Db, spec: FeatureRowsSpec): Promise<{ missing: string[]; enabled: string[] }> {
+/** The rows of `tenants` that are missing (tenants x flags, less the excluded) and those an operator enabled. */
+async function readFeatures(
+  db: Db,
+  spec: FeatureRowsResourceSpec,
+  tenants: readonly string[],
+): Promise<{ missing: string[]; enabled: string[] }> {
   const table = qualified(spec.schema, spec.table);
   const [row] = await db.query<{ missing: string[]; enabled: string[] }>(
     `select
@@ -195,7 +207,7 @@ async function readFeatures(db: Db, spec: FeatureRowsSpec): Promise<{ missing: s
                and not exists (select 1 from ${table} r where r.tenant_id = t and r.name = f) order by 1) as missing,
        array(select r.tenant_id || '/' || r.name from ${table} r
              where r.enabled and r.tenant_id = any($1::text[]) order by 1) as enabled`,
-    [spec.tenants, spec.flags, spec.excluded],
+    [tenants, spec.flags, spec.excluded],
   );
   return row;
 }
@@ -205,38 +217,57 @@ function exceptions(rows: readonly string[]): { count: number; rows: readonly st
   return { count: rows.length, rows: rows.slice(0, EXCEPTIONS_LISTED) };
 }
 
-/** The rows a spec asks for: tenants x flags, less the excluded ones. */
-function pairs(spec: Pick<FeatureRowsSpec, "tenants" | "flags" | "excluded">): [string, string][] {
+/** The rows asked for: tenants x flags, less the excluded ones. */
+function pairs(tenants: readonly string[], spec: Pick<FeatureRowsSpec, "flags" | "excluded">): [string, string][] {
   const excluded = new Set(spec.excluded);
-  return spec.tenants
+  return tenants
     .flatMap((tenant) => spec.flags.map((flag): [string, string] => [tenant, flag]))
     .filter((pair) => !excluded.has(pair.join("/")));
 }
 
 /**
+ * The tenants the spec names, from the stack configuration the provider was handed (current with
+ * PULUMI_RUN_PROGRAM=true, which every documented command sets). A provider left with another configuration must
+ * not write: it would converge a list nobody reviewed.
+ */
+function configuredTenants(spec: FeatureRowsResourceSpec): readonly string[] {
+  const tenants = [...configuredFeatures().tenants].sort();
+  if (tenantListName(tenants) === spec.tenants) return tenants;
+  throw new Error(
+    `the provider's stage2:features lists ${tenantListName(tenants)}, not the program's ${spec.tenants}; run with ` +
+      "PULUMI_RUN_PROGRAM=true (the documented commands do) so that the provider reads the current configuration",
+  );
+}
+
+/**
  * Feature rows, with the runbook's insert-if-missing semantics: a missing row is drift and is inserted
  * disabled; the `enabled` value belongs to operators and is only reported (status.enabled), never compared or
- * changed. One resource and one query for all tenants, whatever their number; the state holds the tenants and
- * flags, and only the exceptions of the rows.
+ * changed. One resource and one query for all tenants, whatever their number. The inputs name the tenant list
+ * (featureRowsResource); the outputs keep the list the last write converged (`appliedTenants`), which a refresh
+ * reads and which tells, when the list changes, whose rows to delete; the rows themselves are in neither, only
+ * their exceptions.
  */
-export const featureRows: ObjectKind<FeatureRowsSpec> = {
+export const featureRows: ObjectKind<FeatureRowsResourceSpec> = {
   describe: (spec) => `feature rows in ${spec.schema}.${spec.table}`,
   id: (spec) => `${spec.schema}.${spec.table}`,
   identityKeys: ["schema", "table"],
+  outputOnly: ["appliedTenants"],
 
   async read(db, spec) {
     if (!(await tableExists(db, spec.schema, spec.table))) return undefined;
-    const { missing, enabled } = await readFeatures(db, spec);
+    // An object new to the state (adoption) has no converged list yet: the configured one is what up converges.
+    const { missing, enabled } = await readFeatures(db, spec, spec.appliedTenants ?? configuredTenants(spec));
     return { live: { ...spec, missing }, status: { enabled: exceptions(enabled) } };
   },
 
   async create(db, spec) {
-    return this.update(db, { ...spec, tenants: [], flags: [], excluded: [] }, spec);
+    return this.update(db, { ...spec, appliedTenants: [], flags: [], excluded: [] }, spec);
   },
 
   async update(db, olds, news) {
     const table = qualified(news.schema, news.table);
-    const wanted = pairs(news);
+    const tenants = configuredTenants(news);
+    const wanted = pairs(tenants, news);
     await db.mutate(
       `insert into ${table} (tenant_id, name, enabled)
        select t, f, false from unnest($1::text[], $2::text[]) as x(t, f)
@@ -246,25 +277,25 @@ export const featureRows: ObjectKind<FeatureRowsSpec> = {
     // Rows the model no longer asks for: removed by key while still disabled (as Stage 2 left them);
     // a flag an operator has enabled since is kept and reported, never deleted.
     const keep = new Set(wanted.map((p) => p.join("/")));
-    const removed = pairs(olds).filter((p) => !keep.has(p.join("/")));
+    const removed = pairs(olds.appliedTenants ?? [], olds).filter((p) => !keep.has(p.join("/")));
     const retained = removed.length ? await deleteDisabled(db, news, removed) : [];
-    const { missing, enabled } = await readFeatures(db, news);
-    // What is recorded needs no copy of the tenant list: only `missing` can read back differently.
+    const { missing, enabled } = await readFeatures(db, news, tenants);
     return {
-      observed: { missing } as unknown as FeatureRowsSpec,
+      observed: { missing } as unknown as FeatureRowsResourceSpec,
       status: { enabled: exceptions(enabled), retained: exceptions(retained) },
+      recorded: { appliedTenants: tenants },
     };
   },
 
   async delete(db, spec) {
     // Enabled rows stay by design (see update).
-    const retained = await deleteDisabled(db, spec, pairs(spec));
+    const retained = await deleteDisabled(db, spec, pairs(spec.appliedTenants ?? [], spec));
     return retained.length ? { kept: `operators enabled ${retained.join(", ")}, so those rows stay` } : undefined;
   },
 };
 
 /** Deletes the disabled rows among `removed`; returns the enabled ones, which stay ("TENANT/FLAG"). */
-async function deleteDisabled(db: Db, spec: FeatureRowsSpec, removed: [string, string][]): Promise<string[]> {
+async function deleteDisabled(db: Db, spec: FeatureRowsResourceSpec, removed: [string, string][]): Promise<string[]> {
   const table = qualified(spec.schema, spec.table);
   const params = [removed.map((p) => p[0]), removed.map((p) => p[1])];
   await db.mutate(

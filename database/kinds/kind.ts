@@ -10,6 +10,8 @@ export interface Applied<S> {
   readonly observed: S;
   /** Output-only facts for the operator (e.g. the flags' current values, rows kept rather than deleted). */
   readonly status?: Readonly<Record<string, unknown>>;
+  /** Values of the kind's outputOnly keys, as this write left them. */
+  readonly recorded?: Partial<S>;
 }
 
 export interface Observation<S> {
@@ -24,6 +26,11 @@ export interface ObjectKind<S> {
   id(spec: S): string;
   /** Top-level spec keys whose change makes it a different object (replace). */
   readonly identityKeys: readonly string[];
+  /**
+   * Spec keys that only a write knows (Applied.recorded): kept in the outputs, where read, update and delete
+   * find them, and never stored as inputs too.
+   */
+  readonly outputOnly?: readonly string[];
   /** Live state from the shared catalog snapshot, or undefined when the object does not exist. */
   read(db: Db, spec: S): Promise<Observation<S> | undefined>;
   /**

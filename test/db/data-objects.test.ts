@@ -4,6 +4,7 @@
  */
 import { strict as assert } from "node:assert";
 import * as provider from "../../database/provider";
+import { featureRowsResource } from "../../database/specs";
 import { printedBy } from "../support/output";
 import { applyModel, testModel, useDatabase, type AppliedObject } from "../support/apply";
 import { freshDatabase, withClient, type TestDatabase } from "../support/database";
@@ -111,21 +112,31 @@ describe("bucket, seed and feature rows", () => {
   });
 
   it("removing a tenant deletes its still-disabled rows by key and keeps one an operator enabled", async () => {
-    const model = testModel({ features: { tenants: ["TELCO", "ACME"], flags: ["ENABLE_PROJECTS"] } });
-    await provider.create("FeatureRows", model.features as never);
+    const both = testModel({
+      features: { tenants: ["ACME", "TELCO"], flags: ["ENABLE_OKTA_AUTH", "ENABLE_PROJECTS"] },
+    });
+    useDatabase(db.url, ["ACME", "TELCO"]);
+    const created = await provider.create("FeatureRows", featureRowsResource(both.features) as never);
+    // The list the write converged is kept in the outputs only: the inputs name it.
+    assert.deepEqual(created.outs.appliedTenants, ["ACME", "TELCO"]);
     await withClient(db.superuserUrl, (c) =>
-      c.query("update public.features set enabled = true where tenant_id = 'ACME'"),
+      c.query("update public.features set enabled = true where tenant_id = 'ACME' and name = 'ENABLE_PROJECTS'"),
     );
-    await withClient(db.superuserUrl, (c) =>
-      c.query("insert into public.features (tenant_id, name) values ('ACME', 'ENABLE_OKTA_AUTH')"),
+    const news = featureRowsResource(
+      testModel({ features: { tenants: ["TELCO"], flags: ["ENABLE_PROJECTS"] } }).features,
     );
-    const olds = { ...model.features, tenants: ["ACME", "TELCO"], flags: ["ENABLE_OKTA_AUTH", "ENABLE_PROJECTS"] };
-    const news = { ...model.features, tenants: ["TELCO"], flags: ["ENABLE_PROJECTS"] };
-    const result = await provider.update("FeatureRows", "public.features", olds, news);
+    // A provider handed another list than the program's refuses to write.
+    await assert.rejects(
+      provider.update("FeatureRows", "public.features", created.outs, news as never),
+      /stage2:features lists 2 tenants, sha256 [0-9a-f]+, not the program's 1 tenant, sha256 [0-9a-f]+; run with PULUMI_RUN_PROGRAM=true/,
+    );
+    useDatabase(db.url, ["TELCO"]);
+    const result = await provider.update("FeatureRows", "public.features", created.outs, news as never);
     assert.deepEqual((result.outs.status as { retained: unknown }).retained, {
       count: 1,
       rows: ["ACME/ENABLE_PROJECTS"],
     });
+    assert.deepEqual(result.outs.appliedTenants, ["TELCO"]);
     const rows = await withClient(
       db.superuserUrl,
       async (c) =>

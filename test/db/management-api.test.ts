@@ -10,7 +10,7 @@ import * as provider from "../../database/provider";
 import { orderedObjects } from "../../model";
 import { ManagementApi, ManagementApiError, ManagementApiTransport } from "../../transports/management-api";
 import { DatabaseError, type Timeouts } from "../../transports/transport";
-import { testModel } from "../support/apply";
+import { resourceSpec, testModel } from "../support/apply";
 import { freshDatabase, withClient, type TestDatabase } from "../support/database";
 import { fakeProjectRef, startManagementApiServer, type ManagementApiServer } from "../support/management-api-server";
 
@@ -318,6 +318,7 @@ describe("Management API transport", function () {
         "stage2:projectRef": MODEL_REF,
         "stage2:accessToken": TOKEN,
         "stage2:managementApiUrl": apiUrl,
+        "stage2:features": JSON.stringify({ tenants: ["TELCO"] }),
       };
       provider.configure({ get: (key: string) => config[key] });
     }
@@ -344,7 +345,7 @@ describe("Management API transport", function () {
       configureProvider(server.url);
       created = [];
       for (const object of orderedObjects(testModel())) {
-        const spec = object.spec as Record<string, unknown>;
+        const spec = resourceSpec(object);
         const result = await provider.create(object.kind, spec);
         created.push({ kind: object.kind, id: result.id, spec, outs: result.outs });
       }

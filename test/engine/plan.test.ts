@@ -8,6 +8,7 @@
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import * as path from "node:path";
+import { tenantListName } from "../../database/specs";
 import { withClient } from "../support/database";
 import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
 import { patchProgram, restoreFile } from "../support/reliability-variant";
@@ -146,7 +147,8 @@ describe("change review: npm run plan", function () {
     );
     try {
       await expectPlan([
-        "change  feature rows in public.features: new tenant ACME -> up inserts its rows, disabled",
+        // The resource names the list (database/specs.ts); the report's line names the tenant that is new.
+        `change  feature rows in public.features: the tenant list in stage2:features changes from ${tenantListName(["TELCO"])} to ${tenantListName(["ACME", "TELCO"])} -> up inserts new tenants' rows, disabled, and deletes the still-disabled rows of tenants that left`,
         "change  table public.contacts: new column phone2 text -> up adds it",
         "change  verification report: features_present fails (missing: ACME/ENABLE_ATTACHMENTS_UPLOAD, ACME/ENABLE_OKTA_AUTH, ACME/ENABLE_PROJECTS) -> up checks again after converging",
       ]);

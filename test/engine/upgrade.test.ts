@@ -12,7 +12,7 @@ import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
 import { runPulumi } from "../../scripts/lib/pulumi";
 
 /** The release before this one (the last commit that landed); its state shape is what production holds. */
-const PREVIOUS_RELEASE = "077e958";
+const PREVIOUS_RELEASE = "64a3930";
 
 const output = (r: { stdout: string; stderr: string }) => `${r.stdout}\n${r.stderr}`;
 

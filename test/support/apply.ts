@@ -6,7 +6,8 @@
 import { loadSeeds } from "../../config/seeds";
 import type { StackConfig } from "../../config/schema";
 import * as provider from "../../database/provider";
-import { buildModel, orderedObjects, type Stage2Model } from "../../model";
+import { featureRowsResource, type FeatureRowsSpec } from "../../database/specs";
+import { buildModel, orderedObjects, type DesiredObject, type Stage2Model } from "../../model";
 
 export interface AppliedObject {
   readonly kind: string;
@@ -34,11 +35,19 @@ export function useDatabase(url: string, tenants: readonly string[] = ["TELCO"])
   provider.configure({ get: (key: string) => config[key] });
 }
 
+/** An object's spec as its resource declares it (components/): the feature rows name their tenant list. */
+export function resourceSpec(object: DesiredObject): Record<string, unknown> {
+  return (object.kind === "FeatureRows" ? featureRowsResource(object.spec as FeatureRowsSpec) : object.spec) as Record<
+    string,
+    unknown
+  >;
+}
+
 export async function applyModel(url: string, model: Stage2Model = testModel()): Promise<AppliedObject[]> {
   useDatabase(url);
   const applied: AppliedObject[] = [];
   for (const object of orderedObjects(model)) {
-    const spec = object.spec as Record<string, unknown>;
+    const spec = resourceSpec(object);
     const result = await provider.create(object.kind, spec);
     applied.push({ kind: object.kind, id: result.id, spec, outs: result.outs });
   }

@@ -5,6 +5,7 @@
 import { strict as assert } from "node:assert";
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
+import { tenantListName } from "../../database/specs";
 
 const registered: MockResourceArgs[] = [];
 pulumi.runtime.setMocks(
@@ -76,8 +77,9 @@ describe("components (Pulumi mocks)", () => {
   it("declares one feature-rows resource for all tenants, and one seed row per key", () => {
     const features = byType("pulumi-nodejs:dynamic/stage2:FeatureRows");
     assert.equal(features.length, 1);
-    // Sets travel as maps keyed by element (database/wire.ts), so a preview names the tenant added or removed.
-    assert.deepEqual(features[0].inputs.tenants, { ACME: true, TELCO: true });
+    // The tenant list travels by name (database/specs.ts), sets as maps keyed by element (database/wire.ts).
+    assert.equal(features[0].inputs.tenants, tenantListName(["ACME", "TELCO"]));
+    assert.match(features[0].inputs.tenants as string, /^2 tenants, sha256 [0-9a-f]{16}$/);
     assert.deepEqual(features[0].inputs.flags, { ENABLE_PROJECTS: true });
     assert.deepEqual(features[0].inputs.missing, {});
     assert.equal(byType("pulumi-nodejs:dynamic/stage2:SeedRow").length, 7 + 12);

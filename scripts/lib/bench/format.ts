@@ -389,10 +389,12 @@ export function renderMarkdown(result: BenchResult): string {
     "",
     "## What grows with tenants",
     "",
-    "The rows themselves never travel through the engine: the feature rows' resource lists the tenants and flags " +
-      "and its state adds only the exceptions (missing rows, enabled flags, at most 100 each); the report carries " +
-      "the tenant list's digest. What grows with tenants is the list, in that resource's spec and in the stack " +
-      "configuration (stage2:features), which the engine also keeps in the state for the provider.",
+    "The rows themselves never travel through the engine: the feature rows' resource names the tenant list (its " +
+      "count and digest) and its state adds only the exceptions (missing rows, enabled flags, at most 100 each); " +
+      "the report carries the list's digest. The tenants are listed in a file (stage2:features.tenantsFile, " +
+      "`tenants-<n>.yaml`), which the provider reads itself; what grows with tenants is the one copy of the list " +
+      "that the feature rows' outputs keep, the list the last `up` converged, so that the rows of a tenant that " +
+      "leaves can be deleted by key.",
     "",
     "| Tenants | Round trips per preview: provider (refresh) / total | State (`stack export`) | Outputs (`stack output --json`) | Preview text | Largest resource in the state | (b) / (b) at 1 tenant |",
     "|---:|---:|---:|---:|---:|---:|---:|",
