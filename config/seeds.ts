@@ -142,24 +142,26 @@ export function validateSeeds(data: unknown, file: string): PartnerSeeds {
 }
 
 /**
- * Where a data file named by a stack setting (`key`) may be read from: a .yaml file inside the project (symbolic
- * links resolved), so that a stack setting cannot make the program read, and echo, any other file of the machine.
+ * Where a data file named by a stack setting may be read from: a file inside the project (symbolic links
+ * resolved) with one of the expected extensions, so that a stack setting cannot make the program read, and
+ * echo, any other file of the machine.
  */
-export function seedFilePath(
+export function projectFilePath(
   file: string,
   root: string,
-  key = "stage2:seedsFile",
-  example = "data/partners.yaml",
+  expected: { key: string; example: string; extensions: readonly string[] },
 ): { full?: string; problem?: string } {
-  const fix = `use a path relative to the project, such as ${example}`;
+  const fix = `use a path relative to the project, such as ${expected.example}`;
   if (path.isAbsolute(file)) return { problem: `is an absolute path; ${fix}` };
-  if (!/\.ya?ml$/.test(file)) return { problem: `must name a .yaml file; ${fix}` };
+  if (!expected.extensions.includes(path.extname(file))) {
+    return { problem: `must name a ${expected.extensions[0]} file; ${fix}` };
+  }
   const realRoot = fs.realpathSync(root);
   let full: string;
   try {
     full = fs.realpathSync(path.resolve(root, file));
   } catch {
-    return { problem: `there is no file ${file} in the project; check ${key}` };
+    return { problem: `there is no file ${file} in the project; check ${expected.key}` };
   }
   if (path.relative(realRoot, full).startsWith("..")) return { problem: `leads outside the project; ${fix}` };
   if (!fs.statSync(full).isFile()) return { problem: `is not a file; ${fix}` };
@@ -192,7 +194,7 @@ export function decodeSeedText(bytes: Buffer, limit: number = SEED_LIMITS.bytes)
 }
 
 /** A YAML error by its position and kind; the text around it is the file's content, so it is not repeated. */
-export function yamlProblem(error: unknown): string {
+function yamlProblem(error: unknown): string {
   if (error instanceof YAMLError) {
     const at = error.linePos?.[0];
     return `is not valid YAML (${error.code}${at ? ` at line ${at.line}, column ${at.col}` : ""})`;
@@ -202,7 +204,11 @@ export function yamlProblem(error: unknown): string {
 
 /** Loads and validates a seed file, relative to the project root. */
 export function loadSeeds(file: string, root = path.join(__dirname, "..")): PartnerSeeds {
-  const where = seedFilePath(file, root);
+  const where = projectFilePath(file, root, {
+    key: "stage2:seedsFile",
+    example: "data/partners.yaml",
+    extensions: [".yaml", ".yml"],
+  });
   if (!where.full) throw new SeedFileError(file, [`stage2:seedsFile ${where.problem}`]);
   const decoded = decodeSeedText(fs.readFileSync(where.full));
   if (decoded.text === undefined) throw new SeedFileError(file, [decoded.problem!]);

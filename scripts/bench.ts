@@ -393,8 +393,8 @@ async function benchSize(
   let databaseUrl = await createDatabase(cluster, database);
   // The tenants in a file (README, Configuration): inline, the engine would keep the list in the state twice more,
   // as the dynamic provider's configuration.
-  const tenantsFile = path.join(ROOT, `tenants-${tenants}.yaml`);
-  fs.writeFileSync(tenantsFile, stringifyYaml(tenantIds(tenants)));
+  const tenantsFile = path.join(ROOT, `tenants-${tenants}.txt`);
+  fs.writeFileSync(tenantsFile, `${tenantIds(tenants).join("\n")}\n`);
   const config = {
     environment: "local",
     projectRef: "local",

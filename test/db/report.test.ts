@@ -35,6 +35,20 @@ describe("the verification query", () => {
     assert.equal(allOk(checksOf(r), expectedChecks(expectations)), true);
   });
 
+  it("matches listed values exactly, quotes, backslashes, braces and commas included", async () => {
+    const alias = `o'brien "&" {sons}, \\ co`;
+    await withClient(db.superuserUrl, (c) =>
+      c.query("insert into public.partner_normalization (alias, partner_org_id) values ($1, 'vendor-x')", [alias]),
+    );
+    const seedsOk = async (aliases: string[]) =>
+      withClient(db.url, async (c) => {
+        const query = verificationQuery({ ...expectations, normalizationAliases: aliases });
+        return reportSchema.parse((await c.query(query)).rows[0].report).seeds_ok.partner_normalization;
+      });
+    assert.equal(await seedsOk([...expectations.normalizationAliases, alias]), true);
+    assert.equal(await seedsOk([...expectations.normalizationAliases, `${alias} `]), false);
+  });
+
   it("still answers after partner_org was dropped out of band, naming what is missing", async () => {
     await withClient(db.superuserUrl, (c) => c.query("drop table public.partner_org cascade"));
     const r = await report();

@@ -20,9 +20,9 @@ interface StateResource {
 describe("tenants listed in a file", function () {
   let s: TestStack;
   const scratch = projectScratch("tenants-file");
-  const tenantsFile = scratch.relative("tenants.yaml");
+  const tenantsFile = scratch.relative("tenants.txt");
   const list = (tenants: string[]) =>
-    fs.writeFileSync(path.join(scratch.dir, "tenants.yaml"), tenants.map((t) => `- ${t}\n`).join(""));
+    fs.writeFileSync(path.join(scratch.dir, "tenants.txt"), tenants.map((t) => `${t}\n`).join(""));
   const rows = () =>
     withClient(s.db.superuserUrl, async (c) =>
       (

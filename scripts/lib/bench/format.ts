@@ -392,7 +392,7 @@ export function renderMarkdown(result: BenchResult): string {
     "The rows themselves never travel through the engine: the feature rows' resource names the tenant list (its " +
       "count and digest) and its state adds only the exceptions (missing rows, enabled flags, at most 100 each); " +
       "the report carries the list's digest. The tenants are listed in a file (stage2:features.tenantsFile, " +
-      "`tenants-<n>.yaml`), which the provider reads itself; what grows with tenants is the one copy of the list " +
+      "`tenants-<n>.txt`), which the provider reads itself; what grows with tenants is the one copy of the list " +
       "that the feature rows' outputs keep, the list the last `up` converged, so that the rows of a tenant that " +
       "leaves can be deleted by key.",
     "",
