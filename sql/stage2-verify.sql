@@ -19,19 +19,19 @@
 
 select jsonb_build_object(
   'tables_ok', (select jsonb_object_agg(t, to_regclass('public.' || t) is not null)
-                from unnest(array['partner_org', 'partner_normalization', 'projects', 'project_membership', 'contacts', 'engagements', 'attachments_meta', 'ds_directory', 'rm_directory', 'user_profiles', 'user_roles', 'features', 'staging_imports']::text[]) t),
+                from unnest('{"partner_org","partner_normalization","projects","project_membership","contacts","engagements","attachments_meta","ds_directory","rm_directory","user_profiles","user_roles","features","staging_imports"}'::text[]) t),
   'indexes_ok', (select jsonb_object_agg(col, exists (
                   select 1 from pg_index ix
                   join pg_attribute a on a.attrelid = ix.indrelid and a.attnum = ix.indkey[0]
                   where ix.indrelid = to_regclass('"public"."projects"') and a.attname = col
                     and ix.indisvalid and ix.indisready))
-                from unnest(array['stage_application', 'partner_org_id', 'derived_status', 'tenant_id']::text[]) col),
+                from unnest('{"stage_application","partner_org_id","derived_status","tenant_id"}'::text[]) col),
   'bucket_ok', exists (select 1 from storage.buckets b where b.id = 'attachments' and not coalesce(b.public, false)),
   'bucket', jsonb_build_object(
      'exists', exists (select 1 from storage.buckets b where b.id = 'attachments'),
      'public', (select b.public from storage.buckets b where b.id = 'attachments')),
   'storage_policies_ok', (select jsonb_build_object(
-       'ok', coalesce(array_agg(policyname::text order by policyname), '{}') = (select array_agg(n order by n) from unnest(array['attachments_delete', 'attachments_insert', 'attachments_read']::text[]) n),
+       'ok', coalesce(array_agg(policyname::text order by policyname), '{}') = (select array_agg(n order by n) from unnest('{"attachments_delete","attachments_insert","attachments_read"}'::text[]) n),
        'count', count(*),
        'names', coalesce(jsonb_agg(policyname order by policyname), '[]'::jsonb))
      from pg_policies
@@ -46,31 +46,32 @@ select jsonb_build_object(
     (xpath('/row/n/text()', query_to_xml('select count(*) as n from "public"."partner_normalization" n join "public"."partner_org" o on o.id = n.partner_org_id', false, true, '')))[1]::text end)::int,
   'seeds_ok', jsonb_build_object(
      'partner_org', coalesce((case when to_regclass('"public"."partner_org"') is null then 'false' else
-    (xpath('/row/ok/text()', query_to_xml('select count(*) = 7 as ok from "public"."partner_org" where id = any(array[''vendor-x'', ''dp-alpha'', ''cp-bravo'', ''vendor-y'', ''dp-delta'', ''cp-charlie'', ''dp-echo'']::text[])', false, true, '')))[1]::text end)::boolean, false),
+    (xpath('/row/ok/text()', query_to_xml('select count(*) = 7 as ok from "public"."partner_org" where id = any(''{"vendor-x","dp-alpha","cp-bravo","vendor-y","dp-delta","cp-charlie","dp-echo"}''::text[])', false, true, '')))[1]::text end)::boolean, false),
      'partner_normalization', coalesce((case when to_regclass('"public"."partner_normalization"') is null then 'false' else
-    (xpath('/row/ok/text()', query_to_xml('select count(*) = 12 as ok from "public"."partner_normalization" where alias = any(array[''vendor x'', ''vendorx'', ''vendor x ltd'', ''dp alpha'', ''alpha delivery partners'', ''cp bravo'', ''bravo channel'', ''vendor y'', ''dp delta'', ''cp charlie'', ''charlie channel partners'', ''dp echo'']::text[])', false, true, '')))[1]::text end)::boolean, false)),
+    (xpath('/row/ok/text()', query_to_xml('select count(*) = 12 as ok from "public"."partner_normalization" where alias = any(''{"vendor x","vendorx","vendor x ltd","dp alpha","alpha delivery partners","cp bravo","bravo channel","vendor y","dp delta","cp charlie","charlie channel partners","dp echo"}''::text[])', false, true, '')))[1]::text end)::boolean, false)),
   'partner_org_unlisted', coalesce((case when to_regclass('"public"."partner_org"') is null then null else
     (xpath('/row/j/text()', query_to_xml('select coalesce(jsonb_build_object(''count'', count(*),
       ''rows'', coalesce(jsonb_agg(jsonb_build_object(''id'', id, ''label'', label) order by id)
                        filter (where n <= 100), ''[]''::jsonb)), ''{}''::jsonb)::text as j
     from (select id, label, row_number() over (order by id) as n from "public"."partner_org"
-          where id <> all(array[''vendor-x'', ''dp-alpha'', ''cp-bravo'', ''vendor-y'', ''dp-delta'', ''cp-charlie'', ''dp-echo'']::text[])) s', false, true, '')))[1]::text end)::jsonb,
+          where id <> all(''{"vendor-x","dp-alpha","cp-bravo","vendor-y","dp-delta","cp-charlie","dp-echo"}''::text[])) s', false, true, '')))[1]::text end)::jsonb,
      jsonb_build_object('count', 0, 'rows', '[]'::jsonb)),
   'features_present', jsonb_build_object(
-     'tenants', cardinality(array['TELCO']::text[]),
-     'listed', case when cardinality(array['TELCO']::text[]) <= 20 then to_jsonb(array['TELCO']::text[]) end,
-     'flags', to_jsonb(array['ENABLE_ATTACHMENTS_UPLOAD', 'ENABLE_OKTA_AUTH', 'ENABLE_PROJECTS']::text[]))
+     'tenants', cardinality('{"TELCO"}'::text[]),
+     'listed', case when cardinality('{"TELCO"}'::text[]) <= 20 then to_jsonb('{"TELCO"}'::text[]) end,
+     'flags', to_jsonb('{"ENABLE_ATTACHMENTS_UPLOAD","ENABLE_OKTA_AUTH","ENABLE_PROJECTS"}'::text[]))
    || coalesce((case when to_regclass('"public"."features"') is null then null else
-    (xpath('/row/j/text()', query_to_xml('select jsonb_build_object(
-      ''missing'', jsonb_build_object(''count'', (select count(*) from (select x.tenant || ''/'' || x.flag from (select t.tenant, f.flag from unnest(array[''TELCO'']::text[]) t(tenant), unnest(array[''ENABLE_ATTACHMENTS_UPLOAD'', ''ENABLE_OKTA_AUTH'', ''ENABLE_PROJECTS'']::text[]) f(flag)
-    where t.tenant || ''/'' || f.flag <> all(array[]::text[])) x where not exists (select 1 from "public"."features" r where r.tenant_id = x.tenant and r.name = x.flag)) r),
-        ''rows'', coalesce((select jsonb_agg(v order by v) from (select x.tenant || ''/'' || x.flag from (select t.tenant, f.flag from unnest(array[''TELCO'']::text[]) t(tenant), unnest(array[''ENABLE_ATTACHMENTS_UPLOAD'', ''ENABLE_OKTA_AUTH'', ''ENABLE_PROJECTS'']::text[]) f(flag)
-    where t.tenant || ''/'' || f.flag <> all(array[]::text[])) x where not exists (select 1 from "public"."features" r where r.tenant_id = x.tenant and r.name = x.flag) order by 1 limit 100) r(v)), ''[]''::jsonb)),
-      ''enabled'', jsonb_build_object(''count'', (select count(*) from (select r.tenant_id || ''/'' || r.name from "public"."features" r where r.enabled and r.tenant_id = any(array[''TELCO'']::text[])) r),
-        ''rows'', coalesce((select jsonb_agg(v order by v) from (select r.tenant_id || ''/'' || r.name from "public"."features" r where r.enabled and r.tenant_id = any(array[''TELCO'']::text[]) order by 1 limit 100) r(v)), ''[]''::jsonb))
-    )::text as j', false, true, '')))[1]::text end)::jsonb,
-               jsonb_build_object('missing', jsonb_build_object('count', (select count(*) from (select x.tenant || '/' || x.flag from (select t.tenant, f.flag from unnest(array['TELCO']::text[]) t(tenant), unnest(array['ENABLE_ATTACHMENTS_UPLOAD', 'ENABLE_OKTA_AUTH', 'ENABLE_PROJECTS']::text[]) f(flag)
-    where t.tenant || '/' || f.flag <> all(array[]::text[])) x where true) r),
-        'rows', coalesce((select jsonb_agg(v order by v) from (select x.tenant || '/' || x.flag from (select t.tenant, f.flag from unnest(array['TELCO']::text[]) t(tenant), unnest(array['ENABLE_ATTACHMENTS_UPLOAD', 'ENABLE_OKTA_AUTH', 'ENABLE_PROJECTS']::text[]) f(flag)
-    where t.tenant || '/' || f.flag <> all(array[]::text[])) x where true order by 1 limit 100) r(v)), '[]'::jsonb)), 'enabled', jsonb_build_object('count', 0, 'rows', '[]'::jsonb)))
+    (xpath('/row/j/text()', query_to_xml('with missing as materialized (
+        select x.tenant || ''/'' || x.flag from (select t.tenant, f.flag from unnest(''{"TELCO"}''::text[]) t(tenant), unnest(''{"ENABLE_ATTACHMENTS_UPLOAD","ENABLE_OKTA_AUTH","ENABLE_PROJECTS"}''::text[]) f(flag)
+    where t.tenant || ''/'' || f.flag <> all(''{}''::text[])) x
+        where not exists (select 1 from "public"."features" r where r.tenant_id = x.tenant and r.name = x.flag)),
+      enabled as materialized (
+        select r.tenant_id || ''/'' || r.name from "public"."features" r where r.enabled and r.tenant_id = any(''{"TELCO"}''::text[]))
+    select jsonb_build_object(''missing'', jsonb_build_object(''count'', (select count(*) from (select * from missing) r),
+        ''rows'', coalesce((select jsonb_agg(v order by v) from (select * from missing order by 1 limit 100) r(v)), ''[]''::jsonb)), ''enabled'', jsonb_build_object(''count'', (select count(*) from (select * from enabled) r),
+        ''rows'', coalesce((select jsonb_agg(v order by v) from (select * from enabled order by 1 limit 100) r(v)), ''[]''::jsonb)))::text as j', false, true, '')))[1]::text end)::jsonb,
+               jsonb_build_object('missing', jsonb_build_object('count', (select count(*) from (select x.tenant || '/' || x.flag from (select t.tenant, f.flag from unnest('{"TELCO"}'::text[]) t(tenant), unnest('{"ENABLE_ATTACHMENTS_UPLOAD","ENABLE_OKTA_AUTH","ENABLE_PROJECTS"}'::text[]) f(flag)
+    where t.tenant || '/' || f.flag <> all('{}'::text[])) x where true) r),
+        'rows', coalesce((select jsonb_agg(v order by v) from (select x.tenant || '/' || x.flag from (select t.tenant, f.flag from unnest('{"TELCO"}'::text[]) t(tenant), unnest('{"ENABLE_ATTACHMENTS_UPLOAD","ENABLE_OKTA_AUTH","ENABLE_PROJECTS"}'::text[]) f(flag)
+    where t.tenant || '/' || f.flag <> all('{}'::text[])) x where true order by 1 limit 100) r(v)), '[]'::jsonb)), 'enabled', jsonb_build_object('count', 0, 'rows', '[]'::jsonb)))
 ) as report;
