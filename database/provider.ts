@@ -6,14 +6,15 @@
  *             (database/reconcile.ts), so only real out-of-band changes differ from the model;
  *   diff   -> field-level comparison of that projection with the desired spec;
  *   create -> adopt or create; update -> converge; delete -> the kind's safe removal.
- * Outputs are the spec plus `observed` (canonical state recorded at the last write) and `status`.
+ * Outputs are the spec plus `observed` (canonical state recorded at the last write, where it differs from the
+ * spec: reconcile.ts recordedDifferences) and `status`.
  */
 import { parseConnection, type ConnectionSettings } from "../config/connection";
 import { checkTeardown } from "../preflight/checks";
 import { PreflightError, runPreflight } from "../preflight/run";
 import { managementApiFor, openTransport } from "../transports";
 import { Db } from "./db";
-import { changedFields, project, replacedKeys } from "./reconcile";
+import { changedFields, project, recordedDifferences, replacedKeys } from "./reconcile";
 import { featureRows, buckets, rows } from "./kinds/data";
 import { indexes } from "./kinds/indexes";
 import type { ObjectKind } from "./kinds/kind";
@@ -221,7 +222,8 @@ export async function diff(kindName: string, _id: string, olds: Bag, news: Bag) 
 
 /** Outputs: the spec in the engine's shape, and what the provider records beside it. */
 function outputsOf(kindName: string, spec: Bag, recorded: { observed: unknown; status: unknown }): Bag {
-  return { ...toResource(kindName, spec), ...recorded, readFrom: here() };
+  const observed = recordedDifferences(recorded.observed, spec);
+  return { ...toResource(kindName, spec), observed, status: recorded.status, readFrom: here() };
 }
 
 export async function create(kindName: string, inputs: Bag) {

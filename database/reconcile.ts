@@ -46,6 +46,22 @@ function projectValue(live: Json | undefined, observed: Json | undefined, spec: 
 }
 
 /**
+ * What `observed` needs to keep beside the spec it is stored with: only where the two differ. A key left out
+ * reads back as the spec's own value, which project() treats exactly as a recorded value equal to the spec
+ * (either way it compares the live value with the spec), so the state, and every call the engine makes about
+ * the object, carries the catalog's form only where it is not the model's text.
+ */
+export function recordedDifferences(observed: unknown, spec: unknown): unknown {
+  if (!isObject(observed) || !isObject(spec)) return observed;
+  const kept: JsonObject = {};
+  for (const [key, value] of Object.entries(observed)) {
+    if (!(key in spec)) kept[key] = value;
+    else if (!isDeepStrictEqual(value, spec[key])) kept[key] = recordedDifferences(value, spec[key]) as Json;
+  }
+  return kept;
+}
+
+/**
  * Keys that never count as a change: informational inputs (a table's column order; how the report checks,
  * report/kind.ts).
  */

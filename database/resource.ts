@@ -22,15 +22,14 @@ const TYPE_PREFIX = "pulumi-nodejs:dynamic/stage2:";
  * The provider module for one kind, as the dynamic-provider host loads it (require-from-string, then handler()):
  * it finds the project (the engine starts the provider in the program's folder; the root is where Pulumi.yaml
  * is) and asks scripts/lib/typescript-loader.js for the provider. It travels with every call the engine makes
- * about the object and is stored twice per object in the state, so it is kept to a few hundred bytes.
+ * about the object (seven per object in a preview) and is stored twice per object in the state, so it is
+ * written as tersely as it can be read.
  */
 export function loaderSource(kind: string): string {
   return (
-    "// Stage 2 (database/resource.ts)\n" +
-    'exports.handler = function () { var fs = require("fs"), path = require("path");' +
-    " var root = process.env.STAGE2_PROJECT_ROOT || process.cwd();" +
-    ' while (!fs.existsSync(path.join(root, "Pulumi.yaml")) && path.dirname(root) !== root) root = path.dirname(root);' +
-    ` return require(path.join(root, "scripts", "lib", "typescript-loader.js")).provider(root, ${JSON.stringify(kind)}); };\n`
+    "exports.handler=function(){var f=require('fs'),p=require('path'),r=process.cwd();" +
+    "while(!f.existsSync(p.join(r,'Pulumi.yaml'))&&p.dirname(r)!==r)r=p.dirname(r);" +
+    `return require(p.join(r,'scripts/lib/typescript-loader.js')).provider(r,'${kind}')}`
   );
 }
 

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { changedFields, project, replacedKeys } from "../../database/reconcile";
+import { changedFields, project, recordedDifferences, replacedKeys } from "../../database/reconcile";
 
 describe("reconcile: drift without hand-written canonicalization", () => {
   const spec = { name: "p", using: "tenant_id = 'A'", roles: ["authenticated"] };
@@ -33,6 +33,35 @@ describe("reconcile: drift without hand-written canonicalization", () => {
     assert.deepEqual(changedFields(projected, spec2), [
       { path: "columns.b", before: undefined, after: { type: "uuid" } },
     ]);
+  });
+
+  it("records the catalog's form only where it differs from the spec, and reads back exactly as the whole", () => {
+    const table = {
+      name: "t",
+      columns: { a: { type: "text", default: "'x'" }, b: { type: "uuid", default: null } },
+      checks: { c: "length(a) > 0" },
+    };
+    const catalog = {
+      name: "t",
+      columns: { a: { type: "text", default: "'x'::text" }, b: { type: "uuid", default: null }, z: { type: "int" } },
+      checks: { c: "(length(a) > 0)" },
+    };
+    const kept = recordedDifferences(catalog, table);
+    assert.deepEqual(kept, {
+      columns: { a: { default: "'x'::text" }, z: { type: "int" } },
+      checks: { c: "(length(a) > 0)" },
+    });
+    assert.deepEqual(recordedDifferences(table, table), {});
+    // Whatever the live object looks like now, the projection is the one the whole record gives.
+    const lives = [
+      catalog,
+      { ...catalog, name: "u" },
+      { ...catalog, columns: { ...catalog.columns, a: { type: "varchar", default: "'x'::text" } } },
+      { ...catalog, columns: { b: { type: "uuid", default: "gen_random_uuid()" } } },
+      { ...catalog, checks: { c: "true" } },
+      { ...catalog, checks: null },
+    ];
+    for (const live of lives) assert.deepEqual(project(live, kept, table), project(live, catalog, table));
   });
 
   it("a program change is a change even when nothing drifted", () => {
