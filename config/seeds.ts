@@ -169,11 +169,15 @@ export function projectFilePath(
 }
 
 /**
- * The seed file's text: UTF-8 only (a Latin-1 file would otherwise be stored with U+FFFD in place of its
- * accents), within the size limit. Problems name the line, never its content.
+ * A data file's text (the seed file's, a tenants file's): UTF-8 only (a Latin-1 file would otherwise be
+ * stored with U+FFFD in place of its accents), within the size limit. Problems name the line, never its content.
  */
-export function decodeSeedText(bytes: Buffer, limit: number = SEED_LIMITS.bytes): { text?: string; problem?: string } {
-  if (bytes.length > limit) return { problem: `is ${bytes.length} bytes; the limit for seed data is ${limit} bytes` };
+export function decodeText(
+  bytes: Buffer,
+  limit: number = SEED_LIMITS.bytes,
+  what = "seed data",
+): { text?: string; problem?: string } {
+  if (bytes.length > limit) return { problem: `is ${bytes.length} bytes; the limit for ${what} is ${limit} bytes` };
   const strict = new TextDecoder("utf-8", { fatal: true });
   try {
     return { text: strict.decode(bytes) };
@@ -210,7 +214,7 @@ export function loadSeeds(file: string, root = path.join(__dirname, "..")): Part
     extensions: [".yaml", ".yml"],
   });
   if (!where.full) throw new SeedFileError(file, [`stage2:seedsFile ${where.problem}`]);
-  const decoded = decodeSeedText(fs.readFileSync(where.full));
+  const decoded = decodeText(fs.readFileSync(where.full));
   if (decoded.text === undefined) throw new SeedFileError(file, [decoded.problem!]);
   let data: unknown;
   try {

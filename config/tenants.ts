@@ -1,18 +1,18 @@
 /**
- * The stack's tenants: listed in the configuration (stage2:features.tenants), or, for long lists, in a YAML file
- * of the project (stage2:features.tenantsFile). The engine hands a dynamic provider the whole stack
- * configuration and keeps it in the state, twice; a file keeps thousands of tenant ids out of every state
- * (README, Performance), and a pull request that adds a tenant still shows it in the file's diff.
+ * The stack's tenants: listed in the configuration (stage2:features.tenants), or, for long lists, in a text file
+ * of the project, one id per line (stage2:features.tenantsFile). The engine hands a dynamic provider the whole
+ * stack configuration and keeps it in the state, twice; a file keeps thousands of tenant ids out of every state
+ * (README, "Feature rows"), and a pull request that adds a tenant still shows it in the file's diff.
  */
 import * as fs from "node:fs";
 import { z } from "zod";
-import { decodeSeedText, projectFilePath } from "./seeds";
+import { decodeText, projectFilePath } from "./seeds";
 
 /** Mirrors the tables' CHECK (tenant_id ~ '^[A-Z][A-Z0-9_]{1,31}$'). */
 export const TENANT_ID = /^[A-Z][A-Z0-9_]{1,31}$/;
 
 /** About 100,000 of the longest tenant ids, one per line. */
-export const TENANTS_FILE_LIMIT_BYTES = 4 * 1024 * 1024;
+const TENANTS_FILE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 const tenantId = z.string().regex(TENANT_ID, {
   message: "must be 2-32 characters of A-Z, 0-9 and _, starting with a letter (e.g. TELCO)",
@@ -69,7 +69,7 @@ export function readTenantsFile(file: string, root: string): { tenants?: string[
   const at = `${key} (${file})`;
   const where = projectFilePath(file, root, { key, example: "data/tenants.txt", extensions: [".txt"] });
   if (!where.full) return { problems: [`${key}: ${where.problem}`] };
-  const decoded = decodeSeedText(fs.readFileSync(where.full), TENANTS_FILE_LIMIT_BYTES);
+  const decoded = decodeText(fs.readFileSync(where.full), TENANTS_FILE_LIMIT_BYTES, "a tenants file");
   if (decoded.text === undefined) return { problems: [`${at}: ${decoded.problem}`] };
   const { tenants, problems } = parseTenantsText(decoded.text);
   return problems.length ? { problems: problems.map((p) => `${at}: ${p}`) } : { tenants };
