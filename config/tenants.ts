@@ -64,23 +64,22 @@ export function parseTenantsText(text: string): { tenants: string[]; problems: s
  * The tenants a file names, or every problem with it, each naming the setting and the file; like the seed
  * file, it must be UTF-8 inside the project, and its content is never echoed.
  */
-export function readTenantsFile(file: string, root: string): { tenants?: string[]; problems?: string[] } {
+function readTenantsFile(file: string, root: string): { tenants: string[]; problems: string[] } {
   const key = "stage2:features.tenantsFile";
   const at = `${key} (${file})`;
   const where = projectFilePath(file, root, { key, example: "data/tenants.txt", extensions: [".txt"] });
-  if (!where.full) return { problems: [`${key}: ${where.problem}`] };
+  if (!where.full) return { tenants: [], problems: [`${key}: ${where.problem}`] };
   const decoded = decodeText(fs.readFileSync(where.full), TENANTS_FILE_LIMIT_BYTES, "a tenants file");
-  if (decoded.text === undefined) return { problems: [`${at}: ${decoded.problem}`] };
+  if (decoded.text === undefined) return { tenants: [], problems: [`${at}: ${decoded.problem}`] };
   const { tenants, problems } = parseTenantsText(decoded.text);
-  return problems.length ? { problems: problems.map((p) => `${at}: ${p}`) } : { tenants };
+  return { tenants, problems: problems.map((p) => `${at}: ${p}`) };
 }
 
 /** The features setting with its tenants resolved from the file it may name (root: the project). */
-export function resolveTenants<F extends { tenants?: string[]; tenantsFile?: string }>(
-  features: F,
+export function resolveTenants(
+  features: { tenants?: string[]; tenantsFile?: string },
   root: string,
 ): { tenants: string[]; problems: string[] } {
   if (features.tenantsFile === undefined) return { tenants: features.tenants ?? [], problems: [] };
-  const listed = readTenantsFile(features.tenantsFile, root);
-  return { tenants: listed.tenants ?? [], problems: listed.problems ?? [] };
+  return readTenantsFile(features.tenantsFile, root);
 }
