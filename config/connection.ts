@@ -1,18 +1,16 @@
 /**
- * The connection part of the stack configuration, as the provider process needs it. The program validates
- * the whole configuration first (config/schema.ts), so here a problem can only mean the provider runs
- * with a configuration the program never saw; the messages still name the key.
+ * The connection, as the provider process needs it: where to (the credentials in its environment,
+ * config/credentials.ts) and how long to wait (stage2:ddl). The program validates the whole configuration first
+ * (config/schema.ts), so here a problem can only mean the provider runs with settings the program never saw; the
+ * messages still name the variable or key.
  */
-import * as path from "node:path";
 import type { Timeouts } from "../transports/transport";
+import { CREDENTIAL_VARIABLES, type Credentials } from "./credentials";
 import { parseDatabaseUrl, type DatabaseTarget } from "./database-url";
 import { DDL_DURATIONS, DEFAULT_TIMEOUTS, durationProblem } from "./durations";
-import type { StackConfig } from "./schema";
+import { PROJECT_ROOT } from "./project";
 
 export { DEFAULT_TIMEOUTS } from "./durations";
-
-/** Where sslrootcert and other relative paths of the configuration are read from. */
-export const PROJECT_ROOT = path.join(__dirname, "..");
 
 export type ConnectionSettings =
   | {
@@ -45,46 +43,47 @@ export function parseTimeouts(raw: unknown): Timeouts {
   return timeouts as Timeouts;
 }
 
-/** The target of a `stage2:databaseUrl` that validation accepted; throws naming the key otherwise. */
+/** The target of a STAGE2_DATABASE_URL that validation accepted; throws naming the variable otherwise. */
 export function databaseTarget(databaseUrl: string): DatabaseTarget {
   const parsed = parseDatabaseUrl(databaseUrl, PROJECT_ROOT);
-  if (!parsed.target) throw new Error(`stage2:databaseUrl: ${parsed.problems.join("; ")}`);
+  if (!parsed.target) throw new Error(`${CREDENTIAL_VARIABLES.databaseUrl}: ${parsed.problems.join("; ")}`);
   return parsed.target;
 }
 
-/** Reads `stage2:*` values through `get(key)` (key without the namespace). */
-export function parseConnection(get: (key: string) => unknown): ConnectionSettings {
+/**
+ * The connection from `stage2:*` settings read through `get(key)` (key without the namespace) and the credentials
+ * of the environment. The program's configuration (config/schema.ts StackConfig) has both, so it passes itself.
+ */
+export function parseConnection(get: (key: string) => unknown, credentials: Credentials): ConnectionSettings {
   const transport = text(get("transport")) ?? "direct";
   const timeouts = parseTimeouts(get("ddl"));
   if (transport === "management-api") {
-    const accessToken = text(get("accessToken"));
+    const accessToken = credentials.accessToken;
     if (!accessToken)
-      throw new Error("stage2:accessToken is not set; pulumi config set --secret stage2:accessToken sbp_...");
+      throw new Error(`${CREDENTIAL_VARIABLES.accessToken} is not set; transport management-api needs it`);
     const projectRef = text(get("projectRef"));
     if (!projectRef) throw new Error("stage2:projectRef is not set; transport management-api needs it");
     return { transport, accessToken, projectRef, managementApiUrl: text(get("managementApiUrl")), timeouts };
   }
   if (transport !== "direct") throw new Error(`stage2:transport must be direct or management-api, not "${transport}"`);
-  const databaseUrl = text(get("databaseUrl"));
-  if (!databaseUrl)
-    throw new Error("stage2:databaseUrl is not set; pulumi config set --secret stage2:databaseUrl 'postgresql://...'");
+  const databaseUrl = credentials.databaseUrl;
+  if (!databaseUrl) {
+    throw new Error(
+      `${CREDENTIAL_VARIABLES.databaseUrl} is not set: export it with the database's postgresql:// URL (README: Credentials)`,
+    );
+  }
   return { transport, databaseUrl, target: databaseTarget(databaseUrl), timeouts };
 }
 
-/** The connection part of a validated stack configuration (the program's side of parseConnection). */
-export function connectionOf(config: StackConfig): ConnectionSettings {
-  return config.transport === "direct"
-    ? {
-        transport: "direct",
-        databaseUrl: config.databaseUrl!,
-        target: databaseTarget(config.databaseUrl!),
-        timeouts: config.ddl,
-      }
-    : {
-        transport: "management-api",
-        accessToken: config.accessToken!,
-        projectRef: config.projectRef!,
-        managementApiUrl: config.managementApiUrl,
-        timeouts: config.ddl,
-      };
+/** The connection of a validated configuration (config/schema.ts), whose credentials it already holds. */
+export function connectionOf(config: {
+  readonly transport: string;
+  readonly projectRef?: string;
+  readonly managementApiUrl?: string;
+  readonly ddl: Timeouts;
+  readonly databaseUrl?: string;
+  readonly accessToken?: string;
+}): ConnectionSettings {
+  const settings: Record<string, unknown> = { ...config };
+  return parseConnection((key) => (key === "ddl" ? config.ddl : settings[key]), config);
 }

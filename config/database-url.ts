@@ -1,5 +1,5 @@
 /**
- * `stage2:databaseUrl`, read once, the way the driver reads it, and checked before anything connects.
+ * The database URL (STAGE2_DATABASE_URL, config/credentials.ts), read once, the way the driver reads it, and checked before anything connects.
  *
  * node-postgres lets a URL's query override its host, port and user (`...@db.<ref>.supabase.co/postgres?host=
  * 10.0.0.9`), and it sends the password in the clear unless the URL asks for TLS. So the URL is parsed with
@@ -50,7 +50,7 @@ export function isLoopback(host: string): boolean {
 }
 
 /**
- * The target a URL names, or the problems that stop it being used (each a sentence for `stage2:databaseUrl: ...`).
+ * The target a URL names, or the problems that stop it being used (each a sentence for `STAGE2_DATABASE_URL: ...`).
  * Never echoes the URL (it holds the password).
  */
 export function parseDatabaseUrl(

@@ -19,7 +19,40 @@ export function printable(text: string, maxLength = 500): string {
     : shown;
 }
 
+/**
+ * The same escapes for text of several lines (an error message, a function's body read from the database): line
+ * breaks and tabs stay, every other control character shows as its escape. Not bounded.
+ */
+export function printableLines(text: string): string {
+  return text
+    .split("\n")
+    .map((line) =>
+      line
+        .split("\t")
+        .map((part) => printable(part, Number.MAX_SAFE_INTEGER))
+        .join("\t"),
+    )
+    .join("\n");
+}
+
 export function hasControlCharacters(text: string): boolean {
   CONTROL.lastIndex = 0;
   return CONTROL.test(text);
+}
+
+const HTML: Readonly<Record<string, string>> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+
+/**
+ * Text for a GitHub markdown comment or job summary, where a value read from the database must stay text: no HTML
+ * (escaped), no emphasis, code, table cell break or link syntax (backslash-escaped), no @mention, #reference or
+ * autolinked URL (a word joiner, U+2060, after `@`, `#`, `://` and `www`, which GitHub's linkers do not cross).
+ * Control characters are escaped and the text bounded, as printable() does.
+ */
+export function markdownText(text: string, maxLength = 500): string {
+  return printable(text, maxLength)
+    .replace(/[&<>]/g, (c) => HTML[c])
+    .replace(/[\\`*_[\]()!|~{}]/g, "\\$&")
+    .replace(/([@#])(?=[\w-])/g, "$1\u2060")
+    .replace(/:\/\//g, ":\u2060//")
+    .replace(/\bwww\./gi, (w) => `${w.slice(0, 3)}\u2060.`);
 }

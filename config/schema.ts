@@ -1,13 +1,20 @@
 /**
- * The stack configuration (`stage2:*` keys in Pulumi.<stack>.yaml), validated once, at the edge, with every
- * problem reported together and each message naming the key and the fix. Nothing reaches the database
- * before this passes.
+ * The stack configuration (`stage2:*` keys in Pulumi.<stack>.yaml) and the credentials of the environment
+ * (config/credentials.ts), validated once, at the edge, with every problem reported together and each message
+ * naming the key or variable and the fix. Nothing reaches the database before this passes.
  */
-import { PROJECT_ROOT } from "./connection";
+import {
+  CREDENTIAL_VARIABLES,
+  credentialsSchema,
+  RETIRED_SETTINGS,
+  retiredSettingProblem,
+  type Credentials,
+} from "./credentials";
 import { isLoopback, parseDatabaseUrl } from "./database-url";
 import { DDL_DURATIONS, DEFAULT_TIMEOUTS, durationProblem, type DurationRange } from "./durations";
 import { OperatorError } from "./errors";
 import { printable } from "./printable";
+import { PROJECT_ROOT } from "./project";
 import { resolveTenants, tenantList } from "./tenants";
 import { z } from "zod";
 
@@ -115,23 +122,22 @@ export const rollbackSchema = z
 
 export type Rollback = z.output<typeof rollbackSchema>;
 
-const DATABASE_URL_MESSAGE =
-  "must be a postgresql:// URL with the password percent-encoded (Project Settings -> Database -> Connection " +
-  "string: direct, or session pooler); set it with pulumi config set --secret stage2:databaseUrl 'postgresql://...'";
-const ACCESS_TOKEN_MESSAGE =
-  "must be a Supabase personal access token (sbp_..., no spaces; Dashboard -> Account -> Access Tokens)";
 const SYSTEM_IDENTIFIER_MESSAGE =
   "must be the cluster's system identifier, digits in quotes (select system_identifier from pg_control_system())";
 const API_URL_MESSAGE =
   "must be an https:// URL (default https://api.supabase.com); plain http only to this machine (127.0.0.1, localhost)";
 
-/** The platform's own roles: the reviewer must be a role of its own. */
+export const REVIEWER_DEFAULT_NAME = "stage2_reviewer";
+
+/**
+ * The platform's own roles and those of its extensions (supabase/postgres migrations and ansible roles: pgsodium's
+ * key roles, pg_tle's admin, the pooler's, the realtime and ETL admins...): the reviewer must be a role of its own,
+ * because up reduces it to exactly the model's powers.
+ */
 const PLATFORM_ROLE =
-  /^(postgres|anon|authenticated|service_role|authenticator|dashboard_user|pgbouncer|public|supabase_.*|pg_.*)$/;
+  /^(postgres|anon|authenticated|service_role|authenticator|dashboard_user|pgbouncer|pgsodium_.*|pgtle_.*|pgmq_.*|pg_.*|public|supabase_.*|cli_login_.*|realtime_.*|rds_.*|cloudsqlsuperuser|azure_.*)$/;
 const REVIEWER_NAME_MESSAGE =
-  "must be a new role's name (lowercase letters, digits and _), not one of the platform's roles; the default is stage2_reviewer";
-const REVIEWER_PASSWORD_MESSAGE =
-  "must be 16 to 128 printable ASCII characters without spaces (e.g. the output of openssl rand -hex 24)";
+  "must be a new role's name (lowercase letters, digits and _), not one of the platform's or an extension's roles; the default is stage2_reviewer";
 
 export const stackConfigSchema = z
   .object({
@@ -170,16 +176,6 @@ export const stackConfigSchema = z
       )
       .default({ kind: "supabase" }),
     transport: z.enum(["direct", "management-api"], { message: "must be direct or management-api" }).default("direct"),
-    databaseUrl: z
-      .string({ message: DATABASE_URL_MESSAGE })
-      .superRefine((url, ctx) => {
-        for (const message of parseDatabaseUrl(url, PROJECT_ROOT).problems) ctx.addIssue({ code: "custom", message });
-      })
-      .optional(),
-    accessToken: z
-      .string({ message: ACCESS_TOKEN_MESSAGE })
-      .regex(/^\S{10,}$/, { message: ACCESS_TOKEN_MESSAGE })
-      .optional(),
     managementApiUrl: z.string({ message: API_URL_MESSAGE }).refine(isApiUrl, { message: API_URL_MESSAGE }).optional(),
     managementApiAllowHost: z
       .string({ message: "must be the host name of stage2:managementApiUrl, to allow a host that is not Supabase's" })
@@ -189,8 +185,8 @@ export const stackConfigSchema = z
         {
           tenants: tenantList.optional(),
           tenantsFile: z
-            .string({ message: "must be a path relative to the project, such as data/tenants.yaml" })
-            .min(1, { message: "must be a path relative to the project, such as data/tenants.yaml" })
+            .string({ message: "must be a path relative to the project, such as data/tenants.txt" })
+            .min(1, { message: "must be a path relative to the project, such as data/tenants.txt" })
             .optional(),
           flags: z
             .array(flag, { message: `must be a list of flags (${STAGE2_FLAGS.join(", ")})` })
@@ -210,8 +206,8 @@ export const stackConfigSchema = z
           ctx.addIssue({
             code: "custom",
             message:
-              "set exactly one of tenants (a list, e.g. [TELCO]) and tenantsFile (a YAML list in the project, " +
-              "for long lists: README, Configuration)",
+              "set exactly one of tenants (a list, e.g. [TELCO]) and tenantsFile (a text file in the project, one " +
+              "tenant id per line, for long lists: docs/configuration.md)",
           });
         }
       }),
@@ -248,12 +244,11 @@ export const stackConfigSchema = z
             .string({ message: REVIEWER_NAME_MESSAGE })
             .regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: REVIEWER_NAME_MESSAGE })
             .refine((name) => !PLATFORM_ROLE.test(name), { message: REVIEWER_NAME_MESSAGE })
-            .default("stage2_reviewer"),
-          password: z
-            .string({ message: REVIEWER_PASSWORD_MESSAGE })
-            .regex(/^[\x21-\x7e]{16,128}$/, { message: REVIEWER_PASSWORD_MESSAGE }),
+            .default(REVIEWER_DEFAULT_NAME),
         },
-        { message: "must be an object with password (a secret) and optionally name" },
+        {
+          message: `must be an object with the role's name (its password is ${CREDENTIAL_VARIABLES.reviewerPassword} in the environment)`,
+        },
       )
       .strict()
       .optional(),
@@ -282,6 +277,18 @@ export const stackConfigSchema = z
             .string({ message: "must be a shell command that exits 0 when a usable backup exists" })
             .min(1, { message: "must be a shell command that exits 0 when a usable backup exists" })
             .optional(),
+          backupCommandEnv: z
+            .array(
+              z
+                .string()
+                .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "must be an environment variable's name" })
+                .refine((name) => !/^(STAGE2_|PULUMI_)/.test(name), {
+                  message:
+                    "must not pass a STAGE2_ or PULUMI_ variable (the owner's credentials and the state's passphrase)",
+                }),
+              { message: "must be a list of environment variable names the backup command needs" },
+            )
+            .default([]),
           backupWaiver: z
             .string({ message: "must be the reason no backup is checked (logged on every run)" })
             .trim()
@@ -291,11 +298,11 @@ export const stackConfigSchema = z
         },
         {
           message:
-            "must be an object with requireBackup, maxBackupAgeHours, backupCommand, backupWaiver and/or changeWindow",
+            "must be an object with requireBackup, maxBackupAgeHours, backupCommand, backupCommandEnv, backupWaiver and/or changeWindow",
         },
       )
       .strict()
-      .default({ maxBackupAgeHours: 26 }),
+      .default({ maxBackupAgeHours: 26, backupCommandEnv: [] }),
   })
   .strict();
 
@@ -303,31 +310,46 @@ export const stackConfigSchema = z
  * Rules across keys. They run on the raw values, whatever else is wrong with them (a schema-level refinement
  * would be skipped when a field fails), so they are reported together with every other problem.
  */
-function crossKeyProblems(values: Readonly<Record<string, unknown>>, use: ConfigUse): string[] {
+function crossKeyProblems(
+  values: Readonly<Record<string, unknown>>,
+  credentials: Credentials,
+  use: ConfigUse,
+): string[] {
   const problems: string[] = [];
   const transport = values.transport ?? "direct";
   const environment = values.environment;
   const given = (key: string): boolean => values[key] !== undefined && values[key] !== null;
-  if (transport === "direct" && !given("databaseUrl")) {
+  const {
+    databaseUrl: DATABASE_URL,
+    accessToken: ACCESS_TOKEN,
+    reviewerPassword: REVIEWER_PASSWORD,
+  } = CREDENTIAL_VARIABLES;
+  if (transport === "direct" && !credentials.databaseUrl) {
     problems.push(
-      "stage2:databaseUrl: is required with transport direct: pulumi config set --secret stage2:databaseUrl 'postgresql://...'",
+      `${DATABASE_URL}: is required with transport direct: export ${DATABASE_URL}='postgresql://...' (the owner's ` +
+        "URL for up; a preview may use the read-only reviewer's; README: Credentials)",
     );
   }
   const preflight = (typeof values.preflight === "object" && values.preflight) || {};
   const { requireBackup, backupCommand, backupWaiver } = preflight as Record<string, unknown>;
   const backupRequired = typeof requireBackup === "boolean" ? requireBackup : environment === "prod";
   const selfHosted = (values.target as { kind?: unknown } | undefined)?.kind === "self-hosted";
-  if (!given("accessToken")) {
+  if (!credentials.accessToken) {
     if (transport === "management-api") {
-      problems.push(
-        "stage2:accessToken: is required with transport management-api: pulumi config set --secret stage2:accessToken sbp_...",
-      );
+      problems.push(`${ACCESS_TOKEN}: is required with transport management-api: export ${ACCESS_TOKEN}=sbp_...`);
     } else if (backupRequired && !selfHosted && backupCommand === undefined && use === "change") {
       problems.push(
-        "stage2:accessToken: is required to verify backups (preflight.requireBackup): " +
-          "pulumi config set --secret stage2:accessToken sbp_...",
+        `${ACCESS_TOKEN}: is required to verify backups (stage2:preflight.requireBackup): export ${ACCESS_TOKEN}=sbp_...`,
       );
     }
+  }
+  // Whoever connects as the owner runs the reviewer's drift check (a login with its password) or sets the password.
+  if (given("reviewer") && !credentials.reviewerPassword && !connectsAs(values.reviewer, credentials, transport)) {
+    problems.push(
+      `${REVIEWER_PASSWORD}: is required with stage2:reviewer when connecting as the owner (up sets the role's ` +
+        `password, a preview checks that it logs in): export ${REVIEWER_PASSWORD}=$(openssl rand -hex 24) once, ` +
+        "and keep it where the up job's other secrets are",
+    );
   }
   if (selfHosted) {
     if (given("projectRef")) {
@@ -339,7 +361,7 @@ function crossKeyProblems(values: Readonly<Record<string, unknown>>, use: Config
     if (transport === "management-api") {
       problems.push(
         "stage2:transport: management-api reaches Supabase's platform only; a self-hosted database needs transport " +
-          "direct and stage2:databaseUrl",
+          "direct and STAGE2_DATABASE_URL",
       );
     }
     if (backupRequired && backupCommand === undefined) {
@@ -376,6 +398,19 @@ function crossKeyProblems(values: Readonly<Record<string, unknown>>, use: Config
   return problems;
 }
 
+/** Whether the connection logs in as the reviewer itself (its own preview): then its password is the URL's. */
+function connectsAs(reviewer: unknown, credentials: Credentials, transport: unknown): boolean {
+  if (transport !== "direct" || !credentials.databaseUrl) return false;
+  const name = (reviewer as { name?: unknown } | null)?.name ?? REVIEWER_DEFAULT_NAME;
+  const user = parseDatabaseUrl(credentials.databaseUrl, PROJECT_ROOT).target?.user;
+  return user !== undefined && roleOfUser(user) === name;
+}
+
+/** The role a connection's user logs in as: Supabase's pooler adds the project ref (`stage2_reviewer.<ref>`). */
+export function roleOfUser(user: string): string {
+  return user.replace(/\.[a-z]{20}$/, "");
+}
+
 /** Supabase's own API, or this machine (a test server). */
 function isSupabaseApiHost(host: string): boolean {
   return host === "api.supabase.com" || isLoopback(host.replace(/^\[(.*)\]$/, "$1"));
@@ -383,19 +418,21 @@ function isSupabaseApiHost(host: string): boolean {
 
 export type ParsedStackConfig = z.output<typeof stackConfigSchema>;
 
-/** The validated configuration, with the defaults that depend on the environment resolved. */
-export interface StackConfig extends Omit<ParsedStackConfig, "features" | "protectTables" | "preflight"> {
+/**
+ * The validated configuration, with the defaults that depend on the environment resolved, and the credentials of
+ * the environment beside the settings they go with.
+ */
+export interface StackConfig extends Omit<ParsedStackConfig, "features" | "protectTables" | "preflight" | "reviewer"> {
   readonly features: { readonly tenants: readonly string[]; readonly flags: readonly Stage2Flag[] };
   readonly protectTables: boolean;
   readonly preflight: ParsedStackConfig["preflight"] & { readonly requireBackup: boolean };
+  /** STAGE2_DATABASE_URL. */
+  readonly databaseUrl?: string;
+  /** STAGE2_ACCESS_TOKEN. */
+  readonly accessToken?: string;
+  /** `password`: STAGE2_REVIEWER_PASSWORD; absent in the reviewer's own preview, which logged in with it. */
+  readonly reviewer?: { readonly name: string; readonly password?: string };
 }
-
-/** Keys whose values must be Pulumi secrets, and how to set each one so. */
-export const SECRET_KEYS: Readonly<Record<string, string>> = {
-  databaseUrl: "pulumi config set --secret stage2:databaseUrl ...",
-  accessToken: "pulumi config set --secret stage2:accessToken ...",
-  reviewer: "pulumi config set --secret --path stage2:reviewer.password ...",
-};
 
 export class ConfigError extends OperatorError {
   constructor(readonly problems: readonly string[]) {
@@ -418,15 +455,18 @@ function keyOf(path: readonly PropertyKey[]): string {
  */
 export type ConfigUse = "change" | "read";
 
+export interface ParseOptions {
+  /** The credentials of the environment (config/credentials.ts credentialsFrom). */
+  readonly credentials?: Credentials;
+  readonly use?: ConfigUse;
+}
+
 /**
- * Validates raw config values (keys without the `stage2:` namespace; objects may arrive as JSON strings).
- * `secretKeys` lists the keys that were set with --secret, so a secret stored in plain text is refused.
+ * Validates raw config values (keys without the `stage2:` namespace; objects may arrive as JSON strings) and the
+ * credentials of the environment.
  */
-export function parseStackConfig(
-  raw: Readonly<Record<string, unknown>>,
-  secretKeys?: ReadonlySet<string>,
-  use: ConfigUse = "change",
-): StackConfig {
+export function parseStackConfig(raw: Readonly<Record<string, unknown>>, options: ParseOptions = {}): StackConfig {
+  const { credentials = {}, use = "change" } = options;
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   const unreadable = new Set<string>();
@@ -442,13 +482,7 @@ export function parseStackConfig(
     }
     values[key] = value;
   }
-  if (secretKeys) {
-    for (const [key, howToSet] of Object.entries(SECRET_KEYS)) {
-      if (values[key] !== undefined && !secretKeys.has(key)) {
-        problems.push(`${keyOf([key])}: is stored in plain text; set it again with \`${howToSet}\``);
-      }
-    }
-  }
+  problems.push(...retiredSettings(values));
   const result = stackConfigSchema.safeParse(values);
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -457,7 +491,7 @@ export function parseStackConfig(
       if (issue.code === "unrecognized_keys") {
         for (const key of issue.keys) {
           problems.push(
-            `${keyOf([...issue.path, key])}: is not a known key; check its spelling against README.md (Configuration) or remove it`,
+            `${keyOf([...issue.path, key])}: is not a known key; check its spelling against docs/configuration.md or remove it`,
           );
         }
       } else {
@@ -465,7 +499,8 @@ export function parseStackConfig(
       }
     }
   }
-  problems.push(...crossKeyProblems(values, use));
+  problems.push(...credentialProblems(credentials));
+  problems.push(...crossKeyProblems(values, credentials, use));
   const tenants = result.success ? resolveTenants(result.data.features, PROJECT_ROOT) : undefined;
   problems.push(...(tenants?.problems ?? []));
   if (problems.length || !result.success) throw new ConfigError(problems);
@@ -475,7 +510,40 @@ export function parseStackConfig(
     features: { tenants: tenants!.tenants, flags: c.features.flags },
     protectTables: c.protectTables ?? c.environment === "prod",
     preflight: { ...c.preflight, requireBackup: c.preflight.requireBackup ?? c.environment === "prod" },
+    databaseUrl: credentials.databaseUrl,
+    accessToken: credentials.accessToken,
+    reviewer: c.reviewer && { name: c.reviewer.name, password: credentials.reviewerPassword },
   };
+}
+
+/**
+ * Settings that held credentials in earlier releases, each named with the way to move it; they are taken out of
+ * `values` so that nothing else is reported about them.
+ */
+function retiredSettings(values: Record<string, unknown>): string[] {
+  const found = Object.keys(RETIRED_SETTINGS).filter((setting) => {
+    const [key, field] = setting.split(".");
+    const holder = field ? values[key] : values;
+    if (holder === null || typeof holder !== "object" || !((field ?? key) in holder)) return false;
+    delete (holder as Record<string, unknown>)[field ?? key];
+    return true;
+  });
+  return found.map(retiredSettingProblem);
+}
+
+/** The credentials' own problems, each naming its environment variable (never the value). */
+function credentialProblems(credentials: Credentials): string[] {
+  const problems: string[] = [];
+  const result = credentialsSchema.safeParse(credentials);
+  for (const issue of result.success ? [] : result.error.issues) {
+    problems.push(`${CREDENTIAL_VARIABLES[issue.path[0] as keyof Credentials]}: ${issue.message}`);
+  }
+  if (credentials.databaseUrl) {
+    for (const problem of parseDatabaseUrl(credentials.databaseUrl, PROJECT_ROOT).problems) {
+      problems.push(`${CREDENTIAL_VARIABLES.databaseUrl}: ${problem}`);
+    }
+  }
+  return problems;
 }
 
 /** The API gets the access token with every request: https, or plain http only to this machine. */

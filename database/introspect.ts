@@ -8,6 +8,7 @@
  * a later refresh are byte-for-byte comparable.
  */
 import type {
+  RoleGrant,
   BucketSpec,
   ColumnSpec,
   ForeignKeyAction,
@@ -361,8 +362,11 @@ export function schemasQuery(name: string): string {
   return `select nspname as key, jsonb_build_object('name', nspname) as spec from pg_namespace where nspname = ${literal(name)}`;
 }
 
-/** A role's attributes and memberships, as RoleSpec names them (pg_roles is readable by every role). */
-export function rolesQuery(name: string): string {
+/**
+ * A role's attributes, memberships and what it holds beyond the model (roleFootprintQuery), as RoleSpec names them;
+ * every catalog read here is readable by every role, the reviewer's own preview included.
+ */
+export function rolesQuery(name: string, grantedBy: readonly RoleGrant[]): string {
   return `
 select r.rolname as key, jsonb_build_object(
   'name', r.rolname,
@@ -373,9 +377,92 @@ select r.rolname as key, jsonb_build_object(
   'replication', r.rolreplication,
   'bypassRls', r.rolbypassrls,
   'memberOf', coalesce((select jsonb_agg(g.rolname order by g.rolname) from pg_catalog.pg_auth_members m
-                        join pg_catalog.pg_roles g on g.oid = m.roleid where m.member = r.oid), '[]'::jsonb)
+                        join pg_catalog.pg_roles g on g.oid = m.roleid where m.member = r.oid), '[]'::jsonb),
+  'holds', coalesce((select jsonb_agg(f.what order by f.what) from (${roleFootprintQuery(name, grantedBy)}) f), '[]'::jsonb)
 ) as spec
 from pg_catalog.pg_roles r where r.rolname = ${literal(name)}`;
+}
+
+/** The catalog entry (classid, objid) of an object the model grants the role something on. */
+function grantedObject(grant: RoleGrant): string {
+  const oid = (catalog: string, query: string) => `select 'pg_catalog.${catalog}'::regclass::oid, (${query})`;
+  switch (grant.kind) {
+    case "schema":
+      return oid("pg_namespace", `select oid from pg_catalog.pg_namespace where nspname = ${literal(grant.name)}`);
+    case "table":
+      return oid("pg_class", relationOid(grant.schema, grant.name));
+    case "function":
+      return (
+        "select 'pg_catalog.pg_proc'::regclass::oid, p.oid from pg_catalog.pg_proc p join pg_catalog.pg_namespace n " +
+        `on n.oid = p.pronamespace where n.nspname = ${literal(grant.schema)} and p.proname = ${literal(grant.name)}`
+      );
+    case "policy":
+      return (
+        "select 'pg_catalog.pg_policy'::regclass::oid, p.oid from pg_catalog.pg_policy p " +
+        `where p.polrelid = ${relationOid(grant.schema, grant.table)} and p.polname = ${literal(grant.name)}`
+      );
+  }
+}
+
+/**
+ * Everything a role holds in this database that the model does not give it, from the shared dependency catalog:
+ * privileges (on objects, on columns, on the database, on large objects, in default privileges), objects it owns,
+ * policies that name it, and its settings (ALTER ROLE ... SET). One row per thing: `what`, in words, and
+ * `remedy`, the statement that takes it away as the owner role may run it ('lo_unlink' for a large object it owns,
+ * which needs the role's own rights: render.reduceRole), or null where only a person should decide (an object
+ * it owns, a policy that names it).
+ */
+export function roleFootprintQuery(name: string, grantedBy: readonly RoleGrant[]): string {
+  const managed = grantedBy.length
+    ? grantedBy.map(grantedObject).join("\n  union all ")
+    : "select null::oid, null::oid";
+  return `
+with role as (select oid, rolname from pg_catalog.pg_roles where rolname = ${literal(name)}),
+here as (select oid, datname from pg_catalog.pg_database where datname = current_database()),
+managed(classid, objid) as (
+  ${managed}
+),
+dep as (
+  select d.classid, d.objid, d.objsubid, d.deptype
+  from pg_catalog.pg_shdepend d, role, here
+  where d.refclassid = 'pg_catalog.pg_authid'::regclass and d.refobjid = role.oid and d.deptype in ('a', 'o', 'r')
+    and (d.dbid = here.oid or (d.dbid = 0 and d.classid = 'pg_catalog.pg_database'::regclass and d.objid = here.oid))
+    and not (d.objsubid = 0 and (d.classid, d.objid) in (select classid, objid from managed where objid is not null))
+)
+select case dep.deptype when 'a' then 'privileges on ' when 'o' then 'owns ' else 'is named by ' end
+         || pg_catalog.pg_describe_object(dep.classid, dep.objid, dep.objsubid) as what,
+  case
+    when dep.deptype = 'o' and dep.classid = 'pg_catalog.pg_largeobject'::regclass then 'lo_unlink'
+    when dep.deptype <> 'a' then null
+    when dep.classid = 'pg_catalog.pg_class'::regclass and dep.objsubid = 0
+      then format('revoke all on table %s from %I', dep.objid::regclass, role.rolname)
+    when dep.classid = 'pg_catalog.pg_class'::regclass
+      then format('revoke all (%I) on table %s from %I', (select attname from pg_catalog.pg_attribute
+             where attrelid = dep.objid and attnum = dep.objsubid), dep.objid::regclass, role.rolname)
+    when dep.classid = 'pg_catalog.pg_namespace'::regclass
+      then format('revoke all on schema %s from %I', dep.objid::regnamespace, role.rolname)
+    when dep.classid = 'pg_catalog.pg_proc'::regclass
+      then format('revoke all on routine %s from %I', dep.objid::regprocedure, role.rolname)
+    when dep.classid = 'pg_catalog.pg_database'::regclass
+      then format('revoke all on database %I from %I', (select datname from here), role.rolname)
+    when dep.classid = 'pg_catalog.pg_largeobject'::regclass
+      then format('revoke all on large object %s from %I', dep.objid, role.rolname)
+    when dep.classid = 'pg_catalog.pg_type'::regclass
+      then format('revoke all on type %s from %I', dep.objid::regtype, role.rolname)
+    when dep.classid = 'pg_catalog.pg_default_acl'::regclass
+      then (select format('alter default privileges for role %s%s revoke all on %s from %I', a.defaclrole::regrole,
+                     case when a.defaclnamespace = 0 then '' else ' in schema ' || a.defaclnamespace::regnamespace end,
+                     case a.defaclobjtype when 'r' then 'tables' when 'S' then 'sequences' when 'f' then 'functions'
+                       when 'T' then 'types' else 'schemas' end, role.rolname)
+            from pg_catalog.pg_default_acl a where a.oid = dep.objid)
+  end as remedy
+from dep, role
+union all
+select 'setting ' || c || case when s.setdatabase = 0 then '' else ' in database ' || db.datname end,
+  case when s.setdatabase = 0 then format('alter role %I reset all', role.rolname)
+       else format('alter role %I in database %I reset all', role.rolname, db.datname) end
+from pg_catalog.pg_db_role_setting s join role on s.setrole = role.oid
+left join pg_catalog.pg_database db on db.oid = s.setdatabase, unnest(s.setconfig) c`;
 }
 
 /** The schemas in which a role holds privileges (on the schema, its tables or its functions), in this database. */

@@ -10,6 +10,7 @@
  * spec: reconcile.ts recordedDifferences) and `status`.
  */
 import { parseConnection, type ConnectionSettings } from "../config/connection";
+import type { Environment } from "../config/credentials";
 import { checkTeardown } from "../preflight/checks";
 import { PreflightError, runPreflight } from "../preflight/run";
 import { managementApiFor, openTransport } from "../transports";
@@ -23,8 +24,10 @@ import { functions, grants, schemas } from "./kinds/routines";
 import { roles } from "./kinds/roles";
 import { tables } from "./kinds/tables";
 import { verificationReport } from "../report/kind";
+import { isDeepStrictEqual } from "node:util";
+import { printableLines } from "../config/printable";
 import { exitWithEngine } from "./engine-watch";
-import { configuredStack, stackValue, useStackConfig } from "./stack-config";
+import { configuredStack, stackCredentials, stackValue, useStackConfig } from "./stack-config";
 import { fromResource, toResource } from "./wire";
 
 exitWithEngine();
@@ -38,7 +41,8 @@ exitWithEngine();
 const PHRASED = "\u2063[stage2: shown by the engine]";
 
 function phrased(message: string): Error {
-  const error = new Error(message);
+  // Database errors quote names and values the database holds: no control character reaches a terminal.
+  const error = new Error(printableLines(message));
   error.stack = PHRASED;
   return error;
 }
@@ -97,10 +101,13 @@ function kindOf(name: string): ObjectKind<Bag> {
 let settings: ConnectionSettings | undefined;
 let db: Db | undefined;
 
-/** Called by the engine once per provider process with the stack's configuration. */
-export function configure(config: { get(key: string): unknown }): void {
-  useStackConfig((key) => config.get(`stage2:${key}`));
-  const next = parseConnection(stackValue);
+/**
+ * Called by the engine once per provider process with the stack's configuration; the credentials come from the
+ * process's environment (config/credentials.ts), which tests that run the provider in-process pass themselves.
+ */
+export function configure(config: { get(key: string): unknown }, env: Environment = process.env): void {
+  useStackConfig((key) => config.get(`stage2:${key}`), env);
+  const next = parseConnection(stackValue, stackCredentials());
   if (db && JSON.stringify(next) !== JSON.stringify(settings)) {
     void db.transport.close();
     db = undefined;
@@ -108,7 +115,6 @@ export function configure(config: { get(key: string): unknown }): void {
   settings = next;
 }
 
-/** The database this provider is connected to, without secrets. */
 /** The database this provider is connected to, whichever role it connects as (see sameTarget). */
 function here(): string {
   return withoutRole(database().transport.description);
@@ -119,7 +125,7 @@ const withoutRole = (description: string): string => description.replace(/ as [^
 function database(): Db {
   if (!settings) {
     throw new Error(
-      "the Stage 2 provider was not configured with a connection; set stage2:databaseUrl or stage2:accessToken",
+      "the Stage 2 provider was not configured with a connection; set STAGE2_DATABASE_URL or STAGE2_ACCESS_TOKEN",
     );
   }
   db ??= new Db(openTransport(settings), settings.timeouts);
@@ -127,12 +133,9 @@ function database(): Db {
 }
 
 /**
- * A changed stage2:databaseUrl (or transport, project) reaches the engine one step late: the refresh runs on a
- * provider configured from the configuration stored with the state, so it reads the previous database, while
- * the plan runs on one configured from the current configuration. Comparing the two would silently plan
- * against the wrong database (nothing created in the new one, or the previous one's objects dropped). So
- * every object records where its state was read or written (`readFrom`), and a step that would act on it
- * stops here, before anything is changed, when that is not where this provider is connected.
+ * Every object records where its state was read or written (`readFrom`). A step that would act on state read
+ * from another database than the one STAGE2_DATABASE_URL now reaches (the variable moved, and the run skipped the
+ * refresh that would have read the new database) stops here, before anything is changed, naming both.
  */
 function sameTarget(olds: Bag): void {
   if (!settings || typeof olds.readFrom !== "string") return;
@@ -141,8 +144,8 @@ function sameTarget(olds: Bag): void {
   if (withoutRole(olds.readFrom) !== connected) {
     throw phrased(
       `the stack's connection changed: the state was read from ${olds.readFrom}, but this step is connected to ` +
-        `${connected}. Nothing was changed. Run once with PULUMI_RUN_PROGRAM=true (or --run-program), so that ` +
-        "the refresh too uses the current configuration.",
+        `${connected}. Nothing was changed. Run with the refresh (Pulumi.yaml: refresh always; not --refresh=false), ` +
+        "so that the state is read from the database STAGE2_DATABASE_URL names first.",
     );
   }
 }
@@ -177,7 +180,7 @@ export async function check(kindName: string, olds: Bag, news: Bag): Promise<{ i
   } catch (error) {
     adoption = `cannot tell: ${error instanceof Error ? error.message : String(error)}`;
   }
-  return { inputs: { ...news, adoption } };
+  return { inputs: { ...news, adoption: printableLines(adoption) } };
 }
 
 /**
@@ -195,14 +198,31 @@ async function adoptionOf(kind: ObjectKind<Bag>, spec: Bag): Promise<string> {
   const changes = changedFields(project(seen.live, expected, spec), spec);
   if (!changes.length) return "adopts it as is (it matches the model)";
   const value = (v: unknown) => {
-    const text = v === undefined || v === null ? "none" : typeof v === "string" ? v : JSON.stringify(v);
+    const text =
+      v === undefined || v === null || (Array.isArray(v) && !v.length)
+        ? "none"
+        : typeof v === "string"
+          ? v
+          : Array.isArray(v)
+            ? v.join(", ")
+            : JSON.stringify(v);
     const line = text.replace(/\s+/g, " ").trim();
-    return line.length > 160 ? `${line.slice(0, 157)}...` : line;
+    return line.length > 400 ? `${line.slice(0, 397)}...` : line;
   };
   return (
     "adopts it and converges: " +
     changes.map((c) => `${c.path} is ${value(c.before)} in the database, ${value(c.after)} in the model`).join("; ")
   );
+}
+
+/** `value` with control characters escaped in every string and key that is not the spec's own (see read). */
+function shownSafely(value: unknown, spec: unknown): unknown {
+  if (isDeepStrictEqual(value, spec)) return value;
+  if (typeof value === "string") return printableLines(value);
+  if (Array.isArray(value)) return value.map((v, i) => shownSafely(v, Array.isArray(spec) ? spec[i] : undefined));
+  if (value === null || typeof value !== "object") return value;
+  const of = (spec ?? {}) as Bag;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [printableLines(k), shownSafely(v, of[k])]));
 }
 
 /** Preview passes not-yet-known values as this sentinel; such a spec cannot be compared yet. */
@@ -241,7 +261,10 @@ export async function read(kindName: string, id: string, props: Bag) {
   const seen = await about(kind, spec, "read", () => kind.read(database(), spec));
   if (!seen) return { id: "", props: {} };
   const observed = observedOf(kindName, props);
-  const projected = project(seen.live, observed, spec);
+  // What the engine stores and prints (`preview --diff`): a live value that differs from the model shows its
+  // control characters escaped, so text from the database cannot rewrite a reviewer's terminal. Writes never use
+  // these values: update() reads the object again (liveOlds).
+  const projected = shownSafely(project(seen.live, observed, spec), spec) as Bag;
   return {
     id,
     props: outputsOf(kindName, projected, {
@@ -265,11 +288,24 @@ function recordedAdoption(props: Bag): Bag {
   return adoption ? { adoption } : {};
 }
 
+/**
+ * The state an update converges from: the object as it is now (the refresh's snapshot, unless a write since made
+ * it read again), projected as the refresh projected it, with the database's own text where read() showed it
+ * escaped. Gone since the refresh: what the refresh read.
+ */
+async function liveOlds(kind: ObjectKind<Bag>, kindName: string, olds: Bag): Promise<Bag> {
+  const spec = specOf(kindName, olds);
+  const seen = await kind.read(database(), spec);
+  return seen ? project(seen.live, observedOf(kindName, olds), spec) : spec;
+}
+
 export async function update(kindName: string, _id: string, olds: Bag, news: Bag) {
   const kind = kindOf(kindName);
   sameTarget(olds);
   const spec = specOf(kindName, news);
-  const applied = await about(kind, spec, "update", () => kind.update(database(), specOf(kindName, olds), spec));
+  const applied = await about(kind, spec, "update", async () =>
+    kind.update(database(), await liveOlds(kind, kindName, olds), spec),
+  );
   const written = { ...spec, ...applied.recorded };
   return { outs: outputsOf(kindName, written, { observed: applied.observed, status: applied.status ?? {} }) };
 }
@@ -312,5 +348,5 @@ export async function remove(kindName: string, _id: string, props: Bag): Promise
   const spec = specOf(kindName, props);
   const outcome = await about(kind, spec, "delete", () => kind.delete(database(), spec));
   // The CLI shows the provider's output as the stack's own messages (see guardTeardown).
-  if (outcome) console.log(`kept ${kind.describe(spec)}: ${outcome.kept}`);
+  if (outcome) console.log(printableLines(`kept ${kind.describe(spec)}: ${outcome.kept}`));
 }

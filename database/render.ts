@@ -231,6 +231,48 @@ export function alterRole(live: RoleSpec, spec: RoleSpec, verifier?: string): st
   ];
 }
 
+/**
+ * Takes away what a role holds beyond the model (introspect.ts roleFootprintQuery `remedy` per thing), then checks
+ * in the same transaction that nothing is left, so that a power the owner role cannot take away (a privilege
+ * another role granted) rolls the whole reduction back and is named in the error.
+ *
+ * A large object can be unlinked only by its owner: the owner role takes the reviewer's rights for the statement
+ * (it created the role, so it may grant it to itself: PostgreSQL 15 lets CREATEROLE grant any role; 16 and later
+ * let the role's admin, which its creator is) and gives them back at once.
+ */
+export function reduceRole(name: string, remedies: readonly string[], footprint: string): string[] {
+  const role = literal(name);
+  const statements = remedies.filter((r) => r !== "lo_unlink");
+  if (remedies.includes("lo_unlink")) {
+    const body = `
+declare
+  borrowed boolean := not pg_catalog.pg_has_role(current_user, ${role}, 'USAGE');
+begin
+  if borrowed then
+    execute format('grant %I to current_user%s', ${role},
+      case when current_setting('server_version_num')::int >= 160000 then ' with inherit true, set false' else '' end);
+  end if;
+  perform pg_catalog.lo_unlink(l.oid) from pg_catalog.pg_largeobject_metadata l where l.lomowner = ${role}::regrole;
+  if borrowed then
+    execute format('revoke %I from current_user', ${role});
+  end if;
+end`;
+    const tag = freeDollarTag("unlink", body);
+    statements.push(`do ${tag}${body}${tag}`);
+  }
+  const check = `
+declare
+  held text;
+begin
+  select string_agg(f.what, '; ' order by f.what) into held from (${footprint}) f;
+  if held is not null then
+    raise exception using errcode = '42501', message = format('%s still holds: %s', ${role}, held);
+  end if;
+end`;
+  const tag = freeDollarTag("check", check);
+  return [...statements, `do ${tag}${check}${tag}`];
+}
+
 /** Drops an existing role that holds privileges in `schemas` (its policies left the model first). */
 export function dropRole(spec: RoleSpec, schemas: readonly string[]): string[] {
   const role = ident(spec.name);

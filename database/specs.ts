@@ -112,7 +112,7 @@ export interface SchemaSpec {
 
 /**
  * A database role the program owns (the read-only reviewer). Its password never travels in the spec: `password`
- * names the stack setting that holds it, and reads back as that name only while a login with it succeeds.
+ * names the environment variable that holds it, and reads back as that name only while a login with it succeeds.
  */
 export interface RoleSpec {
   readonly name: string;
@@ -124,9 +124,25 @@ export interface RoleSpec {
   readonly bypassRls: boolean;
   /** Roles it is a member of (their privileges are its own): none, sorted. */
   readonly memberOf: readonly string[];
-  /** The stack setting the password comes from, e.g. "stage2:reviewer.password". */
+  /** The environment variable the password comes from (STAGE2_REVIEWER_PASSWORD). */
   readonly password: string;
+  /**
+   * What the role holds in this database beyond what the model grants it, one sentence each ("privileges on
+   * column email of table auth.users", "owns large object 16411", "setting statement_timeout=0"): none, sorted.
+   */
+  readonly holds: readonly string[];
+  /**
+   * The objects on which the model's own grants and policies give it powers (RoleGrant), which `holds` leaves out;
+   * null in state written before holds were read (database/wire.ts), until the next up records it.
+   */
+  readonly grantedBy: readonly RoleGrant[] | null;
 }
+
+/** An object on which the model grants the role something, managed by that object's own resource. */
+export type RoleGrant =
+  | { readonly kind: "schema"; readonly name: string }
+  | { readonly kind: "table" | "function"; readonly schema: string; readonly name: string }
+  | { readonly kind: "policy"; readonly schema: string; readonly table: string; readonly name: string };
 
 export interface BucketSpec {
   /** storage.buckets.id (`id` itself is reserved by Pulumi for the resource id). */

@@ -1,18 +1,27 @@
 /**
- * The stack's `stage2:*` configuration as the engine hands it to the provider (secrets decrypted), for what the
- * provider must know beyond an object's spec: the teardown guard's preflight, and the tenant list, too long at
- * thousands of tenants to travel in a spec, which names it by its digest (the report, the feature rows).
+ * The stack's `stage2:*` configuration as the engine hands it to the provider, and the credentials of the
+ * provider's environment (config/credentials.ts), for what the provider must know beyond an object's spec: the
+ * connection, the teardown guard's preflight, the reviewer's password, and the tenant list, too long at thousands
+ * of tenants to travel in a spec, which names it by its digest (the report, the feature rows).
  */
 import { createHash } from "node:crypto";
-import { PROJECT_ROOT } from "../config/connection";
+import { credentialsFrom, type Credentials, type Environment } from "../config/credentials";
+import { PROJECT_ROOT } from "../config/project";
 import { parseStackConfig, stackConfigSchema, type ConfigUse, type StackConfig } from "../config/schema";
 import { resolveTenants } from "../config/tenants";
 
 let value: (key: string) => unknown = () => undefined;
+let credentials: Credentials = {};
 
 /** Called by database/provider.ts configure(), and by tests that run the provider in-process. */
-export function useStackConfig(get: (key: string) => unknown): void {
+export function useStackConfig(get: (key: string) => unknown, env: Environment): void {
   value = get;
+  credentials = credentialsFrom(env);
+}
+
+/** The credentials of the provider's environment. */
+export function stackCredentials(): Credentials {
+  return credentials;
 }
 
 export function stackValue(key: string): unknown {
@@ -50,16 +59,5 @@ export function configuredStack(use: ConfigUse): StackConfig {
       .map((key) => [key, value(key)] as const)
       .filter(([, v]) => v !== undefined),
   );
-  return parseStackConfig(raw, undefined, use);
-}
-
-/** A setting by its full name and path ("stage2:reviewer.password"), as the provider was handed it. */
-export function settingAt(name: string): unknown {
-  const [key, ...path] = name.replace(/^stage2:/, "").split(".");
-  let at = value(key);
-  for (const step of path) {
-    if (typeof at === "string") at = JSON.parse(at);
-    at = at !== null && typeof at === "object" ? (at as Record<string, unknown>)[step] : undefined;
-  }
-  return at;
+  return parseStackConfig(raw, { credentials, use });
 }

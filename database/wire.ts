@@ -16,7 +16,7 @@ type Bag = Record<string, unknown>;
 
 /** Set-valued fields per kind; `a.*` is every value of the map `a`. */
 const SET_FIELDS: Readonly<Record<string, readonly string[]>> = {
-  Role: ["memberOf"],
+  Role: ["memberOf", "holds"],
   Grants: ["privileges.*"],
   Policy: ["roles"],
   PolicySet: ["names", "unexpected"],
@@ -62,6 +62,16 @@ export function fromResource(kind: string, bag: Bag): Bag {
 
 /** State written before a spec changed shape (beyond sets), read as the current shape. */
 const UPGRADES: Readonly<Record<string, (bag: Bag) => Bag>> = {
+  /**
+   * The password was a stack setting (stage2:reviewer.password) before credentials left the configuration; what
+   * the role holds beyond the model was not read. `grantedBy: null` says the state does not know what the model
+   * grants, so holds are not checked until the next up records it (database/kinds/roles.ts).
+   */
+  Role(bag) {
+    if (!("name" in bag)) return bag;
+    const password = bag.password === "stage2:reviewer.password" ? "STAGE2_REVIEWER_PASSWORD" : bag.password;
+    return { holds: [], grantedBy: null, ...bag, password };
+  },
   /**
    * `present: { tenant: [flags] }` became tenants, flags, and the rows missing among tenants x flags; rows can
    * be excluded (a rollback), none before.

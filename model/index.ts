@@ -79,7 +79,12 @@ export function buildModel(config: ModelInput, seeds: PartnerSeeds): Stage2Model
   const tenants = [...config.features.tenants].sort();
   const excluded = [...out.seeds].filter((k) => k.startsWith("features:")).map((k) => k.slice("features:".length));
   const storagePolicies = STORAGE_POLICIES.filter((p) => !out.policies.has(p.name));
-  const reviewer = config.reviewer ? reviewerModel(config.reviewer.name) : null;
+  const reviewer = config.reviewer
+    ? reviewerModel(
+        config.reviewer.name,
+        STAGE2_TABLES.map((t) => t.spec.name),
+      )
+    : null;
   const tables = STAGE2_TABLES.map((t) => {
     const policies = [...t.policies, ...(reviewer ? reviewerPolicies(t.spec.name, reviewer.role.name) : [])].filter(
       (p) => !out.policies.has(p.name),

@@ -9,15 +9,18 @@
  * platform's `postgres` is none), so each of those tables has a SELECT policy for it alone, modelled like every
  * other policy. It holds no privilege on any other table: a hand-made grant to it shows as drift.
  */
-import type { FunctionSpec, GrantsSpec, PolicySpec, RoleSpec } from "../database/specs";
+import { CREDENTIAL_VARIABLES } from "../config/credentials";
+import type { FunctionSpec, GrantsSpec, PolicySpec, RoleGrant, RoleSpec } from "../database/specs";
+import { literal } from "../database/sql";
 import { grants, policy } from "./define";
 import { APP_SCHEMA, PRIVATE_SCHEMA } from "./stage2";
+import { ATTACHMENTS_BUCKET } from "./storage";
 
 /** The tables whose rows a preview reads: the seeds (partner_org, partner_normalization) and the feature rows. */
 export const REVIEWER_READS: readonly string[] = ["features", "partner_normalization", "partner_org"];
 
-/** Where the reviewer's password comes from (a Pulumi secret); the spec names it, never holds it. */
-export const REVIEWER_PASSWORD_SETTING = "stage2:reviewer.password";
+/** Where the reviewer's password comes from (config/credentials.ts); the spec names it, never holds it. */
+export const REVIEWER_PASSWORD_VARIABLE = CREDENTIAL_VARIABLES.reviewerPassword;
 
 export interface ReviewerModel {
   readonly role: RoleSpec;
@@ -28,7 +31,8 @@ export interface ReviewerModel {
   readonly bucketReaderGrants: GrantsSpec;
 }
 
-export function reviewerModel(name: string): ReviewerModel {
+/** `tables`: the app tables, on each of which the model manages the reviewer's privileges (none, or SELECT). */
+export function reviewerModel(name: string, tables: readonly string[]): ReviewerModel {
   const bucketReader: FunctionSpec = {
     schema: PRIVATE_SCHEMA,
     name: "stage2_buckets",
@@ -40,6 +44,7 @@ export function reviewerModel(name: string): ReviewerModel {
     searchPath: "",
     body: `
   select b.id, b.name, b.public, b.file_size_limit, b.allowed_mime_types from storage.buckets b
+  where b.id = ${literal(ATTACHMENTS_BUCKET)}
 `,
   };
   return {
@@ -52,7 +57,20 @@ export function reviewerModel(name: string): ReviewerModel {
       replication: false,
       bypassRls: false,
       memberOf: [],
-      password: REVIEWER_PASSWORD_SETTING,
+      password: REVIEWER_PASSWORD_VARIABLE,
+      holds: [],
+      grantedBy: [
+        { kind: "schema", name: APP_SCHEMA },
+        { kind: "schema", name: PRIVATE_SCHEMA },
+        ...tables.map((table): RoleGrant => ({ kind: "table", schema: APP_SCHEMA, name: table })),
+        { kind: "function", schema: PRIVATE_SCHEMA, name: bucketReader.name },
+        ...REVIEWER_READS.map((table): RoleGrant => ({
+          kind: "policy",
+          schema: APP_SCHEMA,
+          table,
+          name: reviewerPolicyName(table),
+        })),
+      ],
     },
     schemaGrants: grants({ kind: "schema", name: APP_SCHEMA }, { [name]: ["USAGE"] }),
     bucketReader,
@@ -71,6 +89,8 @@ export function reviewerTablePrivileges(table: string): GrantsSpec["privileges"]
 /** Its SELECT policy on a table whose rows a preview reads; none elsewhere. */
 export function reviewerPolicies(table: string, name: string): PolicySpec[] {
   return REVIEWER_READS.includes(table)
-    ? [policy(APP_SCHEMA, table, `${table}_reviewer_select`, "select", { using: "true" }, [name])]
+    ? [policy(APP_SCHEMA, table, reviewerPolicyName(table), "select", { using: "true" }, [name])]
     : [];
 }
+
+const reviewerPolicyName = (table: string) => `${table}_reviewer_select`;

@@ -44,7 +44,7 @@ export function checkSystemIdentifier(expected: string, actual: string, source: 
         detail:
           `stage2:target.systemIdentifier is ${expected} but ${source} is the cluster ${actual}; nothing was changed. ` +
           "If this is the right cluster (a new stack), set stage2:target.systemIdentifier to " +
-          `${actual}; otherwise fix stage2:databaseUrl.`,
+          `${actual}; otherwise fix STAGE2_DATABASE_URL.`,
       };
 }
 
@@ -176,7 +176,7 @@ export function checkTarget(expectedRef: string, actual: { ref: string | null; s
     ok: false,
     detail:
       `stage2:projectRef is ${expectedRef} but the connection goes to project ${actual.ref} (${actual.source}); ` +
-      "nothing was changed. Fix stage2:databaseUrl or stage2:projectRef.",
+      "nothing was changed. Fix STAGE2_DATABASE_URL or stage2:projectRef.",
   };
 }
 
@@ -250,7 +250,7 @@ export function checkReviewer(f: ReviewerFacts, writing: boolean): CheckResult {
       check: "permissions",
       ok: false,
       detail:
-        `stage2:databaseUrl connects as ${f.role}, the stack's read-only reviewer role: it reads for previews and ` +
+        `STAGE2_DATABASE_URL connects as ${f.role}, the stack's read-only reviewer role: it reads for previews and ` +
         "drift checks, and cannot change the database. Run `up` with the owner's URL (postgres; in CI the " +
         "approval-gated up workflow's STAGE2_<STACK>_DATABASE_URL); nothing was changed",
     };

@@ -4,9 +4,10 @@
  * privilege), from the Management API, and from the stack's backup command.
  */
 import { spawn } from "node:child_process";
-import { databaseTarget, PROJECT_ROOT } from "../config/connection";
+import { databaseTarget } from "../config/connection";
 import { describeTarget } from "../config/database-url";
 import { OperatorError } from "../config/errors";
+import { PROJECT_ROOT } from "../config/project";
 import type { StackConfig } from "../config/schema";
 import { BUCKET_READER_OID, canonicalTable, PIN_SEARCH_PATH, rowsQuery, tablesQuery } from "../database/introspect";
 import type { TableSpec } from "../database/specs";
@@ -121,7 +122,7 @@ async function gatherAndDecide(input: PreflightInput): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
 
   if (config.transport === "management-api") {
-    if (!input.api) throw new Error("transport management-api needs stage2:accessToken to reach the API");
+    if (!input.api) throw new Error("transport management-api needs STAGE2_ACCESS_TOKEN to reach the API");
     results.push(checkProjectRecord(config.projectRef!, await input.api.getProject()));
   } else if (config.target.kind === "supabase") {
     const target = databaseTarget(config.databaseUrl!);
@@ -269,8 +270,8 @@ async function backups(input: PreflightInput): Promise<CheckResult[]> {
     return config.preflight.backupWaiver ? [backupsWaived(config.preflight.backupWaiver)] : [];
   }
   if (config.preflight.backupCommand) {
-    const run = input.runCommand ?? runBackupCommand;
     const command = config.preflight.backupCommand;
+    const run = input.runCommand ?? ((c: string) => runBackupCommand(c, backupCommandEnvironment(config, input.env)));
     return [applyOverride(checkBackupCommand(command, await run(command)), input.env)];
   }
   if (!input.api && input.dryRun) {
@@ -280,14 +281,12 @@ async function backups(input: PreflightInput): Promise<CheckResult[]> {
         check: "backups",
         ok: true,
         detail:
-          "not checked by this preview, which has no stage2:accessToken and changes nothing; up checks them first",
+          "not checked by this preview, which has no STAGE2_ACCESS_TOKEN and changes nothing; up checks them first",
       },
     ];
   }
   if (!input.api) {
-    throw new Error(
-      "backups must be checked but stage2:accessToken is not set; pulumi config set --secret stage2:accessToken sbp_...",
-    );
+    throw new Error("backups must be checked but STAGE2_ACCESS_TOKEN is not set: export STAGE2_ACCESS_TOKEN=sbp_...");
   }
   const verdict = checkBackups(
     await input.api.listBackups(),
@@ -300,10 +299,31 @@ async function backups(input: PreflightInput): Promise<CheckResult[]> {
 
 const BACKUP_COMMAND_TIMEOUT_MS = 120_000;
 
+/** What any command needs to run: where programs are, who and where it is, its locale and time zone. */
+const BASE_ENVIRONMENT = /^(PATH|HOME|USER|LOGNAME|SHELL|TMPDIR|TZ|LANG|LANGUAGE|LC_[A-Z]+)$/;
+
+/**
+ * The backup command's environment: the base above and the variables `preflight.backupCommandEnv` names (the
+ * credentials of the backup store, say), nothing else. The process running the preflight holds the owner's
+ * database URL and the state's passphrase; a command that checks backups needs neither.
+ */
+export function backupCommandEnvironment(
+  config: Pick<StackConfig, "preflight">,
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const passed = new Set(config.preflight.backupCommandEnv);
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      (entry): entry is [string, string] =>
+        entry[1] !== undefined && (BASE_ENVIRONMENT.test(entry[0]) || passed.has(entry[0])),
+    ),
+  );
+}
+
 /** `sh -c <command>` in the project folder; its output is kept short, and it may not run for ever. */
-export function runBackupCommand(command: string): Promise<CommandOutcome> {
+export function runBackupCommand(command: string, env: Record<string, string>): Promise<CommandOutcome> {
   return new Promise((resolve) => {
-    const child = spawn("sh", ["-c", command], { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("sh", ["-c", command], { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const keep = (chunk: Buffer) => {
       if (output.length < 4096) output += chunk.toString("utf8");

@@ -12,6 +12,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { changedFields, type FieldChange } from "../database/reconcile";
+import { markdownText, printable } from "../config/printable";
 import { fromResource } from "../database/wire";
 
 export type PlanGroup = "drift" | "change" | "adopt";
@@ -174,6 +175,15 @@ const show = (value: unknown): string =>
 const added = (before: unknown, after: unknown): string[] =>
   ((after as string[] | null) ?? []).filter((x) => !((before as string[] | null) ?? []).includes(x));
 
+/** What `up` does about something a role holds beyond the model (database/kinds/roles.ts). */
+function takesAway(held: string): string {
+  if (held.startsWith("owns large object")) return "deletes it (a read-only role stores nothing)";
+  if (held.startsWith("owns") || held.startsWith("is named by")) {
+    return "refuses until a person drops or reassigns it (it may be someone's work)";
+  }
+  return held.startsWith("setting") ? "resets it" : "revokes them";
+}
+
 const GENERIC: Words = {
   subject: (spec) => String(spec.name ?? spec.id ?? "object"),
   differs: (_spec, c) => [
@@ -207,12 +217,24 @@ const WORDS: Readonly<Record<string, Words>> = {
                 up: "grants and revokes memberships to match",
               },
             ]
-          : [
-              {
-                what: `${c.path} is ${show(c.before)} in the database, ${show(c.after)} in the model`,
-                up: "alters the role to match",
-              },
-            ],
+          : c.path === "holds"
+            ? added(c.after, c.before).map((held) => ({
+                what: `${held}, which the model does not give it`,
+                up: takesAway(held),
+              }))
+            : c.path === "grantedBy"
+              ? [
+                  {
+                    what: "what the model grants it is recorded, so that anything it holds beyond that shows as drift",
+                    up: "records it",
+                  },
+                ]
+              : [
+                  {
+                    what: `${c.path} is ${show(c.before)} in the database, ${show(c.after)} in the model`,
+                    up: "alters the role to match",
+                  },
+                ],
     created: () => "creates it (LOGIN, no other power)",
     removed: () => "revokes its privileges and drops it",
   }),
@@ -443,12 +465,22 @@ const WORDS: Readonly<Record<string, Words>> = {
   }),
 };
 
-/** The plan as text lines: `drift   grants on public.projects: authenticated lacks SELECT -> up grants it again`. */
+/**
+ * How long one field of a line may be where a person reads it (a live value can be any length); the JSON keeps
+ * every value whole.
+ */
+const SHOWN = 300;
+
+/**
+ * The plan as text lines (`drift   grants on public.projects: authenticated lacks SELECT -> up grants it again`),
+ * a markdown table, or JSON. Lines carry values read from the database: text and markdown show them escaped
+ * (config/printable.ts) and bounded.
+ */
 export function formatPlan(lines: readonly PlanLine[], format: "text" | "markdown" | "json"): string {
   if (format === "json") return JSON.stringify({ changes: lines }, null, 2);
   if (format === "markdown") {
     if (!lines.length) return "No changes: the database matches the model.";
-    const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+    const cell = (text: string) => markdownText(text, SHOWN);
     return [
       "| | object | what differs | `up` will |",
       "|---|---|---|---|",
@@ -456,5 +488,6 @@ export function formatPlan(lines: readonly PlanLine[], format: "text" | "markdow
     ].join("\n");
   }
   if (!lines.length) return "no changes: the database matches the model";
-  return lines.map((l) => `${l.group.padEnd(7)} ${l.subject}: ${l.what} -> up ${l.up}`).join("\n");
+  const shown = (text: string) => printable(text, SHOWN);
+  return lines.map((l) => `${l.group.padEnd(7)} ${shown(l.subject)}: ${shown(l.what)} -> up ${shown(l.up)}`).join("\n");
 }

@@ -9,6 +9,7 @@ import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { EXCEPTIONS_LISTED } from "../database/specs";
 import { literal, qualified } from "../database/sql";
+import { printableLines } from "../config/printable";
 
 export interface VerificationExpectations {
   readonly schema: string;
@@ -60,7 +61,10 @@ export const reportSchema = z.object({
     listed: z.array(z.string()).nullable(),
     flags: z.array(z.string()),
     missing: z.object({ count: z.number().int(), rows: z.array(z.string()) }),
-    /** Rows an operator enabled, whatever their flag (one no longer configured is kept, and shown here). */
+    /**
+     * Rows an operator enabled, whatever their tenant and flag: a tenant or flag that left the configuration keeps
+     * its enabled rows (Stage 2 never deletes one), and they are shown here.
+     */
     enabled: z.object({ count: z.number().int(), rows: z.array(z.string()) }),
   }),
 });
@@ -144,7 +148,7 @@ export function verificationQuery(e: VerificationExpectations, buckets = "storag
         select x.tenant || '/' || x.flag from (${pairs}) x
         where not exists (select 1 from ${features} r where r.tenant_id = x.tenant and r.name = x.flag)),
       enabled as materialized (
-        select r.tenant_id || '/' || r.name from ${features} r where r.enabled and r.tenant_id = any(${tenants}))
+        select r.tenant_id || '/' || r.name from ${features} r where r.enabled)
     select jsonb_build_object('missing', ${listed("select * from missing")}, 'enabled', ${listed("select * from enabled")})::text as j`;
   const orgsOutsideFile = `select coalesce(jsonb_build_object('count', count(*),
       'rows', coalesce(jsonb_agg(jsonb_build_object('id', id, 'label', label) order by id)
@@ -247,7 +251,8 @@ export function formatCapture(
   }
   if (meta.rollback) lines.push(`- rolled back on purpose: ${rollbackText(meta.rollback)}`);
   lines.push(`- all_ok: ${meta.allOk}`);
-  return lines.join("\n");
+  // Names and ids read from the database (policies, unlisted rows) reach a terminal and a tracker: escaped.
+  return printableLines(lines.join("\n"));
 }
 
 /** "policies attachments_delete; bucket (because INC-12 ...)". */
@@ -266,11 +271,18 @@ function featureLines(f: VerificationReport["features_present"]): string[] {
       ? `; enabled by an operator: ${rows.join(", ")}${count > rows.length ? ` and ${count - rows.length} more` : ""}`
       : "; all disabled";
   if (f.listed) {
-    return f.listed.map((tenant) => {
+    const listed = f.listed;
+    const lines = listed.map((tenant) => {
       const states = f.flags.map((flag) => `${flag}=${!missing.has(`${tenant}/${flag}`)}`).join(", ");
       const enabled = f.enabled.rows.filter((r) => r.startsWith(`${tenant}/`)).map((r) => r.slice(tenant.length + 1));
       return `- features_present: ${states} for tenant_id='${tenant}'${enabledText(enabled, enabled.length)}`;
     });
+    // A tenant that left the configuration keeps the rows an operator enabled: they stay visible here.
+    const elsewhere = f.enabled.rows.filter((r) => !listed.includes(r.slice(0, r.indexOf("/"))));
+    if (elsewhere.length) {
+      lines.push(`- features enabled by an operator for tenants not configured here: ${elsewhere.join(", ")}`);
+    }
+    return lines;
   }
   const states = f.flags.map((flag) => `${flag}=${![...missing].some((m) => m.endsWith(`/${flag}`))}`).join(", ");
   return [

@@ -13,7 +13,7 @@
  * kept as a template (`online_tpl_<projects>`, rebuilt when the SQL changes or with --fresh) and cloned for the
  * run. The simulated application (scripts/lib/online/load.ts) runs throughout; for each scenario it runs a
  * baseline without an up, then the real engine's `pulumi up --yes --skip-preview` on a stack whose
- * stage2:databaseUrl points at the database as postgres, then a short tail:
+ * STAGE2_DATABASE_URL points at the database as postgres, then a short tail:
  *
  *   adoption      the first `up` of the stack adopts the hand-bootstrapped database: a missing column
  *                 (projects.derived_status), two missing indexes, a policy that differs (contacts_update);
@@ -271,7 +271,7 @@ async function createStack(db: RunDatabase, options: Options): Promise<Stack> {
     "stage2:ddl",
     JSON.stringify({ lockTimeout: options.lockTimeout, statementTimeout: options.statementTimeout }),
   ]);
-  await cli(["config", "set", "--secret", "stage2:databaseUrl", db.postgresUrl]);
+  env.STAGE2_DATABASE_URL = db.postgresUrl;
   return { dir, env };
 }
 

@@ -141,7 +141,7 @@ function execText(file: string, args: string[], env?: NodeJS.ProcessEnv): Promis
 
 /** Expectations exactly as the program derives them from the same stack configuration. */
 function expectationsFor(config: Record<string, unknown>, databaseUrl: string): VerificationExpectations {
-  const parsed = parseStackConfig({ ...config, databaseUrl }, new Set(["databaseUrl"]));
+  const parsed = parseStackConfig(config, { credentials: { databaseUrl } });
   return buildModel(parsed, loadSeeds(parsed.seedsFile)).verification;
 }
 
@@ -193,13 +193,14 @@ async function refreshInProcess(
   const dynamic = resources.filter((r) => DYNAMIC_TYPE.test(r.type) && r.id && r.outputs);
   // The settings as the engine hands them over (objects as JSON text). A configuration with another URL
   // replaces the Db (and closes its pool); the one after is the real one.
-  const settings = (url: string) => (key: string) => {
-    if (key === "stage2:databaseUrl") return url;
-    const value = config[key.replace(/^stage2:/, "")];
-    return value === undefined || typeof value === "string" ? value : JSON.stringify(value);
+  const settings = {
+    get: (key: string) => {
+      const value = config[key.replace(/^stage2:/, "")];
+      return value === undefined || typeof value === "string" ? value : JSON.stringify(value);
+    },
   };
-  provider.configure({ get: settings(`${databaseUrl}?sslmode=disable`) });
-  provider.configure({ get: settings(databaseUrl) });
+  provider.configure(settings, { STAGE2_DATABASE_URL: `${databaseUrl}?sslmode=disable` });
+  provider.configure(settings, { STAGE2_DATABASE_URL: databaseUrl });
   const started = performance.now();
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -255,16 +256,16 @@ async function benchLatency(
     // provider refuses that, see database/provider.ts sameTarget). Both runs of a pair use it alike.
     const runProgram = { PULUMI_RUN_PROGRAM: "true" };
     for (let rep = 0; rep < reps; rep++) {
-      await stack.setDatabaseUrl(databaseUrl);
+      stack.setDatabaseUrl(databaseUrl);
       const direct = await stack.timed(["preview", "--expect-no-changes"], runProgram);
-      await stack.setDatabaseUrl(proxied.toString());
+      stack.setDatabaseUrl(proxied.toString());
       const delayed = await stack.timed(["preview", "--expect-no-changes"], runProgram);
       result.direct.push({ ms: direct.ms, roundTrips: direct.roundTrips, timeline: direct.timeline });
       result.delayed.push({ ms: delayed.ms, roundTrips: delayed.roundTrips, timeline: delayed.timeline });
       log(`  ${describeSample("direct", direct)}; ${describeSample(`+${rttMs} ms per round trip`, delayed)}`);
     }
   } finally {
-    await stack.setDatabaseUrl(databaseUrl);
+    stack.setDatabaseUrl(databaseUrl);
     await proxy.close();
   }
   return result;
@@ -332,8 +333,9 @@ class BenchStack {
     fs.writeFileSync(file, stringifyYaml(doc));
   }
 
-  setDatabaseUrl(url: string): Promise<CliResult> {
-    return this.cli(["config", "set", "--secret", "stage2:databaseUrl", url], "config set --secret stage2:databaseUrl");
+  /** STAGE2_DATABASE_URL for every later run of this stack (credentials are the environment's). */
+  setDatabaseUrl(url: string): void {
+    this.env.STAGE2_DATABASE_URL = url;
   }
 
   async exported(): Promise<string> {
@@ -403,7 +405,7 @@ async function benchSize(
   const name = `bench-t${tenants}`;
   const stack = new BenchStack(name, env, projectCopy(path.join(ROOT, "projects", name)));
   await stack.init(config);
-  await stack.setDatabaseUrl(databaseUrl);
+  stack.setDatabaseUrl(databaseUrl);
   const emptyState = path.join(ROOT, `${stack.name}-empty.json`);
   await stack.cli(["stack", "export", "--file", emptyState], "stack export");
   const query = verificationQuery(expectationsFor(config, databaseUrl));

@@ -6,9 +6,10 @@
  *                           up is refused) -> up repairs it -> report green
  *   npm run demo -- --keep  the same, but keeps the database and the stack to explore afterwards
  *
- * It runs the real CLI the way an operator does (`pulumi up --stack local`), in a project folder under
- * .stage2/demo/ (symlinks to the repository plus a copy of Pulumi.local.yaml, so the secret connection
- * string is never written into the work tree). Safe to run twice: every run starts from scratch.
+ * It runs the real CLI the way an operator does (`pulumi up --stack demo`), in a project folder under
+ * .stage2/demo/ (symlinks to the repository) with a stack file, a state backend and a passphrase of its own, so
+ * it works whatever the checkout's own local stack holds, and touches none of it. The credentials are in the
+ * environment of each run (README: Credentials). Safe to run twice: every run starts from scratch.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -20,12 +21,24 @@ import { formatPlan, planFromEvents } from "../report/plan";
 import { firstError, readEvents } from "./plan";
 import { liveReport, printable } from "./report";
 
-const STACK = "local";
+const STACK = "demo";
 const CLUSTER = "demo";
 const DATABASE = "stage2_demo";
 const ROOT = path.join(REPO_ROOT, ".stage2", "demo");
 const PROJECT = path.join(ROOT, "project");
 let steps = 10;
+
+/** The demo's own stack: the local stack's settings and the reviewer; no credential (they are the environment's). */
+const DEMO_STACK_FILE = `# npm run demo's own stack (scripts/demo.ts); the credentials are in the environment of each run.
+config:
+  stage2:environment: local
+  stage2:projectRef: local
+  stage2:reviewer:
+    name: stage2_reviewer
+  stage2:features:
+    tenants: [TELCO]
+    flags: [ENABLE_PROJECTS, ENABLE_ATTACHMENTS_UPLOAD, ENABLE_OKTA_AUTH]
+`;
 
 let step = 0;
 const started = Date.now();
@@ -47,13 +60,25 @@ async function main(keep: boolean): Promise<void> {
   detail(`127.0.0.1:${cluster.port}/${DATABASE}, the program connects as postgres (not a superuser), as on Supabase`);
 
   fs.rmSync(ROOT, { recursive: true, force: true });
-  projectCopy(PROJECT, ["Pulumi.local.yaml"]);
+  projectCopy(PROJECT);
+  fs.writeFileSync(path.join(PROJECT, `Pulumi.${STACK}.yaml`), DEMO_STACK_FILE);
   const passphrase = randomBytes(16).toString("hex");
   fs.writeFileSync(path.join(ROOT, "passphrase"), passphrase, { mode: 0o600 });
+  // The read-only role previews connect as (model/reviewer.ts); `up` creates it with this password.
+  const reviewerPassword = randomBytes(24).toString("hex");
+  const reviewerUrl = databaseUrl.replace(/\/\/postgres:[^@]*@/, `//stage2_reviewer:${reviewerPassword}@`);
   const env = pulumiEnv({
     PULUMI_BACKEND_URL: `file://${path.join(ROOT, "state")}`,
     PULUMI_CONFIG_PASSPHRASE: passphrase,
+    STAGE2_DATABASE_URL: databaseUrl,
+    STAGE2_REVIEWER_PASSWORD: reviewerPassword,
   });
+  // A pull request's preview job holds the reviewer's URL and no other credential.
+  const previewJob = { ...env, STAGE2_DATABASE_URL: reviewerUrl, STAGE2_REVIEWER_PASSWORD: "" };
+  detail(
+    `its own stack "${STACK}" in ${path.relative(REPO_ROOT, PROJECT)} (the checkout's stacks are not touched); ` +
+      "credentials in the environment: STAGE2_DATABASE_URL, STAGE2_REVIEWER_PASSWORD",
+  );
   fs.mkdirSync(path.join(ROOT, "state"), { recursive: true });
   const pulumi = async (args: string[], what: string, shown = args.join(" ")): Promise<CliResult> => {
     detail(`$ pulumi ${shown}`);
@@ -66,21 +91,6 @@ async function main(keep: boolean): Promise<void> {
     return result;
   };
   await runPulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"], { cwd: PROJECT, env });
-  const setUrl = (url: string, shown: string) =>
-    pulumi(
-      ["config", "set", "--secret", "stage2:databaseUrl", url],
-      "config",
-      `config set --secret stage2:databaseUrl <${shown}>`,
-    );
-  await setUrl(databaseUrl, "the local database URL, as postgres");
-  // The read-only role previews connect as (model/reviewer.ts); `up` creates it.
-  const reviewerPassword = randomBytes(24).toString("hex");
-  await pulumi(
-    ["config", "set", "--secret", "--path", "stage2:reviewer.password", reviewerPassword],
-    "config",
-    "config set --secret --path stage2:reviewer.password <random>",
-  );
-  const reviewerUrl = databaseUrl.replace(/\/\/postgres:[^@]*@/, `//stage2_reviewer:${reviewerPassword}@`);
 
   say("pulumi up: preflight, then the whole Stage 2 model converges (Steps A and B of the runbook)");
   const up = await pulumi(["up", "--yes", "--skip-preview"], "up");
@@ -99,12 +109,11 @@ async function main(keep: boolean): Promise<void> {
   }
 
   say("The drift check as a pull request runs it: preview --expect-no-changes as the read-only stage2_reviewer");
-  await setUrl(reviewerUrl, "the reviewer's URL");
   const events = path.join(ROOT, "events.jsonl");
   detail("$ pulumi preview --expect-no-changes --event-log <file>   (then npm run plan -- --events <file>)");
   const preview = await runPulumi(["preview", "--expect-no-changes", "--event-log", events, "--stack", STACK], {
     cwd: PROJECT,
-    env: { ...env, PULUMI_DEBUG_COMMANDS: "true" },
+    env: { ...previewJob, PULUMI_DEBUG_COMMANDS: "true" },
   });
   if (preview.code !== 7) {
     throw new Error(
@@ -113,11 +122,13 @@ async function main(keep: boolean): Promise<void> {
   }
   detail(formatPlan(planFromEvents(readEvents(events)), "text"));
   detail("$ pulumi up --yes   (as the reviewer)");
-  const refused = await runPulumi(["up", "--yes", "--skip-preview", "--stack", STACK], { cwd: PROJECT, env });
+  const refused = await runPulumi(["up", "--yes", "--skip-preview", "--stack", STACK], {
+    cwd: PROJECT,
+    env: previewJob,
+  });
   if (refused.code === 0) throw new Error("up ran as the read-only reviewer");
   const reason = /- permissions: ([^\n]*)/.exec(refused.stdout + refused.stderr)?.[1];
   detail(`refused before any change: ${reason ?? firstError([], refused.stdout + refused.stderr)}`);
-  await setUrl(databaseUrl, "the local database URL, as postgres");
 
   say("pulumi up: repairs what drifted, and only that");
   const repair = await pulumi(["up", "--yes", "--skip-preview"], "up");
@@ -130,7 +141,8 @@ async function main(keep: boolean): Promise<void> {
     process.stdout.write(
       `\nKept. The stack lives in ${path.relative(REPO_ROOT, PROJECT)}; for example:\n` +
         `  cd ${path.relative(REPO_ROOT, PROJECT)} && PULUMI_BACKEND_URL=file://${path.join(ROOT, "state")} ` +
-        `PULUMI_CONFIG_PASSPHRASE=$(cat ../passphrase) ../../../scripts/stage2.sh preview --stack local --diff\n` +
+        `PULUMI_CONFIG_PASSPHRASE=$(cat ../passphrase) STAGE2_DATABASE_URL=$(npm run -s localdb -- url --name ` +
+        `${CLUSTER} --db ${DATABASE}) ../../../scripts/stage2.sh preview --stack ${STACK} --diff\n` +
         "Remove everything with: npm run demo -- --clean\n",
     );
     return;

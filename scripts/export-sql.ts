@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
 import { z } from "zod";
+import { RETIRED_SETTINGS, retiredSettingProblem } from "../config/credentials";
 import { ConfigError, stackConfigSchema, type StackConfig } from "../config/schema";
 import { loadSeeds, type PartnerSeeds } from "../config/seeds";
 import { resolveTenants } from "../config/tenants";
@@ -43,8 +44,8 @@ export const SCRIPT_FILES = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------
-// Configuration: the keys the model needs, validated by the same schema as the program's, without the
-// connection keys (databaseUrl, accessToken), whose absence the full schema rightly refuses.
+// Configuration: the keys the model needs, validated by the same schema as the program's (the credentials are
+// the environment's, config/credentials.ts, and no script needs them).
 // ---------------------------------------------------------------------------------------------------------
 
 const shape = stackConfigSchema.shape;
@@ -81,10 +82,12 @@ export function parseExportConfig(
 ): ExportConfig {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
-  const unknown = Object.keys(raw).filter((key) => !(key in shape));
+  const retired = Object.keys(raw).filter((key) => key in RETIRED_SETTINGS);
+  problems.push(...retired.map(retiredSettingProblem));
+  const unknown = Object.keys(raw).filter((key) => !(key in shape) && !retired.includes(key));
   if (unknown.length) {
     problems.push(
-      `stage2: unknown key(s) ${unknown.join(", ")} in ${stackFile}; check the spelling against README.md (Configuration)`,
+      `stage2: unknown key(s) ${unknown.join(", ")} in ${stackFile}; check the spelling against docs/configuration.md`,
     );
   }
   for (const [key, value] of Object.entries(raw)) {

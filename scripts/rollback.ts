@@ -27,7 +27,7 @@ import { formatPlan, planFromEvents } from "../report/plan";
 import { openTransport } from "../transports";
 import { readEvents, firstError } from "./plan";
 import { pulumiEnv, REPO_ROOT, runPulumi, selectedStack } from "./lib/pulumi";
-import { rawStackConfig, type StackPlace } from "./lib/stack-config";
+import { credentialsOf, rawStackConfig, type StackPlace } from "./lib/stack-config";
 
 const KINDS = { seeds: "seeds", policy: "policies", index: "indexes", bucket: "bucket" } as const;
 type Kind = keyof typeof KINDS;
@@ -47,9 +47,18 @@ export function nextRollback(current: Rollback | undefined, request: RollbackReq
   const field = KINDS[request.kind];
   let next: Rollback;
   if (field === "bucket") {
+    if (request.undo && !base.bucket) throw new RollbackRefused("the bucket is not rolled back; nothing to re-apply");
     next = { ...base, bucket: !request.undo };
   } else {
     const names = new Set(base[field]);
+    // A name that is not rolled back (a typo) would re-apply nothing and say it did.
+    const unknown = request.undo ? request.names.filter((name) => !names.has(name)) : [];
+    if (unknown.length) {
+      throw new RollbackRefused(
+        `not rolled back, so nothing to re-apply: ${unknown.join(", ")} (rolled back ${field}: ` +
+          `${base[field].length ? base[field].join(", ") : "none"}); nothing was changed`,
+      );
+    }
     for (const name of request.names) {
       if (request.undo) names.delete(name);
       else names.add(name);
@@ -156,8 +165,9 @@ export async function main(argv: string[], place: StackPlace = { cwd: REPO_ROOT,
   }
   const stack = option("--stack") ?? (await selectedStack(place.cwd, place.env));
   const request: RollbackRequest = { kind, names, undo: argv.includes("--undo"), reason: option("--reason") };
-  const { values, secretKeys } = await rawStackConfig(stack, place);
-  const current = parseStackConfig(values, secretKeys);
+  const values = await rawStackConfig(stack, place);
+  const credentials = credentialsOf(place);
+  const current = parseStackConfig(values, { credentials });
   if (!request.undo && current.environment === "prod" && !request.reason) {
     throw new RollbackRefused(
       'a rollback on prod needs --reason "<why>" (it is logged on every run and shown in the report)',
@@ -166,7 +176,7 @@ export async function main(argv: string[], place: StackPlace = { cwd: REPO_ROOT,
   const rollback = nextRollback(current.rollback, request, new Date());
   // The names must exist in the model (a typo would roll back nothing): the program's own validation.
   const next = { ...values, rollback: rollback ?? undefined };
-  buildModel(parseStackConfig(next, secretKeys), loadSeeds(current.seedsFile));
+  buildModel(parseStackConfig(next, { credentials }), loadSeeds(current.seedsFile));
   if (!request.undo) {
     const problems = await unsafe(request, current);
     if (problems.length) throw new RollbackRefused(`refused, nothing was changed:\n - ${problems.join("\n - ")}`);

@@ -66,7 +66,7 @@ select jsonb_build_object(
     where t.tenant || ''/'' || f.flag <> all(''{}''::text[])) x
         where not exists (select 1 from "public"."features" r where r.tenant_id = x.tenant and r.name = x.flag)),
       enabled as materialized (
-        select r.tenant_id || ''/'' || r.name from "public"."features" r where r.enabled and r.tenant_id = any(''{"TELCO"}''::text[]))
+        select r.tenant_id || ''/'' || r.name from "public"."features" r where r.enabled)
     select jsonb_build_object(''missing'', jsonb_build_object(''count'', (select count(*) from (select * from missing) r),
         ''rows'', coalesce((select jsonb_agg(v order by v) from (select * from missing order by 1 limit 100) r(v)), ''[]''::jsonb)), ''enabled'', jsonb_build_object(''count'', (select count(*) from (select * from enabled) r),
         ''rows'', coalesce((select jsonb_agg(v order by v) from (select * from enabled order by 1 limit 100) r(v)), ''[]''::jsonb)))::text as j', false, true, '')))[1]::text end)::jsonb,

@@ -150,11 +150,11 @@ export class DirectTransport implements Transport {
   private reachHint(code: string): string | undefined {
     const where = `${this.target.host}:${this.target.port}`;
     const hints: Record<string, string> = {
-      ECONNREFUSED: `nothing accepts connections at ${where}: is the database running, and is stage2:databaseUrl its current address?`,
-      ENOTFOUND: `the host name ${this.target.host} does not resolve: check stage2:databaseUrl`,
-      EAI_AGAIN: `the host name ${this.target.host} could not be resolved now (DNS): run again, or check stage2:databaseUrl`,
-      ETIMEDOUT: `no answer from ${where} (a firewall, or the wrong address in stage2:databaseUrl)`,
-      EHOSTUNREACH: `no route to ${where}: check the network and stage2:databaseUrl`,
+      ECONNREFUSED: `nothing accepts connections at ${where}: is the database running, and is STAGE2_DATABASE_URL its current address?`,
+      ENOTFOUND: `the host name ${this.target.host} does not resolve: check STAGE2_DATABASE_URL`,
+      EAI_AGAIN: `the host name ${this.target.host} could not be resolved now (DNS): run again, or check STAGE2_DATABASE_URL`,
+      ETIMEDOUT: `no answer from ${where} (a firewall, or the wrong address in STAGE2_DATABASE_URL)`,
+      EHOSTUNREACH: `no route to ${where}: check the network and STAGE2_DATABASE_URL`,
     };
     return hints[code];
   }
@@ -174,7 +174,7 @@ export class DirectTransport implements Transport {
 
 const UNTRUSTED_CA =
   "the server's certificate is not signed by a CA this machine trusts: add sslrootcert=<the project's CA file> " +
-  "to stage2:databaseUrl (Supabase: Database Settings -> SSL Configuration -> Download certificate)";
+  "to STAGE2_DATABASE_URL (Supabase: Database Settings -> SSL Configuration -> Download certificate)";
 
 /** Node's TLS verification failures, with what to change. */
 const TLS_HINTS: Readonly<Record<string, string>> = {

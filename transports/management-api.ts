@@ -140,11 +140,11 @@ export class ManagementApi {
         : "";
     const messages: Record<number, string> = {
       401:
-        "the Management API rejected stage2:accessToken (HTTP 401): it is wrong, expired or revoked. Create a " +
+        "the Management API rejected STAGE2_ACCESS_TOKEN (HTTP 401): it is wrong, expired or revoked. Create a " +
         "personal access token (Dashboard -> Account -> Access Tokens) and set it with " +
-        "`pulumi config set --secret stage2:accessToken <token>`",
+        "`export STAGE2_ACCESS_TOKEN=<token>`",
       403:
-        `stage2:accessToken may not access project ${ref} (HTTP 403): use a token of an account that is a member ` +
+        `STAGE2_ACCESS_TOKEN may not access project ${ref} (HTTP 403): use a token of an account that is a member ` +
         "of the project's organization, with access to its database",
       404:
         `project ${ref} was not found (HTTP 404): check stage2:projectRef (Project Settings -> General -> ` +

@@ -61,9 +61,7 @@ const HINTS: Record<string, string> = {
   "23503": "rows elsewhere still reference this row (foreign key); nothing was deleted",
   "40P01": "deadlock with another session; nothing was changed, run again",
   "53300": "the database has no free connection slots",
-  "28P01":
-    "the password was refused: if it changed, set the new one with `pulumi config set --secret stage2:databaseUrl " +
-    "'postgresql://...'` (a run without PULUMI_RUN_PROGRAM=true reads the previous configuration first)",
+  "28P01": "the password was refused: if it changed, put the new one in STAGE2_DATABASE_URL",
   // The server ended the session mid-statement (pg_terminate_backend, a restart, a failover): PostgreSQL rolled
   // the open transaction back. A concurrent index build is not transactional: it leaves an INVALID index, which
   // the next run rebuilds (database/kinds/indexes.ts).

@@ -1,8 +1,9 @@
 /**
- * A stack's configuration and outputs as the scripts read them, through the CLI (so any backend and secrets
- * provider works, and the operator's own passphrase is what decrypts).
+ * A stack's configuration and outputs as the scripts read them, through the CLI (so any backend works), with the
+ * credentials of the environment (config/credentials.ts).
  */
-import { parseStackConfig, type StackConfig } from "../../config/schema";
+import { credentialsFrom, type Credentials } from "../../config/credentials";
+import { parseStackConfig, type ConfigUse, type StackConfig } from "../../config/schema";
 import { runPulumi } from "./pulumi";
 
 /** Where a stack lives: its project folder, and the CLI's environment (backend, passphrase). */
@@ -11,37 +12,53 @@ export interface StackPlace {
   readonly env: Record<string, string>;
 }
 
+/**
+ * A file backend writes a checkpoint and its metadata sidecar one after the other, so a read at that moment (an
+ * `up` is running) can find the sidecar empty: "failed to load checkpoint: EOF". A read is tried again this many
+ * times before the error stands (a sidecar a killed run tore stays empty: then `npm run recover` mends it).
+ */
+const TORN_READ_ATTEMPTS = 5;
+
 /** `pulumi <args> --json`, parsed; a failure says what the CLI said. */
 export async function pulumiJson(args: string[], place: StackPlace): Promise<unknown> {
-  const result = await runPulumi([...args, "--json"], place);
-  if (result.code !== 0) {
-    throw new Error(`pulumi ${args.slice(0, 2).join(" ")} failed: ${result.stderr.trim().split("\n").pop()}`);
+  for (let attempt = 1; ; attempt++) {
+    const result = await runPulumi([...args, "--json"], place);
+    if (result.code === 0) return JSON.parse(result.stdout);
+    const said = result.stderr.trim().split("\n").pop() ?? "";
+    if (/failed to load checkpoint: (unexpected )?EOF/.test(said) && attempt < TORN_READ_ATTEMPTS) {
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      continue;
+    }
+    const torn = /failed to load checkpoint/.test(said)
+      ? "; the state is being written by a run, or a killed run left it torn: run again, or `npm run recover`"
+      : "";
+    throw new Error(`pulumi ${args.slice(0, 2).join(" ")} failed: ${said}${torn}`);
   }
-  return JSON.parse(result.stdout);
 }
 
-/** The raw stage2:* values (secrets decrypted) and which of them are secrets. */
-export async function rawStackConfig(
-  stack: string,
-  place: StackPlace,
-): Promise<{ values: Record<string, unknown>; secretKeys: Set<string> }> {
+/** The raw stage2:* values (a credential set by an earlier release is decrypted, so that it can be refused). */
+export async function rawStackConfig(stack: string, place: StackPlace): Promise<Record<string, unknown>> {
   const raw = (await pulumiJson(["config", "--show-secrets", "--stack", stack], place)) as Record<
     string,
-    { value?: string; objectValue?: unknown; secret?: boolean }
+    { value?: string; objectValue?: unknown }
   >;
   const values: Record<string, unknown> = {};
-  const secretKeys = new Set<string>();
   for (const [fullKey, entry] of Object.entries(raw)) {
-    if (!fullKey.startsWith("stage2:")) continue;
-    const key = fullKey.slice("stage2:".length);
-    values[key] = entry.objectValue ?? entry.value;
-    if (entry.secret) secretKeys.add(key);
+    if (fullKey.startsWith("stage2:")) values[fullKey.slice("stage2:".length)] = entry.objectValue ?? entry.value;
   }
-  return { values, secretKeys };
+  return values;
 }
 
-/** The stack's configuration, validated as the program validates it. */
-export async function readStackConfig(stack: string, place: StackPlace): Promise<StackConfig> {
-  const { values, secretKeys } = await rawStackConfig(stack, place);
-  return parseStackConfig(values, secretKeys);
+/** The stack's configuration and the credentials of the command's environment, validated as the program does. */
+export async function readStackConfig(
+  stack: string,
+  place: StackPlace,
+  use: ConfigUse = "change",
+): Promise<StackConfig> {
+  return parseStackConfig(await rawStackConfig(stack, place), { credentials: credentialsOf(place), use });
+}
+
+/** The credentials a command run at `place` has: its own environment's, and those `place` adds. */
+export function credentialsOf(place: StackPlace): Credentials {
+  return credentialsFrom({ ...process.env, ...place.env });
 }

@@ -32,7 +32,7 @@ describe("direct transport errors", function () {
     const message = await failureOf(url.toString());
     assert.match(message, /password authentication failed/);
     assert.match(message, /SQLSTATE 28P01/);
-    assert.match(message, /if it changed, set the new one with `pulumi config set --secret stage2:databaseUrl/);
+    assert.match(message, /if it changed, put the new one in STAGE2_DATABASE_URL/);
     assert.ok(!message.includes("not-the-password-7f3a"), message);
     assert.ok(!message.includes(url.toString()), message);
   });
@@ -43,7 +43,7 @@ describe("direct transport errors", function () {
     const message = await failureOf(url.toString());
     assert.match(
       message,
-      /^could not connect to 127\.0\.0\.1:1: .*ECONNREFUSED.* \(SQLSTATE 08006\) - nothing accepts connections at 127\.0\.0\.1:1: is the database running, and is stage2:databaseUrl its current address\?$/,
+      /^could not connect to 127\.0\.0\.1:1: .*ECONNREFUSED.* \(SQLSTATE 08006\) - nothing accepts connections at 127\.0\.0\.1:1: is the database running, and is STAGE2_DATABASE_URL its current address\?$/,
     );
     assert.ok(!message.includes(decodeURIComponent(new URL(db.url).password)), message);
   });

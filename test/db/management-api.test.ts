@@ -183,13 +183,13 @@ describe("Management API transport", function () {
       );
     });
 
-    it("names stage2:accessToken and how to set it on 401, without retrying", async () => {
+    it("names STAGE2_ACCESS_TOKEN and how to set it on 401, without retrying", async () => {
       const wrongToken = `sbp_${randomBytes(20).toString("hex")}`;
       const error = await failure(transport({ accessToken: wrongToken }).query("select 1"));
       assert.ok(error instanceof ManagementApiError);
       assert.equal(error.status, 401);
-      assert.match(error.message, /rejected stage2:accessToken \(HTTP 401\)/);
-      assert.match(error.message, /pulumi config set --secret stage2:accessToken <token>/);
+      assert.match(error.message, /rejected STAGE2_ACCESS_TOKEN \(HTTP 401\)/);
+      assert.match(error.message, /export STAGE2_ACCESS_TOKEN=<token>/);
       assert.ok(!error.message.includes(wrongToken));
       assert.equal(server.requests.length, 1);
     });
@@ -198,7 +198,7 @@ describe("Management API transport", function () {
       server.failNext(1, { status: 403, body: { message: "Forbidden resource" } });
       const error = await failure(transport().query("select 1"));
       assert.equal((error as ManagementApiError).status, 403);
-      assert.match(error.message, new RegExp(`stage2:accessToken may not access project ${REF} \\(HTTP 403\\)`));
+      assert.match(error.message, new RegExp(`STAGE2_ACCESS_TOKEN may not access project ${REF} \\(HTTP 403\\)`));
       assert.equal(server.requests.length, 1);
     });
 
@@ -316,11 +316,10 @@ describe("Management API transport", function () {
       const config: Record<string, string> = {
         "stage2:transport": "management-api",
         "stage2:projectRef": MODEL_REF,
-        "stage2:accessToken": TOKEN,
         "stage2:managementApiUrl": apiUrl,
         "stage2:features": JSON.stringify({ tenants: ["TELCO"] }),
       };
-      provider.configure({ get: (key: string) => config[key] });
+      provider.configure({ get: (key: string) => config[key] }, { STAGE2_ACCESS_TOKEN: TOKEN });
     }
 
     /** Objects whose live state differs from the model, by read + diff as a refresh and preview do. */

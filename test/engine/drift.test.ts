@@ -7,7 +7,7 @@
  */
 import { strict as assert } from "node:assert";
 import { withClient } from "../support/database";
-import { createTestStack, testReviewer, type TestStack } from "../support/engine";
+import { createTestStack, previewJobEnv, testReviewer, type TestStack } from "../support/engine";
 
 interface Step {
   op: string;
@@ -36,21 +36,16 @@ for (const previewAs of ["owner", "reviewer"] as const) {
     let s: TestStack;
     const reviewer = testReviewer("drift");
 
-    /** `pulumi preview` as this suite's previewer; the stack connects as the owner again afterwards. */
+    /** `pulumi preview` as this suite's previewer: the owner, or the reviewer as a pull request's job runs it. */
     async function preview(args: string[]) {
       if (previewAs === "owner") return s.cli(["preview", ...args]);
-      await s.setConfig({ databaseUrl: reviewer.urlFor(s.db) });
-      try {
-        const result = await s.cli(["preview", ...args]);
-        assert.match(
-          result.stdout + result.stderr,
-          /is the stack's read-only reviewer/,
-          `not previewed as the reviewer:\n${(result.stdout + result.stderr).slice(-3000)}`,
-        );
-        return result;
-      } finally {
-        await s.setConfig({ databaseUrl: s.db.url });
-      }
+      const result = await s.cli(["preview", ...args], { env: previewJobEnv(reviewer, s.db) });
+      assert.match(
+        result.stdout + result.stderr,
+        /is the stack's read-only reviewer/,
+        `not previewed as the reviewer:\n${(result.stdout + result.stderr).slice(-3000)}`,
+      );
+      return result;
     }
     const sql = (text: string): Promise<unknown> => withClient(s.db.url, (c) => c.query(text));
     const one = async (text: string): Promise<Record<string, unknown>> =>
@@ -81,7 +76,10 @@ for (const previewAs of ["owner", "reviewer"] as const) {
     }
 
     before(async () => {
-      s = await createTestStack(`drift-${previewAs}`, { config: { reviewer: reviewer.config } });
+      s = await createTestStack(`drift-${previewAs}`, {
+        config: { reviewer: reviewer.config },
+        credentials: reviewer.credentials,
+      });
     });
     after(async () => s?.destroyAndRemove());
 

@@ -1,6 +1,6 @@
 /**
  * The whole program over the Management API transport (issue 5): the real engine takes a stack whose only
- * way to the database is `stage2:accessToken` + `stage2:managementApiUrl` (no stage2:databaseUrl at all) up
+ * way to the database is STAGE2_ACCESS_TOKEN + `stage2:managementApiUrl` (no STAGE2_DATABASE_URL at all) up
  * against a local server with the API's shapes that forwards SQL to a fresh Supabase-shaped database; the
  * verification report is all true, and a refreshing preview plans no change.
  */
@@ -24,12 +24,12 @@ describe("engine over the Management API transport", function () {
         environment: "staging",
         projectRef: REF,
         transport: "management-api",
-        accessToken: TOKEN,
         managementApiUrl: server.url,
       },
+      credentials: { accessToken: TOKEN },
     });
     server.addProject(REF, { databaseUrl: s.db.url, name: "stage2-staging" });
-    await s.stack.removeConfig("stage2:databaseUrl");
+    s.setCredentials({ databaseUrl: undefined });
   });
   after(async () => {
     await s?.destroyAndRemove();

@@ -103,7 +103,7 @@ describe("the on-call operator's paths", function () {
   });
 
   it("with the database down: one error in a few lines, naming the address and what to check; the report says it could not check", async () => {
-    await s.setConfig({ databaseUrl: s.db.url.replace(/:(\d+)\//, ":1/") });
+    s.setCredentials({ databaseUrl: s.db.url.replace(/:(\d+)\//, ":1/") });
     try {
       const preview = await s.cli(["preview"]);
       assert.notEqual(preview.code, 0);
@@ -113,12 +113,12 @@ describe("the on-call operator's paths", function () {
       assert.ok(errors.length > 0 && errors.length <= 5, `error lines:\n${errors.join("\n")}`);
       assert.match(
         output(preview),
-        /could not connect to 127\.0\.0\.1:1: .*nothing accepts connections at 127\.0\.0\.1:1: is the database running, and is stage2:databaseUrl its current address\?/,
+        /could not connect to 127\.0\.0\.1:1: .*nothing accepts connections at 127\.0\.0\.1:1: is the database running, and is STAGE2_DATABASE_URL its current address\?/,
       );
       assert.doesNotMatch(output(preview), /at .*\.(ts|js):\d+:\d+/, "a stack trace");
       await assert.rejects(liveReport(s.name, place()), /could not check stack .* now, so there is no report to paste/);
     } finally {
-      await s.setConfig({ databaseUrl: s.db.url });
+      s.setCredentials({ databaseUrl: s.db.url });
     }
   });
 

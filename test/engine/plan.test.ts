@@ -159,9 +159,28 @@ describe("change review: npm run plan", function () {
     await expectPlan([]);
   });
 
+  it("text from the database reaches no terminal raw: a hostile USING and policy name show escaped, and up converges", async () => {
+    // ESC [2K erases the line, ESC [1A moves up: drawn raw, they would overwrite the line that reports the drift.
+    const erase = "\u001b[2K\u001b[1A";
+    await sql(`alter policy contacts_select on public.contacts using (full_name = E'\\x1b[2K\\x1b[1A')`);
+    await sql(`create policy "sneaky${erase}all" on public.contacts for select to authenticated using (true)`);
+    const text = await plan(s);
+    assert.equal(text.code, 7, text.stdout + text.stderr);
+    assert.ok(!text.stdout.includes("\u001b"), `an escape sequence reached the plan:\n${text.stdout}`);
+    assert.match(
+      text.stdout,
+      /policy contacts_select on public\.contacts: USING differs \(database: .*\\x1b\[2K\\x1b\[1A/,
+    );
+    assert.match(text.stdout, /policy sneaky\\x1b\[2K\\x1b\[1Aall on public\.contacts is not in the model/);
+    const diff = await s.cli(["preview", "--diff"]);
+    assert.ok(!`${diff.stdout}${diff.stderr}`.includes("\u001b"), "an escape sequence reached preview --diff");
+    // up writes the model's text and drops the policy by its real name, not by the escaped one shown.
+    await repair();
+  });
+
   it("fails with neither 0 nor 7, in one line, when the database cannot be reached", async () => {
     const down = s.db.url.replace(/:(\d+)\//, ":1/");
-    await s.setConfig({ databaseUrl: down });
+    s.setCredentials({ databaseUrl: down });
     try {
       const result = await plan(s);
       assert.notEqual(result.code, 0);
@@ -171,7 +190,7 @@ describe("change review: npm run plan", function () {
       assert.equal(said.length, 1, result.stderr);
       assert.match(said[0], /^plan: Preflight could not finish; nothing was changed: .*127\.0\.0\.1:1/);
     } finally {
-      await s.setConfig({ databaseUrl: s.db.url });
+      s.setCredentials({ databaseUrl: s.db.url });
     }
   });
 });

@@ -45,7 +45,7 @@ describe("policy pack guardrails (policy/guardrails.ts)", () => {
       flags: ["ENABLE_PROJECTS", "ENABLE_ATTACHMENTS_UPLOAD", "ENABLE_OKTA_AUTH"],
     },
     bucket: { fileSizeLimit: null, allowedMimeTypes: null },
-    reviewer: { name: "stage2_reviewer", password: "not-used-by-the-model-0123" },
+    reviewer: { name: "stage2_reviewer" },
   } as const;
   const objects = orderedObjects(buildModel(config, loadSeeds("data/partners.yaml")));
   const spec = (kind: string) => objects.find((o) => o.kind === kind)!.spec;

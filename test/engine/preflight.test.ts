@@ -1,6 +1,6 @@
 /**
  * The preflight through the real engine (issue 5), on one prod-like stack reconfigured between runs:
- *   (a) a prod stack whose stage2:databaseUrl points at another database fails before any change, naming
+ *   (a) a prod stack whose STAGE2_DATABASE_URL points at another database fails before any change, naming
  *       both project refs;
  *   (b) backups older than the limit fail the run; STAGE2_OVERRIDE_BACKUP_CHECK lets it through, and the
  *       override and its reason are in the stack output `preflight`;
@@ -58,9 +58,9 @@ describe("engine preflight: wrong target, backups, change window", function () {
         environment: "prod",
         projectRef: REF,
         transport: "direct",
-        accessToken: TOKEN,
         managementApiUrl: server.url,
       },
+      credentials: { accessToken: TOKEN },
     });
     server.addProject(REF, { databaseUrl: s.db.url, name: "stage2-prod", backups: backupsAgedHours(2) });
   });
@@ -70,7 +70,7 @@ describe("engine preflight: wrong target, backups, change window", function () {
   });
 
   it("(a) fails a prod stack pointed at another database before any change, naming both refs", async () => {
-    // stage2:databaseUrl is the local database (127.0.0.1, project "local"), stage2:projectRef is REF.
+    // STAGE2_DATABASE_URL is the local database (127.0.0.1, project "local"), stage2:projectRef is REF.
     const preview = await s.cli(["preview"]);
     assert.notEqual(preview.code, 0);
     assert.match(

@@ -1,9 +1,8 @@
 /**
- * Pointing a stack at another database (a new stage2:databaseUrl). Without PULUMI_RUN_PROGRAM the engine
- * refreshes with a provider configured from the configuration stored with the state, one run behind the
- * change; without a guard, the first preview and up after the change would silently read and write the
- * previous database. The documented commands run the program for refresh too (scripts/stage2.sh), so they
- * see the new database at once; a CLI run without it is refused by the provider before anything happens.
+ * Pointing a stack at another database (STAGE2_DATABASE_URL names another one). The connection is the
+ * environment's, never the state's, so the refresh reads the database the variable names: an `up` converges the
+ * new database and leaves the previous one as it was. A run that skips the refresh still holds state read from
+ * the previous database; the provider refuses it before anything happens, naming both.
  */
 import { strict as assert } from "node:assert";
 import { freshDatabase, withClient, type TestDatabase } from "../support/database";
@@ -22,15 +21,15 @@ describe("changing the stack's database", function () {
     second = await freshDatabase(`${s.name}-second`);
     const up = await s.stack.up({ color: "never" });
     assert.equal(up.outputs.all_ok.value, true);
+    s.setCredentials({ databaseUrl: second.url });
   });
   after(async () => {
     await s?.destroyAndRemove();
     await second?.drop();
   });
 
-  it("without PULUMI_RUN_PROGRAM, refuses to act on the previous database after stage2:databaseUrl changed, naming both", async () => {
-    await s.setConfig({ databaseUrl: second.url });
-    const preview = await s.cli(["preview"], { env: { PULUMI_RUN_PROGRAM: "false" } });
+  it("refuses a run without the refresh, which holds the previous database's state, naming both", async () => {
+    const preview = await s.cli(["preview", "--refresh=false"]);
     const output = preview.stdout + preview.stderr;
     assert.notEqual(preview.code, 0, "the preview must fail");
     assert.match(output, /the stack's connection changed/);
@@ -43,14 +42,13 @@ describe("changing the stack's database", function () {
     assert.match(
       output,
       new RegExp(`the state was read from direct connection to [^ ]+/${s.db.name}[ ,]`),
-      "names the target the engine still holds",
+      "names the target the state was read from",
     );
-    assert.match(output, /PULUMI_RUN_PROGRAM=true/);
     assert.equal(await tables(second.url), 0, "nothing was created in the new database");
     assert.equal(await tables(s.db.url), 13, "nothing was dropped from the previous one");
   });
 
-  it("converges the new database with the documented commands (PULUMI_RUN_PROGRAM=true), then previews clean", async () => {
+  it("converges the new database with the documented commands (refresh always), then previews clean", async () => {
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
     assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
     assert.equal(await tables(second.url), 13);

@@ -2,10 +2,12 @@
  * The read-only reviewer (model/reviewer.ts): the role pull-request previews and the drift check connect as.
  * It is created by the owner's `up`, previews clean, cannot write anything (PostgreSQL refuses every write it
  * is asked for, and a catalog and row checksum is unchanged), cannot run `up`, and its own drift (a privilege
- * granted to it by hand, LOGIN taken away, BYPASSRLS given, a rotated password) shows in the preview.
+ * granted to it by hand, LOGIN taken away, BYPASSRLS given, a large object it stored, a setting it gave itself, a
+ * rotated password) shows in the preview and is taken away by up.
  * Drift of everything else, previewed as the reviewer, is test/engine/drift.test.ts.
  */
 import { strict as assert } from "node:assert";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -13,7 +15,7 @@ import { Client } from "pg";
 import { planFromEvents } from "../../report/plan";
 import { readEvents } from "../../scripts/plan";
 import { databaseChecksum, withClient } from "../support/database";
-import { createTestStack, testReviewer, type CliResult, type TestStack } from "../support/engine";
+import { createTestStack, previewJobEnv, testReviewer, type CliResult, type TestStack } from "../support/engine";
 
 const output = (r: CliResult) => `${r.stdout}\n${r.stderr}`;
 
@@ -48,15 +50,8 @@ describe("the read-only reviewer role", function () {
   const superuser = <R>(text: string): Promise<R[]> =>
     withClient(s.db.superuserUrl, async (c) => (await c.query(text)).rows as R[]);
 
-  /** Runs `pulumi <args>` with stage2:databaseUrl set to the reviewer's URL, then back to the owner's. */
-  async function asReviewer(args: string[]): Promise<CliResult> {
-    await s.setConfig({ databaseUrl: reviewer.urlFor(s.db) });
-    try {
-      return await s.cli(args);
-    } finally {
-      await s.setConfig({ databaseUrl: s.db.url });
-    }
-  }
+  /** Runs `pulumi <args>` as a pull request's preview job does: the reviewer's URL and no other credential. */
+  const asReviewer = (args: string[]): Promise<CliResult> => s.cli(args, { env: previewJobEnv(reviewer, s.db) });
 
   async function expectPlanned(result: CliResult, name: string, field: string): Promise<void> {
     assert.equal(result.code, 7, `drift must fail the preview with exit 7:\n${output(result).slice(-3000)}`);
@@ -65,7 +60,7 @@ describe("the read-only reviewer role", function () {
   }
 
   before(async () => {
-    s = await createTestStack("reviewer", { config: { reviewer: reviewer.config } });
+    s = await createTestStack("reviewer", { config: { reviewer: reviewer.config }, credentials: reviewer.credentials });
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
     assert.equal(up.code, 0, output(up).slice(-3000));
   });
@@ -98,7 +93,7 @@ describe("the read-only reviewer role", function () {
     assert.match(
       output(up),
       new RegExp(
-        `stage2:databaseUrl connects as ${role}, the stack's read-only reviewer role: .* Run \`up\` with the owner's URL`,
+        `STAGE2_DATABASE_URL connects as ${role}, the stack's read-only reviewer role: .* Run \`up\` with the owner's URL`,
       ),
     );
     assert.doesNotMatch(
@@ -205,9 +200,27 @@ describe("the read-only reviewer role", function () {
     assert.equal(clean.code, 0, output(clean).slice(-4000));
   });
 
-  it("takes a rotated password from the stack secret: the preview names it, up sets it, the old one stops working", async () => {
-    const rotated = { ...reviewer.config, password: `${reviewer.config.password}-rotated` };
-    await s.setConfig({ reviewer: rotated });
+  it("what it stores or sets itself is drift: a large object and its own settings are named, and up takes them away", async () => {
+    await withClient(reviewer.urlFor(s.db), async (c) => {
+      await c.query("select lo_from_bytea(0, convert_to(repeat('x', 1048576), 'UTF8'))");
+      await c.query("alter role current_user set statement_timeout = 0");
+    });
+    const preview = await asReviewer(["preview", "--expect-no-changes", "--json"]);
+    await expectPlanned(preview, role, "holds");
+    const up = await s.cli(["up", "--yes", "--skip-preview"]);
+    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.deepEqual(
+      await superuser(`select (select count(*)::int from pg_largeobject_metadata where lomowner = '${role}'::regrole) as objects,
+                              (select rolconfig from pg_roles where rolname = '${role}') as settings`),
+      [{ objects: 0, settings: null }],
+    );
+    const clean = await asReviewer(["preview", "--expect-no-changes"]);
+    assert.equal(clean.code, 0, output(clean).slice(-3000));
+  });
+
+  it("takes a rotated password from STAGE2_REVIEWER_PASSWORD: the preview names it, up sets it, the old one stops working", async () => {
+    const rotated = randomBytes(24).toString("hex");
+    s.setCredentials({ reviewerPassword: rotated });
     try {
       await expectPlanned(await s.cli(["preview", "--expect-no-changes", "--json"]), role, "password");
       const events = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stage2-reviewer-")), "events.jsonl");
@@ -215,21 +228,20 @@ describe("the read-only reviewer role", function () {
       assert.deepEqual(
         planFromEvents(readEvents(events)).map((l) => `${l.subject}: ${l.what} -> up ${l.up}`),
         [
-          `role ${role}: a login with stage2:reviewer.password fails (the secret was rotated, or the password ` +
+          `role ${role}: a login with STAGE2_REVIEWER_PASSWORD fails (the secret was rotated, or the password ` +
             "changed in the database) -> up sets that password (as a SCRAM verifier)",
         ],
       );
       const up = await s.cli(["up", "--yes", "--skip-preview"]);
       assert.equal(up.code, 0, output(up).slice(-3000));
       const login = (password: string) =>
-        withClient(
-          reviewer.urlFor(s.db).replace(encodeURIComponent(reviewer.config.password), encodeURIComponent(password)),
-          () => Promise.resolve(true),
-        ).catch((error: { code?: string }) => error.code);
-      assert.equal(await login(rotated.password), true);
-      assert.equal(await login(reviewer.config.password), "28P01");
+        withClient(reviewer.urlFor(s.db, password), () => Promise.resolve(true)).catch(
+          (error: { code?: string }) => error.code,
+        );
+      assert.equal(await login(rotated), true);
+      assert.equal(await login(reviewer.password), "28P01");
     } finally {
-      await s.setConfig({ reviewer: reviewer.config });
+      s.setCredentials(reviewer.credentials);
       assert.equal((await s.cli(["up", "--yes", "--skip-preview"])).code, 0);
     }
   });

@@ -20,7 +20,6 @@ describe("a self-hosted staging stack, pinned to its cluster", function () {
     ...DEFAULT_CONFIG,
     environment: "staging",
     projectRef: undefined,
-    databaseUrl: s.db.url,
     target,
     preflight: {
       requireBackup: true,
@@ -82,11 +81,9 @@ describe("a self-hosted staging stack, pinned to its cluster", function () {
       staging({ kind: "self-hosted", systemIdentifier: identifier }, { projectRef: "abcdefghijklmnopqrst" }),
       /stage2:projectRef: must not be set with stage2:target\.kind self-hosted/,
     );
+    s.setCredentials({ accessToken: "sbp_0123456789abcdef0123456789abcdef01234567" });
     await refusedUntouched(
-      staging(
-        { kind: "self-hosted", systemIdentifier: identifier },
-        { transport: "management-api", accessToken: "sbp_0123456789abcdef0123456789abcdef01234567" },
-      ),
+      staging({ kind: "self-hosted", systemIdentifier: identifier }, { transport: "management-api" }),
       /stage2:transport: management-api reaches Supabase's platform only; a self-hosted database needs/,
     );
   });

@@ -86,5 +86,8 @@ describe("tenants listed in a file", function () {
     ]);
     const again = await s.cli(["preview", "--expect-no-changes"]);
     assert.equal(again.code, 0, again.stdout.slice(-3000));
+    // The report still shows the row an operator enabled for the tenant that left.
+    const features = (await s.stack.outputs()).features_present.value as { enabled: { rows: string[] } };
+    assert.deepEqual(features.enabled.rows, ["ACME/ENABLE_PROJECTS"]);
   });
 });

@@ -15,6 +15,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { parseStackConfig } from "../../config/schema";
+import { splitCredentials } from "../support/config";
 import { loadSeeds, validateSeeds } from "../../config/seeds";
 import { withClient } from "../support/database";
 import { createTestStack, DEFAULT_CONFIG, projectScratch, type TestStack } from "../support/engine";
@@ -32,14 +33,17 @@ const GOOD_SEEDS: Seeds = {
 
 interface BadCase {
   readonly name: string;
-  /** Config overrides (merged over a valid local config); `null` removes the key. */
+  /**
+   * Overrides of a valid local config, credentials included (test/support/config.ts); `null` removes the key or
+   * unsets the credential.
+   */
   readonly config?: Record<string, unknown>;
   /** The seed file to use instead of a valid one. */
   readonly seeds?: unknown;
   /** Raw YAML text of the seed file (for syntax errors). */
   readonly seedsText?: string;
-  /** Keys set without --secret. */
-  readonly plainText?: readonly string[];
+  /** Settings as an earlier release kept them (credentials, as secrets). */
+  readonly retired?: Record<string, string>;
   /** The key (or seed row path) the message must name. */
   readonly names: RegExp;
   /** Also run through the engine (a representative subset). */
@@ -135,24 +139,29 @@ const CASES: readonly BadCase[] = [
   {
     name: "bad connection string",
     config: { databaseUrl: "mysql://postgres:not-a-real-password@127.0.0.1:5432/postgres" },
-    names: /stage2:databaseUrl/,
+    names: /STAGE2_DATABASE_URL/,
     engine: true,
   },
   {
     name: "connection string that is not a URL",
     config: { databaseUrl: "host=127.0.0.1 user=postgres" },
-    names: /stage2:databaseUrl/,
+    names: /STAGE2_DATABASE_URL/,
   },
-  { name: "missing secret (no databaseUrl)", config: { databaseUrl: null }, names: /stage2:databaseUrl/, engine: true },
   {
-    name: "missing secret (management-api without accessToken)",
+    name: "missing credential (no database URL)",
+    config: { databaseUrl: null },
+    names: /STAGE2_DATABASE_URL/,
+    engine: true,
+  },
+  {
+    name: "missing credential (management-api without an access token)",
     config: { transport: "management-api" },
-    names: /stage2:accessToken/,
+    names: /STAGE2_ACCESS_TOKEN/,
   },
   {
-    name: "secret stored in plain text",
-    plainText: ["databaseUrl"],
-    names: /stage2:databaseUrl: .*plain text/,
+    name: "a credential kept in the stack configuration (an earlier release's stage2:databaseUrl)",
+    retired: { databaseUrl: "postgresql://postgres:not-a-real-password@127.0.0.1:5432/postgres" },
+    names: /stage2:databaseUrl: credentials are no longer stack configuration/,
     engine: true,
   },
   { name: "malformed project ref", config: { projectRef: "PROD-123" }, names: /stage2:projectRef/ },
@@ -197,13 +206,8 @@ const ODD_SEEDS = {
   ],
 };
 
-function baseConfig(s: TestStack, seedsFile: string): Record<string, unknown> {
-  return {
-    ...DEFAULT_CONFIG,
-    transport: "direct",
-    seedsFile,
-    databaseUrl: s.db.url,
-  };
+function baseConfig(seedsFile: string): Record<string, unknown> {
+  return { ...DEFAULT_CONFIG, transport: "direct", seedsFile };
 }
 
 function validatorVerdict(c: BadCase, url: string): string | undefined {
@@ -215,12 +219,12 @@ function validatorVerdict(c: BadCase, url: string): string | undefined {
     ...c.config,
   };
   for (const [k, v] of Object.entries(raw)) if (v === null) delete raw[k];
-  const secrets = new Set(["databaseUrl", "accessToken"].filter((k) => !c.plainText?.includes(k)));
+  // As Pulumi hands settings over: structured values as JSON strings.
+  const asPulumiHands = (values: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+  const { settings, credentials } = splitCredentials(raw);
   try {
-    parseStackConfig(
-      Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])),
-      secrets,
-    );
+    parseStackConfig(asPulumiHands({ ...c.retired, ...settings }), { credentials });
     if (c.seeds !== undefined) validateSeeds(c.seeds, "seeds.yaml");
     if (c.seedsText !== undefined) {
       // Through the loader, which owns the YAML parsing and its message.
@@ -296,13 +300,16 @@ describe("bad input: malformed configs and seed files are rejected before any ch
         seedsFile = scratch.relative(`case-${i}.yaml`);
         fs.writeFileSync(path.join(dir, `case-${i}.yaml`), c.seedsText ?? stringify(c.seeds));
       }
-      const config = { ...baseConfig(s, seedsFile), ...c.config };
-      const removed = Object.keys(config).filter((k) => config[k] === null);
-      for (const k of removed) delete config[k];
-      await s.setConfig(config);
+      const { settings, credentials } = splitCredentials({ ...baseConfig(seedsFile), ...c.config });
+      const removed = Object.keys(settings).filter((k) => settings[k] === null);
+      for (const k of removed) delete settings[k];
+      await s.setConfig(settings);
       for (const k of removed) await s.stack.removeConfig(`stage2:${k}`);
-      for (const k of c.plainText ?? [])
-        await s.stack.setConfig(`stage2:${k}`, { value: String(config[k]), secret: false });
+      // The test database's URL, unless the case sets another or none (null).
+      s.setCredentials({ databaseUrl: c.config?.databaseUrl === null ? undefined : s.db.url, ...credentials });
+      for (const [k, value] of Object.entries(c.retired ?? {})) {
+        await s.stack.setConfig(`stage2:${k}`, { value, secret: true });
+      }
       const run = await s.cli(["up", "--yes", "--skip-preview"]);
       const output = run.stdout + run.stderr;
       const footprint = await stage2Footprint(s.db.superuserUrl);
@@ -316,8 +323,8 @@ describe("bad input: malformed configs and seed files are rejected before any ch
         if (c.preflight) rejectedByPreflight++;
       }
       // Leave no stray key behind for the next case.
-      for (const k of Object.keys(c.config ?? {})) {
-        if (!(k in baseConfig(s, goodSeeds))) await s.stack.removeConfig(`stage2:${k}`);
+      for (const k of [...Object.keys(c.config ?? {}), ...Object.keys(c.retired ?? {})]) {
+        if (!(k in baseConfig(goodSeeds))) await s.stack.removeConfig(`stage2:${k}`).catch(() => undefined);
       }
     }
     assert.deepEqual(wrong, []);
@@ -329,7 +336,8 @@ describe("bad input: malformed configs and seed files are rejected before any ch
       await c.query("insert into public.x values (1)");
     });
     fs.writeFileSync(path.join(dir, "odd.yaml"), stringify(ODD_SEEDS));
-    await s.setConfig(baseConfig(s, scratch.relative("odd.yaml")));
+    s.setCredentials({ databaseUrl: s.db.url });
+    await s.setConfig(baseConfig(scratch.relative("odd.yaml")));
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
     assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
     assert.equal((await s.stack.outputs()).all_ok?.value, true);

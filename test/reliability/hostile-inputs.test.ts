@@ -16,7 +16,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
-import { parseStackConfig } from "../../config/schema";
+import { parseFlat, splitCredentials } from "../support/config";
 import { loadSeeds } from "../../config/seeds";
 import { databaseChecksum, freshDatabase, systemIdentifier, withClient } from "../support/database";
 import { createTestStack, DEFAULT_CONFIG, projectScratch, type CliResult, type TestStack } from "../support/engine";
@@ -57,9 +57,19 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
     return scratch.relative(name);
   }
 
+  /**
+   * Makes `values` the stack's settings and credentials (test/support/config.ts), over the defaults and the test
+   * database's URL.
+   */
+  async function configure(values: Record<string, unknown>): Promise<void> {
+    const { settings, credentials } = splitCredentials({ databaseUrl: s.db.url, ...values });
+    await s.replaceConfig({ ...DEFAULT_CONFIG, ...settings });
+    s.setCredentials({ accessToken: undefined, reviewerPassword: undefined, ...credentials });
+  }
+
   /** Runs `pulumi <args>` with `config`, and proves the database is exactly as before. */
   async function refusedUntouched(args: string[], config: Record<string, unknown>, names: RegExp): Promise<string> {
-    await s.replaceConfig({ ...DEFAULT_CONFIG, databaseUrl: s.db.url, ...config });
+    await configure(config);
     const before = await databaseChecksum(s.db.superuserUrl);
     const run = await s.cli(args);
     assert.notEqual(run.code, 0, `expected a refusal:\n${output(run).slice(-2000)}`);
@@ -157,13 +167,13 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
       await refusedUntouched(
         ["up", "--yes", "--skip-preview"],
         { environment: "staging", projectRef: REF, databaseUrl: moved },
-        /stage2:databaseUrl: its query sets host, which would override what the URL says/,
+        /STAGE2_DATABASE_URL: its query sets host, which would override what the URL says/,
       );
       const pooler = `postgresql://postgres.${REF}:pw@aws-0-eu-west-2.pooler.supabase.com:5432/postgres?sslmode=require&user=postgres.zyxwvutsrqponmlkjihg`;
       await refusedUntouched(
         ["preview"],
         { environment: "staging", projectRef: REF, databaseUrl: pooler },
-        /stage2:databaseUrl: its query sets user/,
+        /STAGE2_DATABASE_URL: its query sets user/,
       );
     });
   });
@@ -177,10 +187,10 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
           projectRef: REF,
           databaseUrl: `postgresql://postgres.${REF}:pw@aws-0-eu-west-2.pooler.supabase.com:5432/postgres`,
         },
-        /stage2:databaseUrl: connects to aws-0-eu-west-2\.pooler\.supabase\.com without TLS \(no sslmode\), so the password would cross the network in the clear/,
+        /STAGE2_DATABASE_URL: connects to aws-0-eu-west-2\.pooler\.supabase\.com without TLS \(no sslmode\), so the password would cross the network in the clear/,
       );
       const tls = `${s.db.url.replace("127.0.0.1", "localhost")}?sslmode=verify-full&sslrootcert=${encodeURIComponent(s.db.cluster.caFile)}`;
-      await s.replaceConfig({ ...DEFAULT_CONFIG, databaseUrl: tls });
+      await configure({ databaseUrl: tls });
       const preview = await s.cli(["preview", "--expect-no-changes"]);
       assert.equal(preview.code, 0, output(preview).slice(-2000));
       assert.match(output(preview), /preflight target: connected to project local \(host localhost, TLS verify-full\)/);
@@ -204,7 +214,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
         { ddl: { lockTimeout: "99999999min" } },
         /stage2:ddl\.lockTimeout: is 99999999min; it must be a duration from 10ms to 10min/,
       );
-      await s.replaceConfig({ ...DEFAULT_CONFIG, databaseUrl: s.db.url, ddl: { lockTimeout: "3s" } });
+      await configure({ ddl: { lockTimeout: "3s" } });
       const fixed = await s.cli(["preview", "--expect-no-changes"]);
       assert.equal(fixed.code, 0, output(fixed).slice(-2000));
     });
@@ -243,7 +253,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
         start: "00:00",
         end: "23:59",
       };
-      await s.replaceConfig({ ...DEFAULT_CONFIG, databaseUrl: s.db.url, preflight: { changeWindow: closed } });
+      await configure({ preflight: { changeWindow: closed } });
       const reason = "INC-9\u001b[2K\u001b[1A\u001b[8m preflight change-window: inside the change window\u0007";
       const up = await s.cli(["up", "--yes", "--skip-preview"], { env: { STAGE2_OVERRIDE_CHANGE_WINDOW: reason } });
       assert.equal(up.code, 0, output(up).slice(-2000));
@@ -322,7 +332,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
 
   it("12. a label swap and an id rename are refused at preview with the way through", async () => {
     await hostile("label swap", async () => {
-      await s.replaceConfig({ ...DEFAULT_CONFIG, databaseUrl: s.db.url, seedsFile: seedFile("seeds.yaml", SEEDS) });
+      await configure({ seedsFile: seedFile("seeds.yaml", SEEDS) });
       const up = await s.cli(["up", "--yes", "--skip-preview"]);
       assert.equal(up.code, 0, output(up).slice(-2000));
       const swapped = {
@@ -381,19 +391,15 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
         accessToken: "sbp_0123456789abcdef0123456789abcdef01234567",
         features: { tenants: ["TELCO"] },
       };
-      const secrets = new Set(["databaseUrl", "accessToken"]);
       assert.throws(
-        () => parseStackConfig({ ...config, managementApiUrl: "https://api.supabase.example.net" }, secrets),
+        () => parseFlat({ ...config, managementApiUrl: "https://api.supabase.example.net" }),
         /stage2:managementApiUrl: api\.supabase\.example\.net is not Supabase's Management API/,
       );
-      const allowed = parseStackConfig(
-        {
-          ...config,
-          managementApiUrl: "https://api.supabase.example.net",
-          managementApiAllowHost: "api.supabase.example.net",
-        },
-        secrets,
-      );
+      const allowed = parseFlat({
+        ...config,
+        managementApiUrl: "https://api.supabase.example.net",
+        managementApiAllowHost: "api.supabase.example.net",
+      });
       assert.equal(allowed.managementApiUrl, "https://api.supabase.example.net");
       // Through the engine, the backups line names the host it asked (test/engine/preflight.test.ts runs it
       // against a local API server); here a seed file proves the loader too is held to the project.

@@ -1,11 +1,16 @@
 /**
- * Secrets (issue 6): the connection string, the database password, the Management API token and the read-only
- * reviewer's password are Pulumi secrets. After up, preview and refresh, and after runs that fail on purpose (wrong password, unreachable
- * port, malformed URL, wrong token, unreachable API), none of the literal values appears in:
- *   - the stack's files in the file backend (state, its backups and history),
- *   - the stack's config file (encrypted values only),
- *   - `pulumi stack export` (without --show-secrets) and `pulumi stack output --json`,
- *   - the CLI's stdout and stderr (the engine's log, the program's and the provider's error messages).
+ * Credentials (config/credentials.ts): the owner's connection string and password, the Management API token and
+ * the reviewer's password reach the program and the provider only through the environment of the run, so that a
+ * job holding what a pull request's preview needs (the backend, the stack's passphrase, the reviewer's URL) can
+ * decrypt none of them. After up, preview and refresh, after verbose runs, and after runs that fail on purpose
+ * (wrong password, unreachable port, malformed URL, wrong token, unreachable API), none of the literal values
+ * appears in:
+ *   - the stack's files in the file backend (state, its backups and history), which hold no ciphertext at all,
+ *   - the stack's config file (no `secure:` value),
+ *   - `pulumi stack export --show-secrets`, `pulumi config --show-secrets` and `pulumi stack history
+ *     --show-secrets` run with only the preview job's environment, and `pulumi stack output --json`,
+ *   - the CLI's stdout and stderr, the engine's verbose log (-v=9 --logtostderr) included.
+ * A preview writes nothing to the backend, so the preview job's backend credential can be read-only.
  *
  * The database password is the test cluster's own random one (it is never changed: the cluster is shared);
  * the token is a random `sbp_...` accepted by the local Management API stand-in
@@ -18,7 +23,15 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { databaseUrl } from "../../scripts/localdb";
 import { withClient } from "../support/database";
-import { createTestStack, testReviewer, type CliResult, type TestStack } from "../support/engine";
+import { createHash } from "node:crypto";
+import {
+  createTestStack,
+  previewJobEnv,
+  testReviewer,
+  TEST_PASSPHRASE,
+  type CliResult,
+  type TestStack,
+} from "../support/engine";
 import { fakeProjectRef, startManagementApiServer, type ManagementApiServer } from "../support/management-api-server";
 import { discard } from "../support/reliability-cli";
 
@@ -63,7 +76,7 @@ describe("secrets: connection string, password and token never appear in plain t
 
   before(async () => {
     server = await startManagementApiServer({ accessToken: TOKEN });
-    s = await createTestStack("secrets", { config: { reviewer: reviewer.config } });
+    s = await createTestStack("secrets", { config: { reviewer: reviewer.config }, credentials: reviewer.credentials });
     server.addProject(REF, { databaseUrl: s.db.url, name: "stage2-secrets" });
     const url = new URL(s.db.url);
     assert.ok(url.password.length >= 16, "the cluster's postgres password is expected to be long and random");
@@ -73,7 +86,7 @@ describe("secrets: connection string, password and token never appear in plain t
       "connection string": s.db.url,
       "wrong password": WRONG_PASSWORD,
       "Management API token": TOKEN,
-      "reviewer password (stage2:reviewer.password)": reviewer.config.password,
+      "reviewer password (STAGE2_REVIEWER_PASSWORD)": reviewer.password,
       "wrong Management API token": WRONG_TOKEN,
     };
   });
@@ -107,11 +120,15 @@ describe("secrets: connection string, password and token never appear in plain t
     assert.equal((await cli("up (direct)", ["up", "--yes", "--skip-preview"])).code, 0);
     assert.equal((await cli("preview (direct)", ["preview", "--diff"])).code, 0);
     assert.equal((await cli("refresh (direct)", ["refresh", "--yes", "--skip-preview"])).code, 0);
-    // As the read-only reviewer: a preview, and an up it is refused.
-    await s.setConfig({ databaseUrl: reviewer.urlFor(s.db) });
-    assert.equal((await cli("preview (reviewer)", ["preview", "--diff"])).code, 0);
-    assertFailed(await cli("up (reviewer)", ["up", "--yes", "--skip-preview"]), /read-only reviewer role/);
-    await s.setConfig({ databaseUrl: s.db.url });
+    // The engine's most verbose log: it traces the provider's configuration and every gRPC call.
+    const verbose = ["-v=9", "--logtostderr"];
+    assert.equal((await cli("up -v=9 (direct)", ["up", "--yes", "--skip-preview", ...verbose])).code, 0);
+    assert.equal((await cli("preview -v=9 (direct)", ["preview", "--diff", ...verbose])).code, 0);
+    // As a pull request's preview job: the reviewer's URL only; its up is refused.
+    const previewJob = previewJobEnv(reviewer, s.db);
+    assert.equal((await cli("preview (reviewer)", ["preview", "--diff"], previewJob)).code, 0);
+    assert.equal((await cli("preview -v=9 (reviewer)", ["preview", ...verbose], previewJob)).code, 0);
+    assertFailed(await cli("up (reviewer)", ["up", "--yes", "--skip-preview"], previewJob), /read-only reviewer role/);
 
     const good = new URL(s.db.url);
     assert.ok(good.password);
@@ -123,22 +140,22 @@ describe("secrets: connection string, password and token never appear in plain t
 
     // The program's preflight connects with the wrong password, then with the right one to a closed port
     // (--refresh=false: these runs are about the program's own connection, not the refresh before it).
-    await s.setConfig({ databaseUrl: wrongPassword.toString() });
+    s.setCredentials({ databaseUrl: wrongPassword.toString() });
     assertFailed(
       await cli("preview, wrong password", ["preview", "--refresh=false"]),
       /password authentication failed/,
     );
-    await s.setConfig({ databaseUrl: unreachable.toString() });
+    s.setCredentials({ databaseUrl: unreachable.toString() });
     assertFailed(
       await cli("preview, unreachable port", ["preview", "--refresh=false"]),
       /ECONNREFUSED|could not connect/,
     );
     // A URL that does not parse (the port is not a number) still must not be echoed back.
-    await s.setConfig({
+    s.setCredentials({
       databaseUrl: `postgresql://postgres:${good.password}@127.0.0.1:port/${good.pathname.slice(1)}`,
     });
-    assertFailed(await cli("up, malformed URL", ["up", "--yes", "--skip-preview"]), /stage2:databaseUrl/);
-    await s.setConfig({ databaseUrl: s.db.url });
+    assertFailed(await cli("up, malformed URL", ["up", "--yes", "--skip-preview"]), /STAGE2_DATABASE_URL/);
+    s.setCredentials({ databaseUrl: s.db.url });
 
     // The provider's own connection error, with the real password in its connection string: a standalone
     // refresh does not run the program, and the database refuses new connections for a moment.
@@ -155,15 +172,8 @@ describe("secrets: connection string, password and token never appear in plain t
   });
 
   it("Management API transport: up and refresh with the token, then a wrong token and an unreachable API, leak nothing", async () => {
-    await s.setConfig({
-      transport: "management-api",
-      projectRef: REF,
-      accessToken: TOKEN,
-      managementApiUrl: server.url,
-    });
-    // A changed transport is a changed connection: the first run after it refreshes through the stored one,
-    // so the provider refuses it unless the refresh, too, uses the current configuration (README, "Moving a
-    // stack to another database").
+    await s.setConfig({ transport: "management-api", projectRef: REF, managementApiUrl: server.url });
+    s.setCredentials({ accessToken: TOKEN });
     const up = await cli("up (management-api)", ["up", "--yes", "--skip-preview"]);
     assert.equal(up.code, 0, up.stdout.slice(-2000) + up.stderr);
     assert.ok(
@@ -172,9 +182,9 @@ describe("secrets: connection string, password and token never appear in plain t
     );
     assert.equal((await cli("refresh (management-api)", ["refresh", "--yes", "--skip-preview"])).code, 0);
 
-    await s.setConfig({ accessToken: WRONG_TOKEN });
+    s.setCredentials({ accessToken: WRONG_TOKEN });
     assertFailed(await cli("preview, wrong token", ["preview", "--refresh=false"]), /401/);
-    await s.setConfig({ accessToken: TOKEN });
+    s.setCredentials({ accessToken: TOKEN });
     // The provider's own API error path, holding the real token: the API turns the token down for a while. A
     // refresh without the program, so that the provider, not the program's preflight, meets the refusal.
     server.failNext(10_000, { status: 401, body: { message: "Unauthorized" } });
@@ -183,17 +193,53 @@ describe("secrets: connection string, password and token never appear in plain t
         await cli("refresh, API rejecting the token", ["refresh", "--yes", "--skip-preview"], {
           PULUMI_RUN_PROGRAM: "false",
         }),
-        /table public\.\w+: read failed: .*stage2:accessToken \(HTTP 401\)/,
+        /table public\.\w+: read failed: .*STAGE2_ACCESS_TOKEN \(HTTP 401\)/,
       );
     } finally {
       server.clearFaults();
     }
-    await s.setConfig({ accessToken: TOKEN, managementApiUrl: `http://127.0.0.1:${await closedPort()}` });
+    await s.setConfig({ managementApiUrl: `http://127.0.0.1:${await closedPort()}` });
     assertFailed(
       await cli("preview, unreachable API", ["preview", "--refresh=false"]),
       /could not be reached|ECONNREFUSED|fetch failed/,
     );
     await s.setConfig({ managementApiUrl: server.url });
+  });
+
+  it("a job holding only what a preview needs decrypts no credential: the stack holds no ciphertext at all", async () => {
+    const previewJob = { ...previewJobEnv(reviewer, s.db), PULUMI_CONFIG_PASSPHRASE: TEST_PASSPHRASE };
+    for (const [label, args] of [
+      ["stack export --show-secrets", ["stack", "export", "--show-secrets"]],
+      ["config --show-secrets", ["config", "--show-secrets", "--json"]],
+      ["stack history --show-secrets", ["stack", "history", "--show-secrets", "--json"]],
+    ] as const) {
+      const run = await cli(`${label} (preview job)`, [...args], previewJob);
+      assert.equal(run.code, 0, `${label}: ${run.stderr}`);
+      artifacts.set(`${label}, decrypted with the preview job's passphrase`, run.stdout);
+    }
+    const backend = new URL(s.env.PULUMI_BACKEND_URL).pathname;
+    const stackFiles = filesUnder(path.join(backend, ".pulumi")).filter((f) => f.includes(s.name));
+    const ciphertexts = stackFiles.filter((f) => fs.readFileSync(f, "latin1").includes('"ciphertext"'));
+    assert.deepEqual(ciphertexts, [], "a backend file holds an encrypted value the preview job could decrypt");
+    const configFile = fs.readFileSync(path.join(s.workDir, `Pulumi.${s.name}.yaml`), "utf8");
+    assert.doesNotMatch(configFile, /secure:/, "the stack's config file holds an encrypted value");
+  });
+
+  it("a preview, as the preview job runs it, writes nothing to the backend (its credential can be read-only)", async () => {
+    await s.setConfig({ transport: "direct" });
+    s.setCredentials({ databaseUrl: s.db.url, accessToken: undefined });
+    assert.equal((await cli("up (direct again)", ["up", "--yes", "--skip-preview"])).code, 0);
+    const backend = new URL(s.env.PULUMI_BACKEND_URL).pathname;
+    const snapshot = (): string[] =>
+      filesUnder(backend).map((f) => {
+        const stat = fs.statSync(f);
+        const digest = createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+        return `${path.relative(backend, f)} ${digest} ${stat.mtimeMs}`;
+      });
+    const before = snapshot();
+    const previewJob = previewJobEnv(reviewer, s.db);
+    assert.equal((await cli("preview --diff (preview job)", ["preview", "--diff"], previewJob)).code, 0);
+    assert.deepEqual(snapshot(), before);
   });
 
   it("no secret occurs in the state, the config file, the exports, the outputs or any output of the CLI", async () => {
@@ -211,9 +257,8 @@ describe("secrets: connection string, password and token never appear in plain t
     const configFile = path.join(s.workDir, `Pulumi.${s.name}.yaml`);
     artifacts.set(`config file Pulumi.${s.name}.yaml`, fs.readFileSync(configFile, "utf8"));
 
-    // The searches can find something: the config file does hold the values, encrypted.
-    assert.match(artifacts.get(`config file Pulumi.${s.name}.yaml`)!, /stage2:accessToken:\s+secure: v1:/);
-    assert.match(artifacts.get(`config file Pulumi.${s.name}.yaml`)!, /stage2:databaseUrl:\s+secure: v1:/);
+    // The searches can find something: a run's environment does hold the values.
+    assert.ok(occurrences(JSON.stringify(s.env), s.db.url) > 0);
 
     const found: string[] = [];
     for (const [label, text] of artifacts) {

@@ -29,10 +29,10 @@ export function testModel(overrides: Partial<Pick<StackConfig, "features" | "buc
   );
 }
 
-/** Points the in-process provider at a database (what configure() does with the stack config). */
+/** Points the in-process provider at a database (what configure() does with the stack config and environment). */
 export function useDatabase(url: string, tenants: readonly string[] = ["TELCO"]): void {
-  const config: Record<string, unknown> = { "stage2:databaseUrl": url, "stage2:features": { tenants } };
-  provider.configure({ get: (key: string) => config[key] });
+  const config: Record<string, unknown> = { "stage2:features": { tenants } };
+  provider.configure({ get: (key: string) => config[key] }, { STAGE2_DATABASE_URL: url });
 }
 
 /** An object's spec as its resource declares it (components/): the feature rows name their tenant list. */

@@ -12,7 +12,8 @@ import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, type ConfigMap, type Stack } from "@pulumi/pulumi/automation";
 import { engineBin, projectCopy, REPO_ROOT, runPulumi, type CliResult } from "../../scripts/lib/pulumi";
 import { freshDatabase, type TestDatabase } from "./database";
-import { SECRET_KEYS } from "../../config/schema";
+import { randomBytes } from "node:crypto";
+import { CREDENTIAL_VARIABLES, type CredentialName } from "../../config/credentials";
 
 export { REPO_ROOT } from "../../scripts/lib/pulumi";
 export type { CliResult } from "../../scripts/lib/pulumi";
@@ -42,9 +43,21 @@ export function engineEnv(extra: Record<string, string> = {}): Record<string, st
   };
 }
 
+/** Credentials by name (config/credentials.ts); undefined unsets one. */
+export type TestCredentials = Partial<Record<CredentialName, string | undefined>>;
+
+/** The environment variables of `credentials` (undefined values stay, so that a merge unsets them). */
+export function credentialEnv(credentials: TestCredentials): Record<string, string | undefined> {
+  return Object.fromEntries(
+    Object.entries(credentials).map(([name, value]) => [CREDENTIAL_VARIABLES[name as CredentialName], value]),
+  );
+}
+
 export interface TestStackOptions {
-  /** stage2:* config besides the connection (default: local environment, tenant TELCO, all flags). */
+  /** stage2:* config (default: local environment, tenant TELCO, all flags). */
   readonly config?: Record<string, unknown>;
+  /** Credentials in the engine's environment besides the database URL (as postgres) the stack starts with. */
+  readonly credentials?: TestCredentials;
   /** Reuse a database (e.g. one pre-built by hand); otherwise a fresh one is created. */
   readonly database?: TestDatabase;
   /** Extra environment for the engine (e.g. STAGE2_ROUNDTRIP_LOG). */
@@ -61,6 +74,8 @@ export interface TestStack {
   cli(args: string[], options?: { env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
   /** Sets these stage2:* values (merged with what is set; an undefined value is left out). */
   setConfig(values: Record<string, unknown>): Promise<void>;
+  /** Sets (or, with undefined, unsets) credentials in the environment of every later run of this stack. */
+  setCredentials(credentials: TestCredentials): void;
   /** Makes these the stack's only stage2:* values. */
   replaceConfig(values: Record<string, unknown>): Promise<void>;
   destroyAndRemove(): Promise<void>;
@@ -86,21 +101,40 @@ export function toConfigMap(values: Record<string, unknown>, secrets: ReadonlySe
 
 let counter = 0;
 
+export interface TestReviewer {
+  /** stage2:reviewer */
+  readonly config: { readonly name: string };
+  readonly password: string;
+  /** STAGE2_REVIEWER_PASSWORD, for the owner's runs. */
+  readonly credentials: TestCredentials;
+  /** Its connection string to a test database. */
+  urlFor(db: TestDatabase, password?: string): string;
+}
+
+/**
+ * The environment of a run as a pull request's preview job has it: the reviewer's URL and no other credential
+ * (an empty variable counts as unset).
+ */
+export function previewJobEnv(reviewer: TestReviewer, db: TestDatabase): Record<string, string> {
+  return {
+    [CREDENTIAL_VARIABLES.databaseUrl]: reviewer.urlFor(db),
+    [CREDENTIAL_VARIABLES.accessToken]: "",
+    [CREDENTIAL_VARIABLES.reviewerPassword]: "",
+  };
+}
+
 /**
  * A reviewer of this test run's own (stage2:reviewer): roles belong to the whole cluster, so each stack that
- * has one names it apart from every other stack's. `urlFor` is its connection string to a test database.
+ * has one names it apart from every other stack's.
  */
-export function testReviewer(label: string): {
-  readonly config: { readonly name: string; readonly password: string };
-  urlFor(db: TestDatabase): string;
-} {
-  const config = {
-    name: `stage2_reviewer_${label}_${process.pid}_${++counter}`.replace(/[^a-z0-9_]/g, "_"),
-    password: `review-${process.pid}-${counter}-0123456789abcdef`,
-  };
+export function testReviewer(label: string): TestReviewer {
+  const name = `stage2_reviewer_${label}_${process.pid}_${++counter}`.replace(/[^a-z0-9_]/g, "_");
+  const password = randomBytes(24).toString("hex");
   return {
-    config,
-    urlFor: (db) => db.url.replace(/\/\/postgres:[^@]*@/, `//${config.name}:${encodeURIComponent(config.password)}@`),
+    config: { name },
+    password,
+    credentials: { reviewerPassword: password },
+    urlFor: (db, as = password) => db.url.replace(/\/\/postgres:[^@]*@/, `//${name}:${encodeURIComponent(as)}@`),
   };
 }
 
@@ -120,20 +154,29 @@ export async function createTestStack(label: string, options: TestStackOptions =
   const db = options.database ?? (await freshDatabase(name));
   const workDir = projectCopy(path.join(runRoot, "projects", name));
   const env = engineEnv(options.env);
+  const setCredentials = (credentials: TestCredentials): void => {
+    for (const [variable, value] of Object.entries(credentialEnv(credentials))) {
+      if (value === undefined) delete env[variable];
+      else env[variable] = value;
+    }
+  };
+  setCredentials({ databaseUrl: db.url, ...options.credentials });
   const pulumiCommand = await PulumiCommand.get({ root: path.dirname(engine()) });
   const stack = await LocalWorkspace.createOrSelectStack(
     { stackName: name, workDir },
     { pulumiCommand, envVars: env, secretsProvider: "passphrase" },
   );
-  const setConfig = (values: Record<string, unknown>): Promise<void> =>
-    stack.setAllConfig(toConfigMap(values, new Set(Object.keys(SECRET_KEYS))));
+  // The Automation API's own runs take the same environment, whatever setCredentials changes later.
+  const workspace = stack.workspace as LocalWorkspace;
+  workspace.envVars = env;
+  const setConfig = (values: Record<string, unknown>): Promise<void> => stack.setAllConfig(toConfigMap(values));
   const replaceConfig = async (values: Record<string, unknown>): Promise<void> => {
     const keep = new Set(Object.keys(toConfigMap(values)));
     const stale = Object.keys(await stack.getAllConfig()).filter((k) => k.startsWith("stage2:") && !keep.has(k));
     if (stale.length) await stack.removeAllConfig(stale);
     await setConfig(values);
   };
-  await setConfig({ ...DEFAULT_CONFIG, ...options.config, databaseUrl: db.url });
+  await setConfig({ ...DEFAULT_CONFIG, ...options.config });
   return {
     name,
     stack,
@@ -142,6 +185,7 @@ export async function createTestStack(label: string, options: TestStackOptions =
     env,
     setConfig,
     replaceConfig,
+    setCredentials,
     cli: (args, cliOptions = {}) =>
       runPulumi([...args, "--stack", name], {
         cwd: workDir,

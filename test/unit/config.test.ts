@@ -1,19 +1,22 @@
 /**
- * Stack configuration (config/schema.ts, issue 5 "Config"): malformed configs are refused before anything
- * runs, each problem naming its `stage2:` key and the fix, all problems together; valid configs get the
- * defaults the runbook implies (tables protected and backups required for prod only).
+ * Stack configuration and credentials (config/schema.ts, config/credentials.ts): malformed values are refused
+ * before anything runs, each problem naming its `stage2:` key or environment variable and the fix, all problems
+ * together; valid configs get the defaults the runbook implies (tables protected and backups required for prod
+ * only). Credentials kept in the configuration by an earlier release are refused with the way to move them.
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RunError } from "@pulumi/pulumi/errors";
-import { PROJECT_ROOT } from "../../config/connection";
-import { ConfigError, parseStackConfig, type StackConfig } from "../../config/schema";
+import { PROJECT_ROOT } from "../../config/project";
+import { ConfigError, type StackConfig } from "../../config/schema";
+import { parseFlat } from "../support/config";
 
 const SECRET_URL =
   "postgresql://postgres:s3cret-pw@db.abcdefghijklmnopqrst.supabase.co:5432/postgres?sslmode=verify-full";
 const SECRET_TOKEN = "sbp_0123456789abcdef0123456789abcdef01234567";
-const BOTH_SECRET = new Set(["databaseUrl", "accessToken"]);
+
+const REVIEWER_PASSWORD = "4f1c9a0e7b2d85c3e6a9f0b1d2c3e4f5a6b7c8d9e0f1a2b3";
 
 const LOCAL = {
   environment: "local",
@@ -29,9 +32,9 @@ const PROD = {
   features: { tenants: ["TELCO"] },
 };
 
-function problemsOf(values: Record<string, unknown>, secretKeys: ReadonlySet<string> = BOTH_SECRET): string[] {
+function problemsOf(values: Record<string, unknown>, retired?: Record<string, unknown>): string[] {
   try {
-    parseStackConfig(values, secretKeys);
+    parseFlat(values, undefined, retired);
   } catch (error) {
     assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
     assert.match(error.message, /^Invalid stack configuration \(nothing was changed\):\n - /);
@@ -48,7 +51,12 @@ function problemsOf(values: Record<string, unknown>, secretKeys: ReadonlySet<str
 
 describe("stack configuration", () => {
   describe("refuses malformed configs, naming the key and the fix", () => {
-    const cases: { what: string; values: Record<string, unknown>; secretKeys?: Set<string>; problem: RegExp }[] = [
+    const cases: {
+      what: string;
+      values: Record<string, unknown>;
+      retired?: Record<string, unknown>;
+      problem: RegExp;
+    }[] = [
       {
         what: "an unknown flag name",
         values: { ...LOCAL, features: { tenants: ["TELCO"], flags: ["ENABLE_PROJECT"] } },
@@ -98,80 +106,110 @@ describe("stack configuration", () => {
       {
         what: "a connection string that is not a URL",
         values: { ...LOCAL, databaseUrl: "host=db.example.com user=postgres password=s3cret-pw" },
-        problem: /^stage2:databaseUrl: is not a URL; use postgresql:\/\/<user>:<percent-encoded password>@<host>/,
+        problem: /^STAGE2_DATABASE_URL: is not a URL; use postgresql:\/\/<user>:<percent-encoded password>@<host>/,
       },
       {
         what: "a connection string with an unencoded # in the password",
         values: { ...LOCAL, databaseUrl: "postgresql://postgres:s3cret-pw#1@db.example.com:5432/postgres" },
-        problem: /^stage2:databaseUrl: is not a URL; use postgresql:\/\/<user>:<percent-encoded password>@/,
+        problem: /^STAGE2_DATABASE_URL: is not a URL; use postgresql:\/\/<user>:<percent-encoded password>@/,
       },
       {
         what: "an https URL as the connection string",
         values: { ...LOCAL, databaseUrl: "https://abcdefghijklmnopqrst.supabase.co" },
-        problem: /^stage2:databaseUrl: must start with postgresql:\/\/$/,
+        problem: /^STAGE2_DATABASE_URL: must start with postgresql:\/\/$/,
       },
       {
         what: "a missing connection string for transport direct",
         values: { ...LOCAL, databaseUrl: undefined },
-        problem:
-          /^stage2:databaseUrl: is required with transport direct: pulumi config set --secret stage2:databaseUrl/,
+        problem: /^STAGE2_DATABASE_URL: is required with transport direct: export STAGE2_DATABASE_URL='postgresql/,
       },
       {
         what: "a missing access token for transport management-api",
         values: { ...LOCAL, transport: "management-api" },
-        problem:
-          /^stage2:accessToken: is required with transport management-api: pulumi config set --secret stage2:accessToken/,
+        problem: /^STAGE2_ACCESS_TOKEN: is required with transport management-api: export STAGE2_ACCESS_TOKEN=sbp_/,
       },
       {
         what: "a missing access token on prod, which must verify backups",
         values: { ...PROD, accessToken: undefined },
-        problem:
-          /^stage2:accessToken: is required to verify backups \(preflight\.requireBackup\): pulumi config set --secret/,
+        problem: /^STAGE2_ACCESS_TOKEN: is required to verify backups \(stage2:preflight\.requireBackup\): export /,
       },
       {
-        what: "a connection string stored in plain text",
+        what: "a connection string kept in the stack configuration by an earlier release",
         values: PROD,
-        secretKeys: new Set(["accessToken"]),
+        retired: { databaseUrl: SECRET_URL },
         problem:
-          /^stage2:databaseUrl: is stored in plain text; set it again with `pulumi config set --secret stage2:databaseUrl \.\.\.`$/,
+          /^stage2:databaseUrl: credentials are no longer stack configuration \(the engine copies the configuration into the state, which every preview job can decrypt\)\. Set STAGE2_DATABASE_URL in the environment of the command instead, run `pulumi config rm stage2:databaseUrl --stack <stack>`, then rotate the credential/,
       },
       {
-        what: "an access token stored in plain text",
+        what: "an access token kept in the stack configuration",
         values: PROD,
-        secretKeys: new Set(["databaseUrl"]),
-        problem:
-          /^stage2:accessToken: is stored in plain text; set it again with `pulumi config set --secret stage2:accessToken/,
+        retired: { accessToken: SECRET_TOKEN },
+        problem: /^stage2:accessToken: credentials are no longer stack configuration .* Set STAGE2_ACCESS_TOKEN /,
       },
       {
-        what: "a reviewer password stored in plain text",
-        values: { ...PROD, reviewer: { password: "a-long-enough-password-123" } },
-        secretKeys: new Set(["databaseUrl", "accessToken"]),
+        what: "a reviewer password kept in the stack configuration",
+        values: { ...PROD, reviewerPassword: REVIEWER_PASSWORD },
+        retired: {
+          reviewer: { name: "stage2_reviewer", password: REVIEWER_PASSWORD },
+        },
         problem:
-          /^stage2:reviewer: is stored in plain text; set it again with `pulumi config set --secret --path stage2:reviewer\.password \.\.\.`$/,
+          /^stage2:reviewer\.password: credentials are no longer stack configuration .* Set STAGE2_REVIEWER_PASSWORD .* `pulumi config rm --path stage2:reviewer\.password --stack <stack>`/,
       },
       {
         what: "a reviewer password too short to stand against guessing",
-        values: { ...LOCAL, reviewer: { password: "short" } },
-        secretKeys: new Set(["databaseUrl", "reviewer"]),
-        problem: /^stage2:reviewer\.password: must be 16 to 128 printable ASCII characters without spaces/,
+        values: { ...LOCAL, reviewer: {}, reviewerPassword: "short" },
+        problem: /^STAGE2_REVIEWER_PASSWORD: must be 16 to 128 printable ASCII characters without spaces/,
+      },
+      {
+        what: "a reviewer password long enough but easy to guess",
+        values: { ...LOCAL, reviewer: {}, reviewerPassword: "aaaaaaaaaaaaaaaa" },
+        problem: /^STAGE2_REVIEWER_PASSWORD: is too easy to guess .* openssl rand -hex 24$/,
+      },
+      {
+        what: "a reviewer password made of dictionary words",
+        values: { ...LOCAL, reviewer: {}, reviewerPassword: "stage2-demo-reviewer-password" },
+        problem: /^STAGE2_REVIEWER_PASSWORD: is too easy to guess/,
+      },
+      {
+        what: "a reviewer without its password, for a run as the owner",
+        values: { ...LOCAL, reviewer: { name: "stage2_reviewer" } },
+        problem: /^STAGE2_REVIEWER_PASSWORD: is required with stage2:reviewer when connecting as the owner/,
       },
       {
         what: "a reviewer named after one of the platform's roles",
-        values: { ...LOCAL, reviewer: { name: "service_role", password: "a-long-enough-password-123" } },
-        secretKeys: new Set(["databaseUrl", "reviewer"]),
-        problem: /^stage2:reviewer\.name: must be a new role's name .* not one of the platform's roles/,
+        values: { ...LOCAL, reviewer: { name: "service_role" }, reviewerPassword: REVIEWER_PASSWORD },
+        problem:
+          /^stage2:reviewer\.name: must be a new role's name .* not one of the platform's or an extension's roles/,
+      },
+      {
+        what: "a reviewer named after hosted Supabase's key role",
+        values: { ...LOCAL, reviewer: { name: "pgsodium_keyholder" }, reviewerPassword: REVIEWER_PASSWORD },
+        problem: /^stage2:reviewer\.name: must be a new role's name/,
+      },
+      {
+        what: "a reviewer named after pg_tle's admin",
+        values: { ...LOCAL, reviewer: { name: "pgtle_admin" }, reviewerPassword: REVIEWER_PASSWORD },
+        problem: /^stage2:reviewer\.name: must be a new role's name/,
+      },
+      {
+        what: "a backup command given the owner's credentials",
+        values: {
+          ...LOCAL,
+          preflight: { requireBackup: true, backupCommand: "true", backupCommandEnv: ["STAGE2_DATABASE_URL"] },
+        },
+        problem: /^stage2:preflight\.backupCommandEnv\[0\]: must not pass a STAGE2_ or PULUMI_ variable/,
       },
       {
         what: "an access token with a line break pasted into it",
         values: { ...PROD, accessToken: `${SECRET_TOKEN}\n` },
         problem:
-          /^stage2:accessToken: must be a Supabase personal access token \(sbp_\.\.\., no spaces; Dashboard -> Account -> Access Tokens\)$/,
+          /^STAGE2_ACCESS_TOKEN: must be a Supabase personal access token \(sbp_\.\.\., no spaces; Dashboard -> Account -> Access Tokens\)$/,
       },
       {
         what: "an unknown top-level key",
         values: { ...LOCAL, protectTable: true },
         problem:
-          /^stage2:protectTable: is not a known key; check its spelling against README\.md \(Configuration\) or remove it$/,
+          /^stage2:protectTable: is not a known key; check its spelling against docs\/configuration\.md or remove it$/,
       },
       {
         what: "an unknown nested key",
@@ -202,28 +240,28 @@ describe("stack configuration", () => {
       {
         what: "a URL whose query moves the connection to another host",
         values: { ...PROD, databaseUrl: `${SECRET_URL}&host=127.0.0.1` },
-        problem: /^stage2:databaseUrl: its query sets host, which would override what the URL says before the \?/,
+        problem: /^STAGE2_DATABASE_URL: its query sets host, which would override what the URL says before the \?/,
       },
       {
         what: "a URL whose query names another pooler user",
         values: { ...PROD, databaseUrl: `${SECRET_URL}&user=postgres.zyxwvutsrqponmlkjihg` },
-        problem: /^stage2:databaseUrl: its query sets user/,
+        problem: /^STAGE2_DATABASE_URL: its query sets user/,
       },
       {
         what: "a connection to a remote host without TLS",
         values: { ...PROD, databaseUrl: SECRET_URL.replace("?sslmode=verify-full", "") },
         problem:
-          /^stage2:databaseUrl: connects to db\.abcdefghijklmnopqrst\.supabase\.co without TLS \(no sslmode\), so the password would cross the network in the clear; add \?sslmode=verify-full&sslrootcert=/,
+          /^STAGE2_DATABASE_URL: connects to db\.abcdefghijklmnopqrst\.supabase\.co without TLS \(no sslmode\), so the password would cross the network in the clear; add \?sslmode=verify-full&sslrootcert=/,
       },
       {
         what: "TLS that may fall back to clear text",
         values: { ...PROD, databaseUrl: SECRET_URL.replace("verify-full", "prefer") },
-        problem: /^stage2:databaseUrl: connects to .* without TLS \(sslmode=prefer\)/,
+        problem: /^STAGE2_DATABASE_URL: connects to .* without TLS \(sslmode=prefer\)/,
       },
       {
         what: "a CA file that is not there",
         values: { ...PROD, databaseUrl: `${SECRET_URL}&sslrootcert=certs/missing-ca.crt` },
-        problem: /^stage2:databaseUrl: sslrootcert=certs\/missing-ca\.crt: no readable file at /,
+        problem: /^STAGE2_DATABASE_URL: sslrootcert=certs\/missing-ca\.crt: no readable file at /,
       },
       {
         what: "a self-hosted target with a project ref",
@@ -376,7 +414,7 @@ describe("stack configuration", () => {
 
     for (const c of cases) {
       it(c.what, () => {
-        const problems = problemsOf(c.values, c.secretKeys);
+        const problems = problemsOf(c.values, c.retired);
         assert.equal(problems.length, 1, `expected exactly one problem, got:\n${problems.join("\n")}`);
         assert.match(problems[0], c.problem);
       });
@@ -384,34 +422,31 @@ describe("stack configuration", () => {
   });
 
   it("reports several problems together, one per key", () => {
-    const problems = problemsOf(
-      {
-        environment: "prod",
-        projectRef: "abc",
-        transport: "direct",
-        databaseUrl: "not a url",
-        features: {
-          tenants: ["TELCO", "TELCO"],
-          flags: [{ name: "ENABLE_PROJECTS", enabled: true }, "ENABLE_MAGIC"],
-        },
-        ddl: { lockTimeout: "forever" },
-        preflight: { changeWindow: { timezone: "UTC", days: ["sat"], start: "23:00", end: "01:00" } },
-        bukcet: {},
+    const problems = problemsOf({
+      environment: "prod",
+      projectRef: "abc",
+      transport: "direct",
+      databaseUrl: "not a url",
+      features: {
+        tenants: ["TELCO", "TELCO"],
+        flags: [{ name: "ENABLE_PROJECTS", enabled: true }, "ENABLE_MAGIC"],
       },
-      new Set(["databaseUrl"]),
-    );
+      ddl: { lockTimeout: "forever" },
+      preflight: { changeWindow: { timezone: "UTC", days: ["sat"], start: "23:00", end: "01:00" } },
+      bukcet: {},
+    });
     assert.deepEqual(
       problems.map((p) => p.slice(0, p.indexOf(": "))),
       [
         "stage2:projectRef",
-        "stage2:databaseUrl",
         "stage2:features.tenants",
         "stage2:features.flags[0].enabled",
         "stage2:features.flags[1].name",
         "stage2:ddl.lockTimeout",
         "stage2:preflight.changeWindow",
         "stage2:bukcet",
-        "stage2:accessToken",
+        "STAGE2_DATABASE_URL",
+        "STAGE2_ACCESS_TOKEN",
       ],
     );
     assert.equal(problems.length, 9);
@@ -419,7 +454,7 @@ describe("stack configuration", () => {
 
   describe("accepts valid configs with the environment's defaults", () => {
     it("local: direct transport, all flags, no protection, no backup requirement", () => {
-      const c = parseStackConfig(LOCAL, BOTH_SECRET);
+      const c = parseFlat(LOCAL);
       const expected: StackConfig = {
         environment: "local",
         projectRef: "local",
@@ -431,13 +466,15 @@ describe("stack configuration", () => {
         seedsFile: "data/partners.yaml",
         protectTables: false,
         ddl: { lockTimeout: "500ms", statementTimeout: "120s", lockRetryBudget: "60s" },
-        preflight: { maxBackupAgeHours: 26, requireBackup: false },
+        preflight: { maxBackupAgeHours: 26, backupCommandEnv: [], requireBackup: false },
+        accessToken: undefined,
+        reviewer: undefined,
       };
       assert.deepEqual(c, expected);
     });
 
     it("prod: tables protected and a backup required by default", () => {
-      const c = parseStackConfig(PROD, BOTH_SECRET);
+      const c = parseFlat(PROD);
       assert.equal(c.protectTables, true);
       assert.equal(c.preflight.requireBackup, true);
       assert.equal(c.preflight.maxBackupAgeHours, 26);
@@ -445,26 +482,24 @@ describe("stack configuration", () => {
 
     it("staging: neither by default, both when asked", () => {
       const staging = { ...PROD, environment: "staging" };
-      const plain = parseStackConfig(staging, BOTH_SECRET);
+      const plain = parseFlat(staging);
       assert.equal(plain.protectTables, false);
       assert.equal(plain.preflight.requireBackup, false);
-      const strict = parseStackConfig(
-        { ...staging, protectTables: true, preflight: { requireBackup: true, maxBackupAgeHours: 12 } },
-        BOTH_SECRET,
-      );
+      const strict = parseFlat({
+        ...staging,
+        protectTables: true,
+        preflight: { requireBackup: true, maxBackupAgeHours: 12 },
+      });
       assert.equal(strict.protectTables, true);
-      assert.deepEqual(strict.preflight, { requireBackup: true, maxBackupAgeHours: 12 });
+      assert.deepEqual(strict.preflight, { requireBackup: true, maxBackupAgeHours: 12, backupCommandEnv: [] });
     });
 
     it("prod may opt out explicitly, saying why it checks no backup", () => {
-      const c = parseStackConfig(
-        {
-          ...PROD,
-          protectTables: false,
-          preflight: { requireBackup: false, backupWaiver: "nightly pg_dump\u001b[2K verified by the DBA team" },
-        },
-        BOTH_SECRET,
-      );
+      const c = parseFlat({
+        ...PROD,
+        protectTables: false,
+        preflight: { requireBackup: false, backupWaiver: "nightly pg_dump\u001b[2K verified by the DBA team" },
+      });
       assert.equal(c.protectTables, false);
       assert.equal(c.preflight.requireBackup, false);
       // Logged on every run, so never raw: an escape sequence shows as text.
@@ -483,7 +518,7 @@ describe("stack configuration", () => {
 
       it("reads the list, comments and all, as if it were inline", () => {
         const tenantsFile = file("tenants.txt", "# one id per line\nTELCO\n\n  BANK_2   # since May\n");
-        const c = parseStackConfig({ ...LOCAL, features: { tenantsFile, flags: ["ENABLE_PROJECTS"] } });
+        const c = parseFlat({ ...LOCAL, features: { tenantsFile, flags: ["ENABLE_PROJECTS"] } });
         assert.deepEqual(c.features, { tenants: ["TELCO", "BANK_2"], flags: ["ENABLE_PROJECTS"] });
       });
 
@@ -523,23 +558,17 @@ describe("stack configuration", () => {
           [file("both.txt", "TELCO\n"), ["TELCO"], /^stage2:features: set exactly one of tenants .* and tenantsFile/],
         ];
         for (const [tenantsFile, tenants, problem] of cases) {
-          const problems = problemsOf({ ...LOCAL, features: { tenants, tenantsFile } }, new Set(["databaseUrl"]));
+          const problems = problemsOf({ ...LOCAL, features: { tenants, tenantsFile } });
           assert.equal(problems.length, 1, `${tenantsFile}: ${problems.join("; ")}`);
           assert.match(problems[0], problem);
           assert.ok(!/bank|caf/.test(problems[0]), problems[0]);
         }
-        assert.match(
-          problemsOf({ ...LOCAL, features: { flags: ["ENABLE_PROJECTS"] } }, new Set(["databaseUrl"]))[0],
-          /set exactly one of/,
-        );
+        assert.match(problemsOf({ ...LOCAL, features: { flags: ["ENABLE_PROJECTS"] } })[0], /set exactly one of/);
       });
 
       it("lists the first 20 problems of a long bad file, and how many more", () => {
         const lines = Array.from({ length: 25 }, (_, i) => `bad${i}`).join("\n");
-        const problems = problemsOf(
-          { ...LOCAL, features: { tenantsFile: file("many.txt", lines) } },
-          new Set(["databaseUrl"]),
-        );
+        const problems = problemsOf({ ...LOCAL, features: { tenantsFile: file("many.txt", lines) } });
         assert.equal(problems.length, 21);
         assert.match(problems[19], /: line 20: must be/);
         assert.match(problems[20], /: and 5 more$/);
@@ -547,24 +576,21 @@ describe("stack configuration", () => {
     });
 
     it("reads structured values as Pulumi hands them over (JSON strings) and both flag forms", () => {
-      const c = parseStackConfig(
-        {
-          ...PROD,
-          transport: "management-api",
-          databaseUrl: undefined,
-          managementApiUrl: "https://api.supabase.com/",
-          features: JSON.stringify({
-            tenants: ["TELCO", "BANK_2"],
-            flags: ["ENABLE_PROJECTS", { name: "ENABLE_OKTA_AUTH", enabled: false }, "ENABLE_PROJECTS"],
-          }),
-          bucket: JSON.stringify({ fileSizeLimit: 52428800, allowedMimeTypes: ["application/pdf", "image/*"] }),
-          ddl: JSON.stringify({ lockTimeout: "500ms" }),
-          preflight: JSON.stringify({
-            changeWindow: { timezone: "Europe/London", days: ["tue", "thu"], start: "09:00", end: "11:30" },
-          }),
-        },
-        new Set(["accessToken"]),
-      );
+      const c = parseFlat({
+        ...PROD,
+        transport: "management-api",
+        databaseUrl: undefined,
+        managementApiUrl: "https://api.supabase.com/",
+        features: JSON.stringify({
+          tenants: ["TELCO", "BANK_2"],
+          flags: ["ENABLE_PROJECTS", { name: "ENABLE_OKTA_AUTH", enabled: false }, "ENABLE_PROJECTS"],
+        }),
+        bucket: JSON.stringify({ fileSizeLimit: 52428800, allowedMimeTypes: ["application/pdf", "image/*"] }),
+        ddl: JSON.stringify({ lockTimeout: "500ms" }),
+        preflight: JSON.stringify({
+          changeWindow: { timezone: "Europe/London", days: ["tue", "thu"], start: "09:00", end: "11:30" },
+        }),
+      });
       assert.equal(c.transport, "management-api");
       assert.deepEqual(c.features, { tenants: ["TELCO", "BANK_2"], flags: ["ENABLE_PROJECTS", "ENABLE_OKTA_AUTH"] });
       assert.deepEqual(c.bucket, { fileSizeLimit: 52428800, allowedMimeTypes: ["application/pdf", "image/*"] });
@@ -578,7 +604,7 @@ describe("stack configuration", () => {
     });
 
     it("allows plain http to the Management API only on this machine (a local stand-in)", () => {
-      const c = parseStackConfig({ ...PROD, managementApiUrl: "http://127.0.0.1:54321" }, BOTH_SECRET);
+      const c = parseFlat({ ...PROD, managementApiUrl: "http://127.0.0.1:54321" });
       assert.equal(c.managementApiUrl, "http://127.0.0.1:54321");
     });
   });

@@ -156,7 +156,7 @@ describe("break-glass SQL export", () => {
   describe("stack configuration", () => {
     const seeds = loadSeeds("data/partners.yaml");
 
-    it("reads Pulumi.local.yaml without its secret databaseUrl", () => {
+    it("reads Pulumi.local.yaml", () => {
       const config = loadExportConfig("local");
       assert.equal(config.environment, "local");
       assert.deepEqual(config.features, LOCAL_FEATURES);
@@ -185,6 +185,19 @@ describe("break-glass SQL export", () => {
       }
     });
 
+    it("refuses a stack file that still keeps a credential, saying where it goes now", () => {
+      assert.throws(
+        () =>
+          parseExportConfig("prod", "Pulumi.prod.yaml", {
+            environment: "prod",
+            projectRef: "abcdefghijklmnopqrst",
+            features: { tenants: ["TELCO"] },
+            databaseUrl: { secure: "v1:opaque" },
+          }),
+        /stage2:databaseUrl: credentials are no longer stack configuration .* Set STAGE2_DATABASE_URL in the environment/,
+      );
+    });
+
     it("renders the stack's own tenants, flags and bucket settings", () => {
       const config = parseExportConfig("prod", "Pulumi.prod.yaml", {
         environment: "prod",
@@ -194,8 +207,6 @@ describe("break-glass SQL export", () => {
           flags: ["ENABLE_PROJECTS", { name: "ENABLE_OKTA_AUTH" }],
         }),
         bucket: { fileSizeLimit: 10485760, allowedMimeTypes: ["image/png", "application/pdf"] },
-        databaseUrl: { secure: "v1:opaque" },
-        accessToken: { secure: "v1:opaque" },
       });
       const apply = renderScripts(config, seeds)[SCRIPT_FILES.apply];
       assert.match(

@@ -4,7 +4,8 @@
  */
 import { strict as assert } from "node:assert";
 import { RunError } from "@pulumi/pulumi/errors";
-import { parseStackConfig, type StackConfig } from "../../config/schema";
+import type { StackConfig } from "../../config/schema";
+import { parseFlat } from "../support/config";
 import {
   applyOverride,
   checkBackups,
@@ -16,7 +17,7 @@ import {
   type PermissionFacts,
 } from "../../preflight/checks";
 import { parseDatabaseUrl } from "../../config/database-url";
-import { PreflightError, runPreflight } from "../../preflight/run";
+import { backupCommandEnvironment, PreflightError, runBackupCommand, runPreflight } from "../../preflight/run";
 import { testModel } from "../support/apply";
 import { ManagementApiError, type BackupsRecord, type ManagementApi } from "../../transports/management-api";
 import type { Transport } from "../../transports/transport";
@@ -82,7 +83,7 @@ describe("preflight checks", () => {
       const r = checkTarget(REF, { ref: OTHER, source: `host db.${OTHER}.supabase.co` });
       assert.equal(r.ok, false);
       assert.match(r.detail, new RegExp(`stage2:projectRef is ${REF} but the connection goes to project ${OTHER}`));
-      assert.match(r.detail, /Fix stage2:databaseUrl or stage2:projectRef/);
+      assert.match(r.detail, /Fix STAGE2_DATABASE_URL or stage2:projectRef/);
     });
 
     it("fails when the project cannot be told from the connection", () => {
@@ -240,7 +241,7 @@ const MODEL = testModel();
 
 describe("runPreflight", () => {
   function config(values: Record<string, unknown>): StackConfig {
-    return parseStackConfig({
+    return parseFlat({
       environment: "prod",
       projectRef: REF,
       databaseUrl: `postgresql://postgres:pw@db.${REF}.supabase.co:5432/postgres?sslmode=require`,
@@ -312,10 +313,10 @@ describe("runPreflight", () => {
       databaseUrl: `postgresql://postgres:pw@db.${REF}.supabase.co:5432/postgres?sslmode=require`,
       features: { tenants: ["TELCO"] },
     };
-    assert.throws(() => parseStackConfig(values), /stage2:accessToken: is required to verify backups/);
+    assert.throws(() => parseFlat(values), /STAGE2_ACCESS_TOKEN: is required to verify backups/);
     const results = await runPreflight({
       model: MODEL,
-      config: parseStackConfig(values, undefined, "read"),
+      config: parseFlat(values, "read"),
       transport,
       dryRun: true,
       now: NOW,
@@ -327,7 +328,7 @@ describe("runPreflight", () => {
         check: "backups",
         ok: true,
         detail:
-          "not checked by this preview, which has no stage2:accessToken and changes nothing; up checks them first",
+          "not checked by this preview, which has no STAGE2_ACCESS_TOKEN and changes nothing; up checks them first",
       },
     );
   });
@@ -449,5 +450,41 @@ describe("runPreflight", () => {
       env: { STAGE2_OVERRIDE_BACKUP_CHECK: "INC-7 snapshot taken by hand" },
     });
     assert.equal(results.find((r) => r.check === "backups")!.overriddenBecause, "INC-7 snapshot taken by hand");
+  });
+});
+
+describe("the backup command's environment (preflight.backupCommand)", () => {
+  it("holds the base variables and those preflight.backupCommandEnv names, never a credential or the passphrase", async () => {
+    const env = {
+      PATH: process.env.PATH,
+      HOME: "/home/ops",
+      LANG: "C.UTF-8",
+      STAGE2_DATABASE_URL: "postgresql://postgres:owner-secret@db.example.com/postgres",
+      STAGE2_ACCESS_TOKEN: "sbp_owner-token",
+      STAGE2_REVIEWER_PASSWORD: "reviewer-secret",
+      PULUMI_CONFIG_PASSPHRASE: "state-passphrase",
+      PULUMI_ACCESS_TOKEN: "pul-token",
+      AWS_PROFILE: "backups",
+      AWS_SECRET_ACCESS_KEY: "not-asked-for",
+    };
+    const config = parseFlat({
+      environment: "staging",
+      target: { kind: "self-hosted", systemIdentifier: "7301234567890123456" },
+      databaseUrl: "postgresql://postgres:pw@127.0.0.1:5432/postgres",
+      features: { tenants: ["TELCO"] },
+      preflight: { requireBackup: true, backupCommand: "env", backupCommandEnv: ["AWS_PROFILE"] },
+    });
+    const outcome = await runBackupCommand("env", backupCommandEnvironment(config, env));
+    const seen = outcome.output
+      .trim()
+      .split("\n")
+      .map((line) => line.slice(0, line.indexOf("=")))
+      .filter((name) => name !== "PWD" && name !== "SHLVL" && name !== "_")
+      .sort();
+    assert.equal(outcome.code, 0);
+    assert.deepEqual(seen, ["AWS_PROFILE", "HOME", "LANG", "PATH"]);
+    for (const secret of ["owner-secret", "sbp_owner-token", "reviewer-secret", "state-passphrase", "pul-token"]) {
+      assert.ok(!outcome.output.includes(secret), `${secret} reached the backup command`);
+    }
   });
 });

@@ -316,7 +316,7 @@ export const PREVIEW_ONLY = [
     "every tenant's feature rows (missing ones are drift; the `enabled` values are reported, never compared)",
   "the runbook's verification report, recomputed from the live database on every preview (a failing check is a " +
     "planned change naming it)",
-  "ownership: that the database is the one the state was written for (a changed stage2:databaseUrl stops the plan)",
+  "ownership: that the database is the one the state was written for (state read from another database stops the plan)",
   "the preflight: right project, role permissions, backups (Management API), change window",
 ];
 
