@@ -33,6 +33,31 @@ export function loaderSource(kind: string): string {
   );
 }
 
+/** A resource of a `pulumi stack export`, the parts read here. */
+interface ExportedResource {
+  readonly urn: string;
+  readonly type: string;
+  readonly inputs?: Record<string, unknown>;
+  readonly outputs?: Record<string, unknown>;
+}
+
+/**
+ * Resources whose stored provider code is not what this program writes, by URN. The engine runs a dynamic
+ * resource's `__provider` from the state to read and delete it, so whoever can write the state can have code run
+ * by the next refresh, in the job that holds the owner's credentials. Every dynamic resource of a stack must
+ * therefore carry exactly the loader above (scripts/stage2.sh checks before up, refresh and destroy).
+ */
+export function foreignProviderCode(deployment: { readonly resources?: readonly ExportedResource[] }): string[] {
+  return (deployment.resources ?? [])
+    .filter((r) => {
+      const code = [r.inputs?.__provider, r.outputs?.__provider].filter((c) => c !== undefined);
+      if (!code.length && !r.type.startsWith("pulumi-nodejs:dynamic")) return false;
+      const kind = r.type.startsWith(TYPE_PREFIX) ? r.type.slice(TYPE_PREFIX.length) : undefined;
+      return !kind || code.length === 0 || code.some((c) => c !== loaderSource(kind));
+    })
+    .map((r) => r.urn);
+}
+
 /**
  * One modelled database object: its spec as inputs; outputs add `observed` and `status`. A dynamic resource as
  * pulumi.dynamic.Resource declares one (same type token, same `__provider` input), with the provider's code

@@ -12,6 +12,14 @@ eval "$("$root/scripts/engine.sh" --env)"
 # previous run's connection), and a destroy passes the same preflight as an up.
 export PULUMI_RUN_PROGRAM="${PULUMI_RUN_PROGRAM:-true}"
 
+# The engine runs a dynamic resource's stored provider code to read and delete it: before a command that does,
+# the state must hold only the code this program writes (scripts/state-guard.ts).
+case "${1:-}" in
+  up|update|refresh|destroy)
+    node "$root/scripts/lib/run.js" scripts/state-guard.ts "$@" || exit $?
+    ;;
+esac
+
 # A preview ends with its plan, one line per change, so that the last lines a reviewer sees say what differs
 # (the engine's own output above can run to hundreds of lines). Not for --json, which must stay JSON.
 if [[ "${1:-}" == preview && " $* " != *" --json "* ]]; then

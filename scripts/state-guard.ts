@@ -1,0 +1,48 @@
+/**
+ * Refuses to let the engine run provider code from the state that this program did not write
+ * (database/resource.ts foreignProviderCode), before a command that reads or deletes with it:
+ *
+ *   node scripts/lib/run.js scripts/state-guard.ts --stack <s>      (scripts/stage2.sh runs it before up,
+ *                                                                     refresh and destroy)
+ *
+ * Exit 0: every dynamic resource carries the program's loader; 3: some do not (named, nothing was run); 2: the
+ * state could not be read.
+ */
+import { foreignProviderCode } from "../database/resource";
+import { printable } from "../config/printable";
+import { pulumiEnv, runPulumi, selectedStack } from "./lib/pulumi";
+
+export async function main(argv: string[]): Promise<number> {
+  // The CLI's own ways to name the stack: --stack <s>, --stack=<s>, -s <s>; otherwise the selected one.
+  const at = Math.max(argv.indexOf("--stack"), argv.indexOf("-s"));
+  const inline = argv.find((a) => a.startsWith("--stack="))?.slice("--stack=".length);
+  const place = { cwd: process.cwd(), env: pulumiEnv() };
+  const stack = inline ?? (at >= 0 ? argv[at + 1] : await selectedStack(place.cwd, place.env));
+  const result = await runPulumi(["stack", "export", "--stack", stack], place);
+  if (result.code !== 0) throw new Error(result.stderr.trim().split("\n").pop());
+  const exported = JSON.parse(result.stdout) as { deployment?: { resources?: [] } };
+  const foreign = foreignProviderCode(exported.deployment ?? {});
+  if (!foreign.length) return 0;
+  process.stderr.write(
+    `state guard: the state of stack ${stack} holds provider code this program did not write, which the engine ` +
+      `would run to read or delete these resources; nothing was run:\n${foreign
+        .slice(0, 20)
+        .map((urn) => ` - ${printable(urn, 300)}\n`)
+        .join("")}${foreign.length > 20 ? ` - and ${foreign.length - 20} more\n` : ""}` +
+      "Someone with write access to the state changed it (a backend credential that should only read?). Restore " +
+      "the last good checkpoint (`pulumi stack history`, `pulumi stack import`), then rotate what the up job holds.\n",
+  );
+  return 3;
+}
+
+export function run(argv: string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      process.stderr.write(`state guard: could not read the state: ${error.message}\n`);
+      process.exit(2);
+    },
+  );
+}
+
+if (require.main === module) run(process.argv.slice(2));
