@@ -10,6 +10,15 @@ import { BUCKET_SOURCE_QUERY, PIN_SEARCH_PATH, tablesQuery } from "./introspect"
 /** Snapshots older than this are read again (a refresh of thousands of objects finishes well inside it). */
 const SNAPSHOT_TTL_MS = 60_000;
 
+/** SQLSTATEs of a transaction that changed nothing because of a lock: lock_timeout, and a deadlock. */
+const LOCK_REFUSED = new Set(["55P03", "40P01"]);
+
+/**
+ * The advisory lock (PostgreSQL's two-key form: a namespace and a key) that every transaction holding policy DDL
+ * takes first, in every process of every stack on the database (see Db.policies).
+ */
+const POLICY_DDL_LOCK = "select pg_catalog.pg_advisory_xact_lock(1400136007, 1)";
+
 interface Snapshot {
   readonly at: number;
   readonly rows: Promise<Map<string, unknown>>;
@@ -17,6 +26,8 @@ interface Snapshot {
 
 export class Db {
   private readonly snapshots = new Map<string, Snapshot>();
+  /** The policy transactions of this process, one after another (see policies). */
+  private policyQueue: Promise<unknown> = Promise.resolve();
   /** The first failure to reach the database in this process (see reach). */
   private unreachable?: string;
   private buckets?: Promise<string>;
@@ -72,33 +83,71 @@ export class Db {
     );
   }
 
-  /** Statements that only touch temporary objects (adoption probes): one transaction, nothing persists. */
-  probe<R>(statements: readonly string[], query: string): Promise<R[]> {
-    return this.reach(() => this.transport.batch<R>([PIN_SEARCH_PATH, ...statements, query], this.timeouts));
+  /**
+   * Statements that only touch temporary objects (adoption probes): one transaction, nothing persists. A probe
+   * waits for its locks like a write (`policies`: it holds policy DDL).
+   */
+  probe<R>(statements: readonly string[], query: string, options: { policies?: boolean } = {}): Promise<R[]> {
+    const run = () =>
+      this.retryingLocks(() =>
+        this.reach(() =>
+          this.transport.batch<R>(
+            [PIN_SEARCH_PATH, ...(options.policies ? [POLICY_DDL_LOCK] : []), ...statements, query],
+            this.timeouts,
+          ),
+        ),
+      );
+    return options.policies ? this.policies(run) : run();
   }
 
   /**
    * Statements as one transaction, ending with a read-back whose rows are returned. A transaction that could
    * not take a lock within lock_timeout changed nothing (it was rolled back), and is tried again.
    */
-  async write<R>(statements: readonly string[], readBack?: string): Promise<R[]> {
-    this.invalidate();
-    try {
-      return await this.retryingLocks(() =>
-        this.reach(() =>
-          this.transport.batch<R>([PIN_SEARCH_PATH, ...statements, ...(readBack ? [readBack] : [])], this.timeouts),
-        ),
-      );
-    } finally {
+  async write<R>(statements: readonly string[], readBack?: string, options: { policies?: boolean } = {}): Promise<R[]> {
+    const run = async () => {
       this.invalidate();
-    }
+      try {
+        return await this.retryingLocks(() =>
+          this.reach(() =>
+            this.transport.batch<R>(
+              [
+                PIN_SEARCH_PATH,
+                ...(options.policies ? [POLICY_DDL_LOCK] : []),
+                ...statements,
+                ...(readBack ? [readBack] : []),
+              ],
+              this.timeouts,
+            ),
+          ),
+        );
+      } finally {
+        this.invalidate();
+      }
+    };
+    return options.policies ? this.policies(run) : run();
+  }
+
+  /**
+   * Runs a transaction that holds policy DDL (`write` and `probe` with `policies`) after every other one of this
+   * process. On Supabase, supautils makes each CREATE, ALTER or DROP POLICY by postgres lock its table and then a
+   * fixed list of tables (auth.users, auth.sessions, storage.objects, ...) in a fixed order, ACCESS EXCLUSIVE, to
+   * the end of the transaction (../shared/reference/supabase-platform.md). Two such transactions at once take
+   * those locks in crossing orders and deadlock; one at a time they cannot. Across processes (two stacks, a
+   * fleet) the advisory lock each takes first does the same.
+   */
+  private policies<R>(run: () => Promise<R>): Promise<R> {
+    const turn = this.policyQueue.then(run, run);
+    this.policyQueue = turn.catch(() => undefined);
+    return turn;
   }
 
   /**
    * A DDL statement waits for its lock at most lock_timeout, because every application query on the table
    * queues behind a waiting ACCESS EXCLUSIVE request: a short wait, then it gives up and the application goes
    * on. Then it tries again, after a growing, jittered pause, until lockRetryBudget is spent; a session that
-   * holds its transaction open for longer is named in the error.
+   * holds its transaction open for longer is named in the error. A transaction the server ended to break a
+   * deadlock (40P01) was rolled back as well, and is tried again the same way.
    */
   private async retryingLocks<R>(call: () => Promise<R>): Promise<R> {
     const budget = durationMs(this.timeouts.lockRetryBudget) ?? 0;
@@ -107,15 +156,15 @@ export class Db {
       try {
         return await call();
       } catch (error) {
-        if (!(error instanceof DatabaseError) || error.sqlstate !== "55P03") throw error;
+        if (!(error instanceof DatabaseError) || !LOCK_REFUSED.has(error.sqlstate ?? "")) throw error;
         const pause = Math.min(5_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
         if (Date.now() - started + pause > budget) {
           throw new DatabaseError(
-            `${error.message.split(" (SQLSTATE")[0]} (SQLSTATE 55P03) - the lock was not free in ${attempt} ` +
+            `${error.message.split(" (SQLSTATE")[0]} (SQLSTATE ${error.sqlstate}) - the lock was not free in ${attempt} ` +
               `attempts over ${((Date.now() - started) / 1000).toFixed(1)} s (stage2:ddl.lockTimeout ` +
               `${this.timeouts.lockTimeout} each, stage2:ddl.lockRetryBudget ${this.timeouts.lockRetryBudget}); ` +
               `nothing was changed.${await this.longTransactions()} Run again once they end.`,
-            "55P03",
+            error.sqlstate,
           );
         }
         await new Promise((resolve) => setTimeout(resolve, pause));

@@ -288,6 +288,17 @@ join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = ${literal(schema)}${narrow("c.relname", table)}${narrow("p.polname", name)}`;
 }
 
+/**
+ * A table's columns as `name type` definitions, from the catalog: a temporary copy made from them takes no lock
+ * on the table (`create table ... (like t)` holds ACCESS SHARE on it to the end of the transaction).
+ */
+export function columnDefinitionsQuery(schema: string, table: string): string {
+  return `
+select coalesce(string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' order by a.attnum), '')
+  as columns
+from pg_attribute a where a.attrelid = ${relationOid(schema, table)} and a.attnum > 0 and not a.attisdropped`;
+}
+
 /** The same policy, created on a temporary copy of its table, printed by PostgreSQL (see policies.ts). */
 export function probePolicyQuery(tableCopy: string, name: string): string {
   return `

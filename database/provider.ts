@@ -18,7 +18,8 @@ import { Db } from "./db";
 import { changedFields, project, recordedDifferences, replacedKeys } from "./reconcile";
 import { featureRows, buckets, rows } from "./kinds/data";
 import { indexes } from "./kinds/indexes";
-import type { ObjectKind } from "./kinds/kind";
+import type { Kept, ObjectKind } from "./kinds/kind";
+import { DatabaseError } from "../transports/transport";
 import { policies, policySets } from "./kinds/policies";
 import { functions, grants, schemas } from "./kinds/routines";
 import { roles } from "./kinds/roles";
@@ -346,7 +347,17 @@ export async function remove(kindName: string, _id: string, props: Bag): Promise
   sameTarget(props);
   if (kind.marksTeardown) await guardTeardown().catch((error: Error) => Promise.reject(phrased(error.message)));
   const spec = specOf(kindName, props);
-  const outcome = await about(kind, spec, "delete", () => kind.delete(database(), spec));
+  const outcome = await about(kind, spec, "delete", () => kind.delete(database(), spec).catch(keptForDependents));
   // The CLI shows the provider's output as the stack's own messages (see guardTeardown).
   if (outcome) console.log(printableLines(`kept ${kind.describe(spec)}: ${outcome.kept}`));
+}
+
+/**
+ * An object that others still depend on (2BP01: a policy made by hand that calls the helper, one whose adoption
+ * failed on a table this stack drops) stays: dropping it with them would break what the stack does not manage,
+ * and refusing would stop every later delete of the run. It is said, and the run goes on.
+ */
+function keptForDependents(error: unknown): Kept {
+  if (!(error instanceof DatabaseError && error.sqlstate === "2BP01")) throw error;
+  return { kept: `objects this stack does not manage still depend on it: ${error.message}` };
 }

@@ -1,9 +1,11 @@
 /**
  * RLS policies (on the app tables and on storage.objects). A policy is replaced by DROP + CREATE in one
  * transaction, never ALTER TABLE, so it works on storage.objects under the platform's rules, and the
- * table is never without the policy in between.
+ * table is never without the policy in between. Every transaction with policy DDL, the adoption probe's
+ * included, runs alone (Db.policies): on Supabase each one locks the auth and storage tables, in an order two
+ * at once would cross.
  */
-import { canonicalPolicy, policiesQuery, policyKey, probePolicyQuery } from "../introspect";
+import { canonicalPolicy, columnDefinitionsQuery, policiesQuery, policyKey, probePolicyQuery } from "../introspect";
 import * as render from "../render";
 import type { PolicySetSpec, PolicySpec } from "../specs";
 import { qualified } from "../sql";
@@ -17,17 +19,18 @@ async function readFresh(db: Db, spec: PolicySpec): Promise<PolicySpec | undefin
 }
 
 /**
- * How PostgreSQL prints the spec: the policy is created on a temporary copy of its table (same name, in
- * pg_temp), read back, and dropped with the transaction. Only an ACCESS SHARE lock touches the real table.
+ * How PostgreSQL prints the spec: the policy is created on a temporary copy of its table (same name and columns,
+ * in pg_temp), read back, and dropped with the transaction. The copy is made from the catalog's column list, so
+ * the real table is not locked at all (a copy made `like` it would hold a lock on it while the platform's lock
+ * walk runs, crossing another policy change's walk).
  */
 async function canonicalFormOf(db: Db, spec: PolicySpec): Promise<PolicySpec> {
   const copy = qualified("pg_temp", spec.table);
+  const [{ columns }] = await db.read<{ columns: string }>(columnDefinitionsQuery(spec.schema, spec.table));
   const rows = await db.probe<{ spec: PolicySpec }>(
-    [
-      `create temporary table ${copy} (like ${qualified(spec.schema, spec.table)}) on commit drop`,
-      render.createPolicy(spec, copy),
-    ],
+    [`create temporary table ${copy} (${columns}) on commit drop`, render.createPolicy(spec, copy)],
     probePolicyQuery(spec.table, spec.name),
+    { policies: true },
   );
   return { ...canonicalPolicy(rows[0].spec), schema: spec.schema };
 }
@@ -36,6 +39,7 @@ async function replace(db: Db, spec: PolicySpec): Promise<PolicySpec> {
   const rows = await db.write<{ spec: PolicySpec }>(
     render.replacePolicy(spec),
     policiesQuery(spec.schema, spec.table, spec.name),
+    { policies: true },
   );
   return canonicalPolicy(rows[0].spec);
 }
@@ -62,7 +66,7 @@ export const policies: ObjectKind<PolicySpec> = {
   },
 
   async delete(db, spec) {
-    await db.write([render.dropPolicy(spec)]);
+    await db.write([render.dropPolicy(spec)], undefined, { policies: true });
   },
 };
 
@@ -103,7 +107,11 @@ export const policySets: ObjectKind<PolicySetSpec & { unexpected: readonly strin
   async update(db, _olds, news) {
     const extra = await unexpectedPolicies(db, news, true);
     if (extra.length) {
-      await db.write(extra.map((name) => render.dropPolicy({ ...news, name })));
+      await db.write(
+        extra.map((name) => render.dropPolicy({ ...news, name })),
+        undefined,
+        { policies: true },
+      );
     }
     return { observed: { ...news, unexpected: await unexpectedPolicies(db, news, true) } };
   },

@@ -136,13 +136,8 @@ export const roles: ObjectKind<RoleSpec> = {
   async delete(db, spec) {
     if (!(await db.read(rolesQuery(spec.name, spec.grantedBy ?? []))).length) return undefined;
     const schemas = (await db.read<{ schema: string }>(roleGrantSchemasQuery(spec.name))).map((r) => r.schema);
-    try {
-      await db.write(render.dropRole(spec, schemas));
-    } catch (error) {
-      // 2BP01: it owns objects or holds privileges elsewhere (another database, granted by hand).
-      if (!(error instanceof DatabaseError && error.sqlstate === "2BP01")) throw error;
-      return { kept: `it still owns objects or holds privileges the model does not know: ${error.message}` };
-    }
+    // Objects it owns or privileges elsewhere (another database) stop the drop: kept (keptForDependents).
+    await db.write(render.dropRole(spec, schemas));
     return undefined;
   },
 };

@@ -14,7 +14,6 @@ import {
 import * as render from "../render";
 import type { FunctionSpec, GrantsSpec, Privilege, SchemaSpec } from "../specs";
 import type { Db } from "../db";
-import { DatabaseError } from "../../transports/transport";
 import type { ObjectKind } from "./kind";
 
 type RawFunction = Parameters<typeof canonicalFunction>[0];
@@ -39,14 +38,8 @@ export const schemas: ObjectKind<SchemaSpec> = {
   },
 
   async delete(db, spec) {
-    try {
-      await db.write([render.dropSchema(spec)]);
-    } catch (error) {
-      // 2BP01: objects depend on it (dropSchema does not cascade); any other failure speaks for itself.
-      if (!(error instanceof DatabaseError && error.sqlstate === "2BP01")) throw error;
-      return { kept: `it still holds objects that are not in the model: ${error.message}` };
-    }
-    return undefined;
+    // Objects still in it stop the drop (it does not cascade): the provider keeps it (keptForDependents).
+    await db.write([render.dropSchema(spec)]);
   },
 };
 

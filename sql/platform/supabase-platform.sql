@@ -84,6 +84,39 @@ alter table auth.users enable row level security;
 -- The docs' own examples reference auth.users from public tables, so postgres holds REFERENCES too.
 grant all on auth.users to postgres;
 
+-- The other auth tables a sign-in writes (supabase/auth migrations), reduced to the columns the test bed's
+-- application load uses: the platform's policy_grants list names them, so policy DDL locks them (below).
+create table if not exists auth.identities (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  provider text not null,
+  last_sign_in_at timestamptz
+);
+create table if not exists auth.sessions (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  created_at timestamptz default now(),
+  refreshed_at timestamptz
+);
+create table if not exists auth.refresh_tokens (
+  id bigserial primary key,
+  token text unique,
+  user_id text,
+  session_id uuid references auth.sessions (id) on delete cascade,
+  revoked boolean default false,
+  created_at timestamptz default now()
+);
+create table if not exists auth.audit_log_entries (
+  id uuid primary key default gen_random_uuid(),
+  payload json,
+  created_at timestamptz default now()
+);
+alter table auth.identities owner to supabase_auth_admin;
+alter table auth.sessions owner to supabase_auth_admin;
+alter table auth.refresh_tokens owner to supabase_auth_admin;
+alter sequence auth.refresh_tokens_id_seq owner to supabase_auth_admin;
+alter table auth.audit_log_entries owner to supabase_auth_admin;
+
 create or replace function auth.uid() returns uuid
 language sql stable
 set search_path to ''
@@ -176,8 +209,24 @@ create table if not exists storage.objects (
 );
 create unique index if not exists bucketid_objname on storage.objects (bucket_id, name);
 
+-- The storage server's own tables that the platform's policy_grants list names (supabase/storage migrations).
+create table if not exists storage.migrations (id integer primary key, name varchar(100) unique not null);
+create table if not exists storage.s3_multipart_uploads (
+  id text primary key,
+  bucket_id text not null references storage.buckets (id),
+  key text not null
+);
+create table if not exists storage.s3_multipart_uploads_parts (
+  id uuid primary key default gen_random_uuid(),
+  upload_id text not null references storage.s3_multipart_uploads (id) on delete cascade,
+  part_number integer not null
+);
+
 alter table storage.buckets owner to supabase_storage_admin;
 alter table storage.objects owner to supabase_storage_admin;
+alter table storage.migrations owner to supabase_storage_admin;
+alter table storage.s3_multipart_uploads owner to supabase_storage_admin;
+alter table storage.s3_multipart_uploads_parts owner to supabase_storage_admin;
 alter table storage.buckets enable row level security;
 alter table storage.objects enable row level security;
 
@@ -323,3 +372,88 @@ create event trigger supabase_platform_refuse_ddl on ddl_command_end
 drop event trigger if exists supabase_platform_refuse_drop;
 create event trigger supabase_platform_refuse_drop on sql_drop
   execute function supabase_platform.refuse_locked_schema_drop();
+
+-- ---------------------------------------------------------------------------------------------------
+-- realtime.messages, the one realtime table of the list below (supabase/realtime migrations)
+-- ---------------------------------------------------------------------------------------------------
+create schema if not exists realtime;
+create table if not exists realtime.messages (
+  id bigserial primary key,
+  topic text not null,
+  extension text not null,
+  payload jsonb,
+  inserted_at timestamp default now()
+);
+
+-- ---------------------------------------------------------------------------------------------------
+-- EMULATION (supautils 3.4.0 src/policy_grants.c, ../shared/reference/supabase-platform.md "Locks that
+-- policy DDL takes on the platform"): for every CREATE, ALTER or DROP POLICY by a role that
+-- supautils.policy_grants lists (postgres), supautils locks the target table, then each table of the role's
+-- list in order, ACCESS EXCLUSIVE, until it reaches the target (all of them when the target is not listed: a
+-- policy on an app table, or on a temporary copy), held to the end of the transaction. The list is the
+-- platform's (supabase/postgres ansible/files/postgresql_config/supautils.conf.j2).
+--
+-- Here PostgreSQL itself locks the target first (CREATE, ALTER and DROP POLICY take ACCESS EXCLUSIVE on it),
+-- and these triggers, at the end of the command, walk the list in the same order: the same locks, taken in the
+-- same order, held as long. Only the moment differs (the platform walks before the command runs, here after),
+-- which no lock order depends on.
+-- ---------------------------------------------------------------------------------------------------
+alter role postgres set "supautils.policy_grants" = '{"postgres": ["auth.audit_log_entries", "auth.identities", "auth.refresh_tokens", "auth.sessions", "auth.users", "realtime.messages", "storage.buckets", "storage.migrations", "storage.objects", "storage.s3_multipart_uploads", "storage.s3_multipart_uploads_parts"]}';
+
+-- The walk, for a policy on `target` by `role`, run as the superuser that owns this function: LOCK TABLE needs
+-- a privilege postgres lacks on most listed tables.
+create or replace function supabase_platform.lock_policy_grants(target oid, role name) returns void
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  listed text;
+  table_id oid;
+begin
+  for listed in
+    select jsonb_array_elements_text(coalesce(current_setting('supautils.policy_grants', true), '{}')::jsonb -> role)
+  loop
+    table_id := pg_catalog.to_regclass(listed);
+    continue when table_id is null;
+    execute format('lock table only %s in access exclusive mode', table_id::regclass);
+    exit when table_id = target;
+  end loop;
+end
+$$;
+revoke all on function supabase_platform.lock_policy_grants(oid, name) from public;
+grant usage on schema supabase_platform to postgres;
+grant execute on function supabase_platform.lock_policy_grants(oid, name) to postgres;
+
+-- Runs as the role that ran the command (not security definer), which is whose list supautils walks.
+create or replace function supabase_platform.policy_grants_locks() returns event_trigger
+language plpgsql set search_path = ''
+as $$
+declare
+  cmd record;
+begin
+  if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+    return;
+  end if;
+  if tg_event = 'sql_drop' then
+    for cmd in select * from pg_catalog.pg_event_trigger_dropped_objects() loop
+      continue when cmd.object_type <> 'policy' or not cmd.original;
+      perform supabase_platform.lock_policy_grants(
+        pg_catalog.to_regclass(substring(cmd.object_identity from ' on (.*)$')), current_user);
+    end loop;
+  else
+    for cmd in select * from pg_catalog.pg_event_trigger_ddl_commands() loop
+      continue when cmd.command_tag not in ('CREATE POLICY', 'ALTER POLICY');
+      perform supabase_platform.lock_policy_grants(
+        (select polrelid from pg_catalog.pg_policy where oid = cmd.objid), current_user);
+    end loop;
+  end if;
+end
+$$;
+
+drop event trigger if exists supabase_platform_policy_locks;
+create event trigger supabase_platform_policy_locks on ddl_command_end
+  when tag in ('CREATE POLICY', 'ALTER POLICY')
+  execute function supabase_platform.policy_grants_locks();
+drop event trigger if exists supabase_platform_policy_drop_locks;
+create event trigger supabase_platform_policy_drop_locks on sql_drop
+  when tag in ('DROP POLICY')
+  execute function supabase_platform.policy_grants_locks();

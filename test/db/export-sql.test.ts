@@ -4,7 +4,7 @@
  * succeeds and changes nothing; the verify script reports what the program's own report computes.
  */
 import { strict as assert } from "node:assert";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -24,22 +24,7 @@ import { loadSeeds } from "../../config/seeds";
 import { buildModel } from "../../model";
 import { loadExportConfig, PROJECT_ROOT, SCRIPT_FILES } from "../../scripts/export-sql";
 import { DirectTransport } from "../../transports/direct";
-import { freshDatabase, withClient, type TestDatabase } from "../support/database";
-
-/** Runs a script file with psql as Studio would: the whole file, stopping at the first error. */
-function psqlFile(url: string, file: string, options: { tuplesOnly?: boolean } = {}): string {
-  const args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", file];
-  if (options.tuplesOnly) args.push("-A", "-t");
-  const result = spawnSync("psql", args, {
-    encoding: "utf8",
-    env: { ...process.env, PGAPPNAME: "stage2-export-test" },
-  });
-  if (result.error) throw result.error;
-  if (result.status !== 0) {
-    throw new Error(`psql -f ${path.basename(file)} exited with ${result.status}:\n${result.stderr}`);
-  }
-  return result.stdout;
-}
+import { freshDatabase, psqlFile, withClient, type TestDatabase } from "../support/database";
 
 /** The verify script's one row, one column: the report as JSON. */
 function verifyWithPsql(url: string, file: string): VerificationReport {

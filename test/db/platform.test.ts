@@ -103,4 +103,75 @@ describe("the Supabase-shaped test bed", () => {
       await c.query("drop table public.t_default");
     });
   });
+
+  describe("supautils' locks for policy DDL by postgres (policy_grants)", () => {
+    const exclusive = async (c: Client): Promise<string[]> =>
+      (
+        await c.query<{ t: string }>(
+          `select relation::regclass::text as t from pg_locks where pid = pg_backend_pid() and locktype = 'relation'
+             and mode = 'AccessExclusiveLock'
+             and (select relpersistence from pg_class where oid = relation) <> 't' order by 1`,
+        )
+      ).rows.map((r) => r.t);
+    const LISTED = [
+      "auth.audit_log_entries",
+      "auth.identities",
+      "auth.refresh_tokens",
+      "auth.sessions",
+      "auth.users",
+      "realtime.messages",
+      "storage.buckets",
+      "storage.migrations",
+      "storage.objects",
+      "storage.s3_multipart_uploads",
+      "storage.s3_multipart_uploads_parts",
+    ];
+
+    it("locks the target and the list up to it for a policy on storage.objects, the whole list for one elsewhere", async () => {
+      await withClient(db.url, async (c) => {
+        await c.query("begin");
+        await c.query("create policy bed_probe on storage.objects for select to authenticated using (true)");
+        assert.deepEqual(await exclusive(c), LISTED.slice(0, LISTED.indexOf("storage.objects") + 1).sort());
+        await c.query("rollback");
+        await c.query("begin");
+        await c.query("create temporary table objects (id int) on commit drop");
+        await c.query("create policy bed_probe on pg_temp.objects using (true)");
+        assert.deepEqual(await exclusive(c), [...LISTED].sort());
+        await c.query("rollback");
+        await c.query("create policy bed_probe on storage.objects for select to authenticated using (true)");
+        await c.query("begin");
+        await c.query("drop policy bed_probe on storage.objects");
+        assert.deepEqual(await exclusive(c), LISTED.slice(0, LISTED.indexOf("storage.objects") + 1).sort());
+        await c.query("commit");
+      });
+    });
+
+    it("makes two adoption probes that copy storage.objects with LIKE deadlock, as on the platform", async () => {
+      // What the program's probe did before (database/kinds/policies.ts): each holds ACCESS SHARE on
+      // storage.objects from the LIKE, then walks the list up to it; the first walker waits for the other's share
+      // lock, the other for the first walker's lock on the list's first table.
+      const [a, b] = [await connect(), await connect()];
+      try {
+        for (const c of [a, b]) {
+          await c.query("begin");
+          await c.query("set local lock_timeout = '20s'");
+          await c.query("create temporary table objects (like storage.objects) on commit drop");
+        }
+        const results = await Promise.allSettled(
+          [a, b].map((c) => c.query("create policy probe on pg_temp.objects using (true)")),
+        );
+        const codes = results.map((r) => (r.status === "rejected" ? (r.reason as { code: string }).code : "ok"));
+        assert.deepEqual(codes.sort(), ["40P01", "ok"].sort(), `the two probes did not deadlock: ${codes}`);
+      } finally {
+        for (const c of [a, b]) await c.end();
+      }
+    });
+
+    async function connect(): Promise<Client> {
+      const { Client: PgClient } = await import("pg");
+      const client = new PgClient({ connectionString: db.url });
+      await client.connect();
+      return client;
+    }
+  });
 });

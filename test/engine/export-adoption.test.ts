@@ -9,23 +9,13 @@
  * what the provider does inside that step is checked against the catalog, not assumed.
  */
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { loadExportConfig, PROJECT_ROOT, SCRIPT_FILES } from "../../scripts/export-sql";
-import { freshDatabase, withClient, type TestDatabase } from "../support/database";
+import { freshDatabase, psqlFile, withClient, type TestDatabase } from "../support/database";
 import { createTestStack, DEFAULT_CONFIG, type TestStack } from "../support/engine";
 
 const script = (name: string) => path.join(PROJECT_ROOT, "sql", name);
-
-function psqlFile(url: string, file: string, tuplesOnly = false): string {
-  const args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", file, ...(tuplesOnly ? ["-A", "-t"] : [])];
-  const result = spawnSync("psql", args, { encoding: "utf8" });
-  if (result.error) throw result.error;
-  if (result.status !== 0)
-    throw new Error(`psql -f ${path.basename(file)} exited with ${result.status}:\n${result.stderr}`);
-  return result.stdout;
-}
 
 /**
  * Identity of every object the program could drop, rebuild or rewrite: relations (oid and file: a table
@@ -175,7 +165,7 @@ describe("engine adopts a database bootstrapped by the break-glass scripts", fun
     assert.deepEqual(planned, [], `preview planned changes: ${JSON.stringify(preview.changeSummary)}`);
 
     const outputs = await s.stack.outputs();
-    const fromScript = JSON.parse(psqlFile(database.url, script(SCRIPT_FILES.verify), true).trim());
+    const fromScript = JSON.parse(psqlFile(database.url, script(SCRIPT_FILES.verify), { tuplesOnly: true }).trim());
     assert.equal(outputs.all_ok.value, true);
     for (const key of [
       "tables_ok",

@@ -2,7 +2,9 @@
  * Fresh Supabase-shaped databases for tests, cloned from the local cluster's template
  * (scripts/localdb.ts). Every test file gets its own database, so files never see each other's objects.
  */
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import * as path from "node:path";
 import { Client } from "pg";
 import { createDatabase, databaseUrl, dropDatabase, ensureCluster, type LocalCluster } from "../../scripts/localdb";
 
@@ -29,6 +31,21 @@ export async function freshDatabase(name: string): Promise<TestDatabase> {
     superuserUrl: databaseUrl(cluster, dbName, "superuser"),
     drop: () => dropDatabase(cluster, dbName),
   };
+}
+
+/** Runs a script file with psql as Studio would: the whole file, stopping at the first error; returns stdout. */
+export function psqlFile(url: string, file: string, options: { tuplesOnly?: boolean } = {}): string {
+  const args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", file];
+  if (options.tuplesOnly) args.push("-A", "-t");
+  const result = spawnSync("psql", args, {
+    encoding: "utf8",
+    env: { ...process.env, PGAPPNAME: "stage2-test-psql" },
+  });
+  if (result.error) throw result.error;
+  if (result.status !== 0) {
+    throw new Error(`psql -f ${path.basename(file)} exited with ${result.status}:\n${result.stderr}`);
+  }
+  return result.stdout;
 }
 
 /** Runs `fn` with a connected client and always closes it. */
