@@ -14,7 +14,7 @@ import { connectionOf } from "./config/connection";
 import { loadStackConfig } from "./config/load";
 import type { StackConfig } from "./config/schema";
 import { loadSeeds } from "./config/seeds";
-import type { DatabaseObject } from "./database/resource";
+import type { DatabaseObject } from "./components/resource";
 import { OperatorError } from "./config/errors";
 import { buildModel, orderedObjects, type Stage2Model } from "./model";
 import { modelViolations } from "./policy/guardrails";

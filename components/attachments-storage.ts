@@ -4,7 +4,7 @@
  * helper, so they wait for the schema.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DatabaseObject } from "../database/resource";
+import { DatabaseObject } from "./resource";
 import type { Stage2Model } from "../model";
 
 export interface AttachmentsStorageArgs {

@@ -4,7 +4,7 @@
  * reference, and are deleted before it.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DatabaseObject } from "../database/resource";
+import { DatabaseObject } from "./resource";
 import type { RowSpec } from "../database/specs";
 import type { Stage2Model } from "../model";
 

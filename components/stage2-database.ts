@@ -5,7 +5,7 @@
  * policies after the helper.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DatabaseObject } from "../database/resource";
+import { DatabaseObject } from "./resource";
 import type { TableSpec } from "../database/specs";
 import type { Stage2Model } from "../model";
 import type { ReviewerModel } from "../model/reviewer";

@@ -4,7 +4,7 @@
  * featureRowsResource), and its state holds the list once and only the exceptions of the rows.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DatabaseObject } from "../database/resource";
+import { DatabaseObject } from "./resource";
 import { featureRowsResource, type FeatureRowsResourceSpec, type FeatureRowsSpec } from "../database/specs";
 
 export interface TenantFeaturesArgs {

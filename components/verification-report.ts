@@ -4,7 +4,7 @@
  * database once everything converged, which the stack exports.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DatabaseObject } from "../database/resource";
+import { DatabaseObject } from "./resource";
 import { specExpectations, type ReportSpec } from "../report/kind";
 import {
   expectedChecks,

@@ -4,10 +4,9 @@
  * (config/schema.ts), so here a problem can only mean the provider runs with settings the program never saw; the
  * messages still name the variable or key.
  */
-import type { Timeouts } from "../transports/transport";
 import { CREDENTIAL_VARIABLES, type Credentials } from "./credentials";
 import { parseDatabaseUrl, type DatabaseTarget } from "./database-url";
-import { DDL_DURATIONS, DEFAULT_TIMEOUTS, durationProblem } from "./durations";
+import { DDL_DURATIONS, DEFAULT_TIMEOUTS, durationProblem, type Timeouts } from "./durations";
 import { PROJECT_ROOT } from "./project";
 
 export { DEFAULT_TIMEOUTS } from "./durations";

@@ -7,6 +7,16 @@
 const PATTERN = /^(\d{1,9})(ms|s|min)$/;
 const MS_PER_UNIT = { ms: 1, s: 1_000, min: 60_000 } as const;
 
+/** The DDL guards of stage2:ddl, as every transport applies them to a transaction. */
+export interface Timeouts {
+  /** How long a statement may wait for a lock before giving up (PostgreSQL `lock_timeout`). */
+  readonly lockTimeout: string;
+  /** How long one statement may run (PostgreSQL `statement_timeout`). */
+  readonly statementTimeout: string;
+  /** How long a write may keep trying again for its locks (database/db.ts). */
+  readonly lockRetryBudget: string;
+}
+
 export interface DurationRange {
   readonly min: string;
   readonly max: string;

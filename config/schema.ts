@@ -92,7 +92,7 @@ const NAMES = (what: string) =>
   });
 
 /**
- * The runbook's "Rollback and remediation", as state the stack keeps (scripts/rollback.ts writes it): objects
+ * The runbook's "Rollback and remediation", as state the stack keeps (cli/rollback.ts writes it): objects
  * taken out of the model on purpose, so that `up` removes them and does not put them back until they leave
  * this list again. Every run logs it, with the reason.
  */

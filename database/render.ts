@@ -1,6 +1,6 @@
 /**
  * Specs -> SQL text. Pure functions: the same renderers feed the resources (database/kinds/*) and the
- * break-glass scripts (scripts/export-sql.ts), so the manual path and the Pulumi path never disagree.
+ * break-glass scripts (cli/export-sql.ts), so the manual path and the Pulumi path never disagree.
  * Identifiers are always quoted; literals are spelled with `literal()` only where SQL cannot take a
  * bind parameter (DDL); row values go through parameters (see database/kinds/data.ts).
  */
@@ -391,7 +391,7 @@ export function upsertBucketScript(spec: BucketSpec): string {
 export const UPSERT_BUCKET = upsertBucket(["$1", "$2", "$3", "$4", "$5::text[]"]);
 
 // ---------------------------------------------------------------------------------------------------------
-// Break-glass scripts (scripts/export-sql.ts): the same objects as idempotent SQL for Studio's SQL editor.
+// Break-glass scripts (cli/export-sql.ts): the same objects as idempotent SQL for Studio's SQL editor.
 // Where PostgreSQL has no IF NOT EXISTS form, a DO block asks the catalog first.
 // ---------------------------------------------------------------------------------------------------------
 

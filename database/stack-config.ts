@@ -13,7 +13,7 @@ import { resolveTenants } from "../config/tenants";
 let value: (key: string) => unknown = () => undefined;
 let credentials: Credentials = {};
 
-/** Called by database/provider.ts configure(), and by tests that run the provider in-process. */
+/** Called by provider/index.ts configure(), and by tests that run the provider in-process. */
 export function useStackConfig(get: (key: string) => unknown, env: Environment): void {
   value = get;
   credentials = credentialsFrom(env);

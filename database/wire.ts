@@ -7,7 +7,7 @@
  * of the code (model, introspection, reconcile, rendering) keeps plain sorted arrays.
  *
  * `fromResource` also reads the arrays that state written before this shape holds, so existing stacks read
- * back without a spurious change (database/provider.ts converts every bag the engine hands over).
+ * back without a spurious change (provider/index.ts converts every bag the engine hands over).
  */
 import { tenantListName } from "./specs";
 import { tenantsDigest } from "./stack-config";

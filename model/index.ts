@@ -15,7 +15,7 @@ import type {
   RowSpec,
   SchemaSpec,
 } from "../database/specs";
-import type { VerificationExpectations } from "../report/verify";
+import type { VerificationExpectations } from "./verification";
 import { grants, type ModelTable } from "./define";
 import { reviewerModel, reviewerPolicies, reviewerTablePrivileges, type ReviewerModel } from "./reviewer";
 import {

@@ -4,7 +4,7 @@
  * directly with violating inputs the program itself can never produce (its config refuses them first).
  *
  * Every Stage 2 object is a dynamic resource of type `pulumi-nodejs:dynamic/stage2:<Kind>`
- * (database/resource.ts); its inputs are the object's spec (database/specs.ts).
+ * (components/resource.ts); its inputs are the object's spec (database/specs.ts).
  */
 import type {
   BucketSpec,

@@ -94,7 +94,7 @@ export interface PreflightInput {
   readonly config: StackConfig;
   /**
    * The desired state, for the checks that compare it with the live database before anything changes; absent
-   * when the stack is being torn down (database/provider.ts), where there is nothing to converge.
+   * when the stack is being torn down (provider/index.ts), where there is nothing to converge.
    */
   readonly model?: Pick<Stage2Model, "tables" | "partnerOrgs">;
   readonly transport: Transport;

@@ -6,9 +6,9 @@
  *           preview's refresh) still equals the model, and the live value differs;
  *   change  the program changed: the model differs from what the last `up` wrote;
  *   adopt   objects new to the state (a first adoption): created, adopted as is, renamed, or converged, each
- *           difference with its live and model values (database/provider.ts check()).
+ *           difference with its live and model values (provider/index.ts check()).
  *
- * Pure: events in, lines out. scripts/plan.ts runs the preview and prints them.
+ * Pure: events in, lines out. cli/plan.ts runs the preview and prints them.
  */
 import { isDeepStrictEqual } from "node:util";
 import { changedFields, type FieldChange } from "../database/reconcile";
@@ -125,7 +125,7 @@ function linesOf(step: StepMetadata, written: StepState | null | undefined, gone
   }
 }
 
-/** The line check() noted for an object new to the state (database/provider.ts adoptionOf). */
+/** The line check() noted for an object new to the state (provider/index.ts adoptionOf). */
 function adoptionLines(words: Words, spec: Bag, adoption: string): PlanLine[] {
   const subject = words.subject(spec);
   const converges = /^adopts it and converges: (.*)$/.exec(adoption);

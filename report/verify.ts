@@ -10,25 +10,9 @@ import { z } from "zod";
 import { EXCEPTIONS_LISTED } from "../database/specs";
 import { literal, qualified } from "../database/sql";
 import { printableLines } from "../config/printable";
+import type { VerificationExpectations } from "../model/verification";
 
-export interface VerificationExpectations {
-  readonly schema: string;
-  readonly tables: readonly string[];
-  /** projects columns whose index the runbook checks. */
-  readonly indexColumns: readonly string[];
-  readonly bucket: string;
-  readonly storagePolicies: readonly string[];
-  readonly storagePolicyPrefix: string;
-  readonly partnerOrgIds: readonly string[];
-  readonly normalizationAliases: readonly string[];
-  readonly tenants: readonly string[];
-  readonly flags: readonly string[];
-  /** What stage2:rollback took out on purpose: checked to be absent, not present. */
-  readonly absentIndexColumns: readonly string[];
-  readonly bucketAbsent: boolean;
-  /** "TENANT/FLAG" rows not asked for. */
-  readonly excludedFeatures: readonly string[];
-}
+export type { VerificationExpectations } from "../model/verification";
 
 /**
  * How many tenants the capture lists one by one (the runbook's template has a line per tenant); beyond it, the

@@ -16,10 +16,18 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Client } from "pg";
 import { createDatabase, destroyCluster, ensureCluster } from "./localdb";
-import { engineBin, projectCopy, pulumiEnv, REPO_ROOT, resourceSummary, runPulumi, type CliResult } from "./lib/pulumi";
+import {
+  engineBin,
+  projectCopy,
+  pulumiEnv,
+  REPO_ROOT,
+  resourceSummary,
+  runPulumi,
+  type CliResult,
+} from "../cli/lib/pulumi";
 import { formatPlan, planFromEvents } from "../report/plan";
-import { firstError, readEvents } from "./plan";
-import { liveReport, printable } from "./report";
+import { firstError, readEvents } from "../cli/plan";
+import { liveReport, printable } from "../cli/report";
 
 const STACK = "demo";
 const CLUSTER = "demo";

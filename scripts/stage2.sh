@@ -13,10 +13,10 @@ eval "$("$root/scripts/engine.sh" --env)"
 export PULUMI_RUN_PROGRAM="${PULUMI_RUN_PROGRAM:-true}"
 
 # The engine runs a dynamic resource's stored provider code to read and delete it: before a command that does,
-# the state must hold only the code this program writes (scripts/state-guard.ts).
+# the state must hold only the code this program writes (cli/state-guard.ts).
 case "${1:-}" in
   up|update|refresh|destroy)
-    node "$root/scripts/lib/run.js" scripts/state-guard.ts "$@" || exit $?
+    node "$root/scripts/lib/run.js" cli/state-guard.ts "$@" || exit $?
     ;;
 esac
 
@@ -32,7 +32,7 @@ if [[ "${1:-}" == preview && " $* " != *" --json "* ]]; then
   set -e
   if [[ $code -eq 0 || $code -eq 7 ]]; then
     printf '\nPlan (npm run plan): drift = the database moved; change = the program did\n'
-    node "$root/scripts/lib/run.js" scripts/plan.ts --events "$events" || true
+    node "$root/scripts/lib/run.js" cli/plan.ts --events "$events" || true
   fi
   exit $code
 fi

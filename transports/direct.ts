@@ -62,7 +62,7 @@ export class DirectTransport implements Transport {
     });
     // An idle client that loses its connection must not crash the engine's provider process.
     this.pool.on("error", () => undefined);
-    // A session whose client is gone (the provider exits with a killed CLI, database/engine-watch.ts) is ended by
+    // A session whose client is gone (the provider exits with a killed CLI, provider/engine-watch.ts) is ended by
     // the server within this interval, statement and all, instead of running on with nobody to record it.
     this.pool.on("connect", (client) => {
       client.query(`set client_connection_check_interval = '${CLIENT_CHECK_INTERVAL}'`).catch(() => undefined);

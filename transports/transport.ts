@@ -4,14 +4,9 @@
  */
 import * as fs from "node:fs";
 
-export interface Timeouts {
-  /** How long a statement may wait for a lock before giving up (PostgreSQL `lock_timeout`). */
-  readonly lockTimeout: string;
-  /** How long one statement may run (PostgreSQL `statement_timeout`). */
-  readonly statementTimeout: string;
-  /** How long a write may keep trying again for its locks (database/db.ts). */
-  readonly lockRetryBudget: string;
-}
+import type { Timeouts } from "../config/durations";
+
+export type { Timeouts } from "../config/durations";
 
 /** `readOnly`: the call only reads, so a transport may send it read-only and send it again after a failure. */
 export interface CallOptions {

@@ -1,6 +1,6 @@
 /**
  * One kind of database object (table, policy, index, ...): how to read it from the live catalog, and how to
- * create (adopting what exists), update and delete it. The dynamic provider (database/provider.ts) wraps any
+ * create (adopting what exists), update and delete it. The dynamic provider (provider/index.ts) wraps any
  * kind in the same Pulumi CRUD, so each kind only states what is specific to it.
  */
 import type { Db } from "../db";

@@ -1,6 +1,6 @@
-// Runs a TypeScript command of scripts/ (its exported `run(argv)`) through the transpile cache, without the
+// Runs a TypeScript command (its exported `run(argv)`, e.g. cli/plan.ts) through the transpile cache, without the
 // TypeScript compiler on a warm start: for scripts/stage2.sh, which calls one after every preview.
-//   node scripts/lib/run.js scripts/plan.ts --events <file>
+//   node scripts/lib/run.js cli/plan.ts --events <file>
 "use strict";
 const path = require("path");
 const root = path.resolve(__dirname, "..", "..");

@@ -1,5 +1,5 @@
 // Loads the project's TypeScript in the processes Pulumi starts: the program (Pulumi.yaml `main` points at
-// scripts/lib/program.js) and the dynamic provider (the `__provider` text database/resource.ts writes calls
+// scripts/lib/program.js) and the dynamic provider (the `__provider` text components/resource.ts writes calls
 // provider() below). Every preview starts those
 // processes, and loading the TypeScript compiler took about 3 s of each start, so each file is transpiled
 // once per version (keyed by its content, tsconfig.json and the TypeScript version) and the JavaScript is
@@ -59,13 +59,13 @@ function register(root) {
 }
 
 /**
- * The dynamic provider for one kind of database object, in the engine's provider process: database/provider.ts
+ * The dynamic provider for one kind of database object, in the engine's provider process: provider/index.ts
  * from the project at `root`, loaded once per process (`global.__stage2Host`, which state written by the earlier,
  * closure-serialized loader shares) on the first call, so that loading it costs nothing until the engine asks.
  */
 function provider(root, kind) {
   register(root);
-  const host = () => (global.__stage2Host ??= require(path.join(root, "database", "provider")));
+  const host = () => (global.__stage2Host ??= require(path.join(root, "provider")));
   return {
     configure: (req) => host().configure(req.config),
     check: (olds, news) => host().check(kind, olds, news),

@@ -7,7 +7,7 @@
 import { strict as assert } from "node:assert";
 import { Client } from "pg";
 import { waitFor } from "../support/wait";
-import * as provider from "../../database/provider";
+import * as provider from "../../provider";
 import { applyModel, type AppliedObject } from "../support/apply";
 import { freshDatabase, withClient, type TestDatabase } from "../support/database";
 

@@ -3,7 +3,7 @@
  * the bucket is only deleted when empty, seed rows are owned by key, feature rows are insert-if-missing.
  */
 import { strict as assert } from "node:assert";
-import * as provider from "../../database/provider";
+import * as provider from "../../provider";
 import { featureRowsResource } from "../../database/specs";
 import { printedBy } from "../support/output";
 import { applyModel, testModel, useDatabase, type AppliedObject } from "../support/apply";

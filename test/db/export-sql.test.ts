@@ -22,7 +22,7 @@ import { runVerification } from "../../report/kind";
 import { allOk, checksOf, expectedChecks, reportSchema, type VerificationReport } from "../../report/verify";
 import { loadSeeds } from "../../config/seeds";
 import { buildModel } from "../../model";
-import { loadExportConfig, PROJECT_ROOT, SCRIPT_FILES } from "../../scripts/export-sql";
+import { loadExportConfig, PROJECT_ROOT, SCRIPT_FILES } from "../../cli/export-sql";
 import { DirectTransport } from "../../transports/direct";
 import { freshDatabase, psqlFile, withClient, type TestDatabase } from "../support/database";
 
@@ -84,7 +84,7 @@ describe("break-glass SQL scripts on a Supabase-shaped database", function () {
     // The command itself, as an operator runs it, into a scratch folder.
     execFileSync(
       path.join(PROJECT_ROOT, "node_modules", ".bin", "ts-node"),
-      ["scripts/export-sql.ts", "--stack", "local", "--out", outDir],
+      ["cli/export-sql.ts", "--stack", "local", "--out", outDir],
       { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "inherit"] },
     );
   });

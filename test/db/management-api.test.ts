@@ -6,7 +6,7 @@
  */
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
-import * as provider from "../../database/provider";
+import * as provider from "../../provider";
 import { orderedObjects } from "../../model";
 import { ManagementApi, ManagementApiError, ManagementApiTransport } from "../../transports/management-api";
 import { DatabaseError, type Timeouts } from "../../transports/transport";

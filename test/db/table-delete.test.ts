@@ -6,7 +6,7 @@
  */
 import { strict as assert } from "node:assert";
 import { Db } from "../../database/db";
-import * as provider from "../../database/provider";
+import * as provider from "../../provider";
 import * as render from "../../database/render";
 import type { TableSpec } from "../../database/specs";
 import { DirectTransport } from "../../transports/direct";

@@ -15,7 +15,7 @@ interface Step {
   newState?: { inputs?: { adoption?: string } };
 }
 
-/** What the preview says up will do to each object new to the state (database/provider.ts adoptionOf). */
+/** What the preview says up will do to each object new to the state (provider/index.ts adoptionOf). */
 function adoptionNotes(previewJson: string): Map<string, string> {
   const steps = (JSON.parse(previewJson) as { steps: Step[] }).steps;
   const notes = new Map<string, string>();

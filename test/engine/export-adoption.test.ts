@@ -11,7 +11,7 @@
 import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { loadExportConfig, PROJECT_ROOT, SCRIPT_FILES } from "../../scripts/export-sql";
+import { loadExportConfig, PROJECT_ROOT, SCRIPT_FILES } from "../../cli/export-sql";
 import { freshDatabase, psqlFile, withClient, type TestDatabase } from "../support/database";
 import { createTestStack, DEFAULT_CONFIG, type TestStack } from "../support/engine";
 

@@ -27,7 +27,7 @@ function plan(s: TestStack, format = "text"): Promise<Planned> {
       [
         "-r",
         "ts-node/register",
-        path.join(REPO_ROOT, "scripts", "plan.ts"),
+        path.join(REPO_ROOT, "cli", "plan.ts"),
         "--stack",
         s.name,
         "--cwd",

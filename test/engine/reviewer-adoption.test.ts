@@ -13,7 +13,7 @@
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import { planFromEvents } from "../../report/plan";
-import { readEvents } from "../../scripts/plan";
+import { readEvents } from "../../cli/plan";
 import { databaseChecksum, freshDatabase, withClient } from "../support/database";
 import { createTestStack, previewJobEnv, testReviewer, type CliResult, type TestStack } from "../support/engine";
 import * as fs from "node:fs";

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
 import { planFromEvents } from "../../report/plan";
-import { readEvents } from "../../scripts/plan";
+import { readEvents } from "../../cli/plan";
 import { databaseChecksum, withClient } from "../support/database";
 import { createTestStack, previewJobEnv, testReviewer, type CliResult, type TestStack } from "../support/engine";
 

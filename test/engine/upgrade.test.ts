@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
-import { runPulumi } from "../../scripts/lib/pulumi";
+import { runPulumi } from "../../cli/lib/pulumi";
 
 /** The release before this one (the last commit that landed); its state shape is what production holds. */
 const PREVIOUS_RELEASE = "64a3930";

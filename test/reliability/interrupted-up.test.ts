@@ -11,7 +11,7 @@
  * build registered it, absent; either way the next run builds it (database/kinds/indexes.ts).
  *
  * Only the CLI process is killed, as `kill -9` or an OOM kill would. The engine's provider then notices the
- * CLI is gone and exits (database/engine-watch.ts), and the database ends its sessions, statement in flight
+ * CLI is gone and exits (provider/engine-watch.ts), and the database ends its sessions, statement in flight
  * included (client_connection_check_interval). Nothing here depends on how fast that happens: every wait is
  * for a condition, with a generous bound.
  */
@@ -22,7 +22,7 @@ import { Client } from "pg";
 import { applyModel } from "../support/apply";
 import { freshDatabase, withClient } from "../support/database";
 import { createTestStack, type TestStack } from "../support/engine";
-import { fileBackendRoot } from "../../scripts/recover";
+import { fileBackendRoot } from "../../cli/recover";
 import {
   checkpoint,
   discard,

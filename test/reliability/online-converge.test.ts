@@ -1,9 +1,9 @@
 /**
  * Issue 17: converging a live database does not fail the application.
  *
- * A converged stack's database holds a few thousand projects with their child rows (scripts/lib/online/fixture.ts)
+ * A converged stack's database holds a few thousand projects with their child rows (bench/online/fixture.ts)
  * and then drifts out of band: an index on projects is dropped, the storage policy attachments_read is edited.
- * The simulated application (scripts/lib/online/load.ts: PostgREST-shaped transactions as role authenticated
+ * The simulated application (bench/online/load.ts: PostgREST-shaped transactions as role authenticated
  * with a user's JWT claims, through the real RLS policies, reads and writes on projects, contacts, engagements,
  * attachments_meta and storage.objects) runs at a steady rate throughout, while the real engine's `up` rebuilds
  * the index (CONCURRENTLY, since the table has rows) and replaces the policy (DROP and CREATE in one
@@ -17,11 +17,11 @@ import { withClient } from "../support/database";
 import { createTestStack, type TestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
 import { waitFor } from "../support/wait";
-import { applyDrift, populate } from "../../scripts/lib/online/fixture";
-import { LOAD_APPLICATION_NAME, LoadGenerator, now, prepareWorkload } from "../../scripts/lib/online/load";
-import { lockWaitEpisodes, type LockSamples } from "../../scripts/lib/online/locks";
-import { LockSampler } from "../../scripts/lib/online/sampler";
-import { formatFailures, formatMs, percentile, summarize, type RequestSample } from "../../scripts/lib/online/stats";
+import { applyDrift, populate } from "../../bench/online/fixture";
+import { LOAD_APPLICATION_NAME, LoadGenerator, now, prepareWorkload } from "../../bench/online/load";
+import { lockWaitEpisodes, type LockSamples } from "../../bench/online/locks";
+import { LockSampler } from "../../bench/online/sampler";
+import { formatFailures, formatMs, percentile, summarize, type RequestSample } from "../../bench/online/stats";
 
 const PROJECTS = 3000;
 /** Requests per second: with 1-3 statements each, a few hundred application statements per second. */

@@ -16,7 +16,7 @@
 import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import { Client } from "pg";
-import { PROJECT_ROOT, SCRIPT_FILES } from "../../scripts/export-sql";
+import { PROJECT_ROOT, SCRIPT_FILES } from "../../cli/export-sql";
 import { freshDatabase, psqlFile, withClient, type TestDatabase } from "../support/database";
 import { createTestStack, type CliResult } from "../support/engine";
 import { discard } from "../support/reliability-cli";

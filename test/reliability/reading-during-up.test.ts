@@ -1,11 +1,11 @@
 /**
  * Reading a stack while an `up` writes it: the file backend writes the checkpoint and its sidecar one after the
  * other, and a read between the two found the sidecar empty ("failed to load checkpoint: EOF"). The operator's
- * reads (npm run report -- --from-state, through scripts/lib/stack-config.ts) try such a read again, so none
+ * reads (npm run report -- --from-state, through cli/lib/stack-config.ts) try such a read again, so none
  * fails while an up runs, however the reads and the writes interleave.
  */
 import { strict as assert } from "node:assert";
-import { recordedReport } from "../../scripts/report";
+import { recordedReport } from "../../cli/report";
 import { createTestStack, type TestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
 

@@ -5,7 +5,7 @@
  */
 import { loadSeeds } from "../../config/seeds";
 import type { StackConfig } from "../../config/schema";
-import * as provider from "../../database/provider";
+import * as provider from "../../provider";
 import { featureRowsResource, type FeatureRowsSpec } from "../../database/specs";
 import { buildModel, orderedObjects, type DesiredObject, type Stage2Model } from "../../model";
 

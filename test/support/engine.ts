@@ -10,13 +10,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, type ConfigMap, type Stack } from "@pulumi/pulumi/automation";
-import { engineBin, projectCopy, REPO_ROOT, runPulumi, type CliResult } from "../../scripts/lib/pulumi";
+import { engineBin, projectCopy, REPO_ROOT, runPulumi, type CliResult } from "../../cli/lib/pulumi";
 import { freshDatabase, type TestDatabase } from "./database";
 import { randomBytes } from "node:crypto";
 import { CREDENTIAL_VARIABLES, type CredentialName } from "../../config/credentials";
 
-export { REPO_ROOT } from "../../scripts/lib/pulumi";
-export type { CliResult } from "../../scripts/lib/pulumi";
+export { REPO_ROOT } from "../../cli/lib/pulumi";
+export type { CliResult } from "../../cli/lib/pulumi";
 export const TEST_PASSPHRASE = "stage2-test-passphrase";
 
 /** The engine's bin folder (builds or reuses the cache; fails loudly when it cannot). */

@@ -8,8 +8,8 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { fileBackendRoot, readCheckpoint, recoverStack, stackLocks, type Recovery } from "../../scripts/recover";
-import { descendantsOf } from "../../scripts/lib/processes";
+import { fileBackendRoot, readCheckpoint, recoverStack, stackLocks, type Recovery } from "../../cli/recover";
+import { descendantsOf } from "../../cli/lib/processes";
 import { engine, type TestStack } from "./engine";
 import { sleep } from "./wait";
 

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import * as vm from "node:vm";
-import { floorProgram, floorPulumiYaml } from "../../scripts/lib/bench/floor";
+import { floorProgram, floorPulumiYaml } from "../../bench/lib/floor";
 import {
   addedMs,
   checkTargets,
@@ -17,7 +17,7 @@ import {
   type BenchResult,
   type CliSample,
   type SizeResult,
-} from "../../scripts/lib/bench/format";
+} from "../../bench/lib/format";
 import { TENANT_ID } from "../../config/tenants";
 
 function sample(ms: number, provider = 15, program = 1): CliSample {
@@ -116,7 +116,7 @@ function result(overrides: Partial<BenchResult> = {}): BenchResult {
   };
 }
 
-describe("benchmark formatting (scripts/lib/bench/format.ts)", () => {
+describe("benchmark formatting (bench/lib/format.ts)", () => {
   it("takes the median of odd and even sample counts, NaN for none", () => {
     assert.equal(median([3, 1, 2]), 2);
     assert.equal(median([4, 1, 3, 2]), 2.5);

@@ -15,7 +15,7 @@ import {
   renderScripts,
   SCRIPT_FILES,
   scriptsForStack,
-} from "../../scripts/export-sql";
+} from "../../cli/export-sql";
 
 const LOCAL_FEATURES = {
   tenants: ["TELCO"],

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import * as net from "node:net";
 import { Client } from "pg";
-import { startLatencyProxy, type LatencyProxy } from "../../scripts/latency-proxy";
+import { startLatencyProxy, type LatencyProxy } from "../../bench/latency-proxy";
 import { freshDatabase, type TestDatabase } from "../support/database";
 
 /** An echo server: whatever arrives goes straight back. */
@@ -55,7 +55,7 @@ function exchange(socket: net.Socket, payload: Buffer): Promise<{ echoed: Buffer
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-describe("latency proxy (scripts/latency-proxy.ts)", function () {
+describe("latency proxy (bench/latency-proxy.ts)", function () {
   const DELAY = 40;
   // The machine is shared and loaded: only the lower bound is strict; the upper bound catches a proxy that
   // adds the delay many times over (per byte, or per chunk cumulatively).

@@ -3,7 +3,7 @@
  */
 import { strict as assert } from "node:assert";
 import { loadSeeds } from "../../config/seeds";
-import { KINDS, type KindName } from "../../database/provider";
+import { KINDS, type KindName } from "../../provider";
 import { buildModel, orderedObjects } from "../../model";
 import { HELPER, STAGE2_TABLES } from "../../model/stage2";
 import { STORAGE_POLICIES } from "../../model/storage";

@@ -1,4 +1,4 @@
-/** Small helpers shared by scripts/load.ts and scripts/bench-online.ts: options, URL descriptions, sleeping. */
+/** Small helpers shared by bench/load.ts and bench/online.ts: options, URL descriptions, sleeping. */
 
 /** `--name value` options; flags without a value are `true`. Unknown options are refused, naming them. */
 export function parseArgs(

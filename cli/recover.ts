@@ -13,13 +13,13 @@
  *   - "pending creates" for the objects it was creating: `pulumi refresh --clear-pending-creates` drops them
  *     (the next `up` adopts whatever the killed run had made in the database);
  *   - an INVALID index, if a concurrent build was cut short: the next `up` rebuilds it.
- * The provider of the killed run exits by itself once the CLI is gone (database/engine-watch.ts), and the
+ * The provider of the killed run exits by itself once the CLI is gone (provider/engine-watch.ts), and the
  * database ends its sessions.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { isRunning } from "../database/engine-watch";
+import { isRunning } from "../provider/engine-watch";
 import { pulumiEnv, REPO_ROOT, runPulumi, selectedStack, type CliResult } from "./lib/pulumi";
 
 export interface RecoverTarget {

@@ -13,7 +13,7 @@ import {
   type ProgramTransaction,
   type StatementLock,
 } from "./locks";
-import { machineLine, type Machine } from "../machine";
+import { machineLine, type Machine } from "../lib/machine";
 import { describeFailure } from "./load";
 import { formatFailures, formatMs, type LatencySummary, type RequestSample, type Target } from "./stats";
 
@@ -257,7 +257,7 @@ export function renderMarkdown(result: BenchResult): string {
       `${loadAverage(result.load.end)} at the end (the machine is shared; its 2 CPUs also run the engine during an up).`,
     "",
     `Database: hand-bootstrapped from the runbook's SQL (sql/omni-bootstrap.sql, sql/stage2-apply.sql, then the ` +
-      `differences in scripts/lib/online/fixture.ts), populated with ${p.projects.toLocaleString("en")} projects in ` +
+      `differences in bench/online/fixture.ts), populated with ${p.projects.toLocaleString("en")} projects in ` +
       `${p.tenants} tenants (${p.databaseSize}): ` +
       Object.entries(p.rows)
         .map(([table, n]) => `${table} ${n.toLocaleString("en")}`)

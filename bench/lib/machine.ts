@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { Client } from "pg";
-import { pulumiEnv, REPO_ROOT, runPulumi } from "./pulumi";
+import { pulumiEnv, REPO_ROOT, runPulumi } from "../../cli/lib/pulumi";
 
 export interface Machine {
   readonly cpu: string;

@@ -19,11 +19,11 @@ import {
   LoadGenerator,
   now,
   prepareWorkload,
-} from "./lib/online/load";
-import { lockWaitEpisodes, oneLine, writeStatements, type LockWaitEpisode } from "./lib/online/locks";
-import { LockSampler } from "./lib/online/sampler";
-import { formatFailures, formatMs, summarize, summarizeByKind, type LatencySummary } from "./lib/online/stats";
-import { describeUrl, numberOption, parseArgs, sleep } from "./lib/online/cli";
+} from "./online/load";
+import { lockWaitEpisodes, oneLine, writeStatements, type LockWaitEpisode } from "./online/locks";
+import { LockSampler } from "./online/sampler";
+import { formatFailures, formatMs, summarize, summarizeByKind, type LatencySummary } from "./online/stats";
+import { describeUrl, numberOption, parseArgs, sleep } from "./online/cli";
 
 export interface LoadReport {
   readonly target: string;

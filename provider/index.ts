@@ -1,5 +1,5 @@
 /**
- * The dynamic provider's logic, loaded from the project at run time by database/resource.ts.
+ * The dynamic provider's logic, loaded from the project at run time by components/resource.ts.
  *
  * One generic CRUD over every object kind:
  *   read   -> live canonical state (bulk snapshot), projected against what was recorded at the last write
@@ -14,22 +14,22 @@ import type { Environment } from "../config/credentials";
 import { checkTeardown } from "../preflight/checks";
 import { PreflightError, runPreflight } from "../preflight/run";
 import { managementApiFor, openTransport } from "../transports";
-import { Db } from "./db";
-import { changedFields, project, recordedDifferences, replacedKeys } from "./reconcile";
-import { featureRows, buckets, rows } from "./kinds/data";
-import { indexes } from "./kinds/indexes";
-import type { Kept, ObjectKind } from "./kinds/kind";
+import { Db } from "../database/db";
+import { changedFields, project, recordedDifferences, replacedKeys } from "../database/reconcile";
+import { featureRows, buckets, rows } from "../database/kinds/data";
+import { indexes } from "../database/kinds/indexes";
+import type { Kept, ObjectKind } from "../database/kinds/kind";
 import { DatabaseError } from "../transports/transport";
-import { policies, policySets } from "./kinds/policies";
-import { functions, grants, schemas } from "./kinds/routines";
-import { roles } from "./kinds/roles";
-import { tables } from "./kinds/tables";
+import { policies, policySets } from "../database/kinds/policies";
+import { functions, grants, schemas } from "../database/kinds/routines";
+import { roles } from "../database/kinds/roles";
+import { tables } from "../database/kinds/tables";
 import { verificationReport } from "../report/kind";
 import { isDeepStrictEqual } from "node:util";
 import { printableLines } from "../config/printable";
 import { exitWithEngine } from "./engine-watch";
-import { configuredStack, stackCredentials, stackValue, useStackConfig } from "./stack-config";
-import { fromResource, toResource } from "./wire";
+import { configuredStack, stackCredentials, stackValue, useStackConfig } from "../database/stack-config";
+import { fromResource, toResource } from "../database/wire";
 
 exitWithEngine();
 

@@ -9,9 +9,9 @@
  *   npm run bench:online -- --render      redraws results/online.md from results/online.json
  *
  * On a local Supabase-shaped PostgreSQL (cluster "online"), a database bootstrapped by hand from the runbook's
- * SQL and populated with --projects projects and proportional child rows (scripts/lib/online/fixture.ts) is
+ * SQL and populated with --projects projects and proportional child rows (bench/online/fixture.ts) is
  * kept as a template (`online_tpl_<projects>`, rebuilt when the SQL changes or with --fresh) and cloned for the
- * run. The simulated application (scripts/lib/online/load.ts) runs throughout; for each scenario it runs a
+ * run. The simulated application (bench/online/load.ts) runs throughout; for each scenario it runs a
  * baseline without an up, then the real engine's `pulumi up --yes --skip-preview` on a stack whose
  * STAGE2_DATABASE_URL points at the database as postgres, then a short tail:
  *
@@ -29,7 +29,7 @@
  *   volatile-default  the variant also adds `external_ref uuid not null default gen_random_uuid()` to projects.
  *
  * The engine's processes run at idle CPU priority (--engine-priority normal to leave them alone): in production
- * they run on a CI runner, not on the database host (scripts/lib/online/nice.ts); the control scenario shows
+ * they run on a CI runner, not on the database host (bench/online/nice.ts); the control scenario shows
  * what remains.
  *
  * Writes results/online.json (every request sample, compacted) and results/online.md. The cluster is stopped
@@ -41,10 +41,18 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ident, literal } from "../database/sql";
-import { databaseUrl, ensureCluster, stopCluster, TEMPLATE_DATABASE, type LocalCluster } from "./localdb";
-import { engineBin, projectCopy, pulumiEnv, REPO_ROOT, resourceSummary, runPulumi, type CliResult } from "./lib/pulumi";
+import { databaseUrl, ensureCluster, stopCluster, TEMPLATE_DATABASE, type LocalCluster } from "../scripts/localdb";
+import {
+  engineBin,
+  projectCopy,
+  pulumiEnv,
+  REPO_ROOT,
+  resourceSummary,
+  runPulumi,
+  type CliResult,
+} from "../cli/lib/pulumi";
 import { describeMachine } from "./lib/machine";
-import { describeUrl, numberOption, parseArgs, sleep } from "./lib/online/cli";
+import { describeUrl, numberOption, parseArgs, sleep } from "./online/cli";
 import {
   ADDED_COLUMN,
   addPriorityColumn,
@@ -60,7 +68,7 @@ import {
   DRIFT,
   withClient,
   type Population,
-} from "./lib/online/fixture";
+} from "./online/fixture";
 import {
   DEFAULT_WORKLOAD,
   LOAD_APPLICATION_NAME,
@@ -69,12 +77,12 @@ import {
   prepareWorkload,
   REQUEST_MIX,
   type Workload,
-} from "./lib/online/load";
-import { analyzeScenario, loggedRelationOids, upErrors } from "./lib/online/analysis";
-import { lowerEnginePriority, type EnginePriority } from "./lib/online/nice";
-import { LockSampler } from "./lib/online/sampler";
-import { compactSamples, renderMarkdown, type BenchResult, type ScenarioResult } from "./lib/online/report";
-import { durationMs, summarize } from "./lib/online/stats";
+} from "./online/load";
+import { analyzeScenario, loggedRelationOids, upErrors } from "./online/analysis";
+import { lowerEnginePriority, type EnginePriority } from "./online/nice";
+import { LockSampler } from "./online/sampler";
+import { compactSamples, renderMarkdown, type BenchResult, type ScenarioResult } from "./online/report";
+import { durationMs, summarize } from "./online/stats";
 
 const CLUSTER = "online";
 const DATABASE = "stage2_online";
@@ -102,7 +110,7 @@ interface Options {
   readonly lockTimeout: string;
   readonly statementTimeout: string;
   readonly sampleMs: number;
-  /** The engine's CPU priority (scripts/lib/online/nice.ts): idle, as if on another machine, or normal. */
+  /** The engine's CPU priority (bench/online/nice.ts): idle, as if on another machine, or normal. */
   readonly enginePriority: EnginePriority;
   readonly scenarios: readonly ScenarioKey[];
   readonly fresh: boolean;
@@ -290,7 +298,7 @@ function up(stack: Stack, dir = stack.dir): Promise<CliResult> {
 interface Scenario {
   readonly title: string;
   readonly description: string;
-  /** Out-of-band drift applied before the scenario (scripts/lib/online/fixture.ts DRIFT). */
+  /** Out-of-band drift applied before the scenario (bench/online/fixture.ts DRIFT). */
   readonly drift?: readonly (keyof typeof DRIFT)[];
   /** Another session's transaction, open on storage.objects from the start of the up to its end. */
   readonly openTransaction?: "read committed" | "repeatable read";

@@ -11,7 +11,7 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import { descendantsOf } from "../processes";
+import { descendantsOf } from "../../cli/lib/processes";
 import * as os from "node:os";
 
 export type EnginePriority = "idle" | "normal";

@@ -7,7 +7,7 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { REPO_ROOT } from "../pulumi";
+import { REPO_ROOT } from "../../cli/lib/pulumi";
 
 /** The platform profile: Supabase's own objects are not the project's. */
 export const PGDELTA_PROFILE = "supabase";

@@ -1,8 +1,8 @@
 /**
  * The benchmark's result shapes and its pure parts (medians, ratios, the issue's targets, the markdown and the
- * SVG), tested in test/unit/bench-format.test.ts. scripts/bench.ts measures; this only reads the numbers.
+ * SVG), tested in test/unit/bench-format.test.ts. bench/preview.ts measures; this only reads the numbers.
  */
-import { machineLine, type Machine } from "../machine";
+import { machineLine, type Machine } from "./machine";
 
 export const OPERATIONS = ["baseline", "pgDelta", "empty", "floor", "preview", "upNoChange", "upEmpty"] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -45,7 +45,7 @@ export interface CliSample {
 }
 
 /**
- * The engine's floor at one size: a generated program (scripts/lib/bench/floor.ts) with as many trivial dynamic
+ * The engine's floor at one size: a generated program (bench/lib/floor.ts) with as many trivial dynamic
  * resources and components as the project declares, refresh always, the same PULUMI_RUN_PROGRAM; and an empty
  * program (the engine's fixed start). Each repetition runs right after the project's preview.
  */
@@ -353,7 +353,7 @@ export function renderMarkdown(result: BenchResult): string {
   }
   lines.push("", "![Median time versus tenants, one line per operation](bench.svg)", "");
   lines.push(
-    "(f) is a generated Pulumi program (scripts/lib/bench/floor.ts) with as many trivial dynamic resources and " +
+    "(f) is a generated Pulumi program (bench/lib/floor.ts) with as many trivial dynamic resources and " +
       "components as the project declares at that size, whose provider's read returns its inputs, with " +
       "`options.refresh: always`: what the same engine costs for the same resources when the program and the " +
       "provider do nothing. (f0) is an empty program: the engine's fixed start. Each runs right after the " +
@@ -459,7 +459,7 @@ export function renderMarkdown(result: BenchResult): string {
       "",
       "## A database further away",
       "",
-      "Simulated distance (scripts/latency-proxy.ts: each chunk held half the round-trip time in each direction); " +
+      "Simulated distance (bench/latency-proxy.ts: each chunk held half the round-trip time in each direction); " +
         "each repetition runs a direct preview and a proxied one back to back, both with PULUMI_RUN_PROGRAM=true so that " +
         "each refresh, too, goes where the URL just set points.",
       "",

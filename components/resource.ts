@@ -6,14 +6,14 @@
  * rather than produced by Pulumi's closure serializer (which inspects every closure through the V8 inspector and
  * parses it with the TypeScript compiler on every run, for each of the twelve kinds): it asks
  * scripts/lib/typescript-loader.js (TypeScript transpiled once per file version and cached) for the provider,
- * which is database/provider.ts from the project (the provider process runs in the project directory). So state
+ * which is provider/index.ts from the project (the provider process runs in the project directory). So state
  * stays small, the logic is the checked-out code (as with a real provider plugin), and no connection or secret
  * is ever captured: the provider reads them from the stack configuration in configure(). State written by the
  * earlier, serialized loader keeps working: both load the same module once per process (`global.__stage2Host`).
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { KindName } from "./provider";
-import { toResource } from "./wire";
+import type { KindName } from "../provider";
+import { toResource } from "../database/wire";
 
 /** Type tokens read `pulumi-nodejs:dynamic/stage2:<Kind>` in previews (what pulumi.dynamic.Resource would make). */
 const TYPE_PREFIX = "pulumi-nodejs:dynamic/stage2:";

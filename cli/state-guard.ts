@@ -1,14 +1,14 @@
 /**
  * Refuses to let the engine run provider code from the state that this program did not write
- * (database/resource.ts foreignProviderCode), before a command that reads or deletes with it:
+ * (components/resource.ts foreignProviderCode), before a command that reads or deletes with it:
  *
- *   node scripts/lib/run.js scripts/state-guard.ts --stack <s>      (scripts/stage2.sh runs it before up,
+ *   node scripts/lib/run.js cli/state-guard.ts --stack <s>      (scripts/stage2.sh runs it before up,
  *                                                                     refresh and destroy)
  *
  * Exit 0: every dynamic resource carries the program's loader; 3: some do not (named, nothing was run); 2: the
  * state could not be read.
  */
-import { foreignProviderCode } from "../database/resource";
+import { foreignProviderCode } from "../components/resource";
 import { printable } from "../config/printable";
 import { pulumiEnv, runPulumi, selectedStack } from "./lib/pulumi";
 

@@ -13,8 +13,8 @@
  *                   (and through `psql`, a process start included);
  *   (b)  preview    `pulumi preview --expect-no-changes` (Pulumi.yaml: refresh always, so it reads every object);
  *   (f)  floor      the same preview of a generated program with as many trivial dynamic resources and
- *                   components (scripts/lib/bench/floor.ts), and (f0) of an empty program: the engine's own cost;
- *   (e)  pg-delta   `pgdelta drift` against a `pgdelta snapshot` of the same database (scripts/lib/bench/pgdelta.ts),
+ *                   components (bench/lib/floor.ts), and (f0) of an empty program: the engine's own cost;
+ *   (e)  pg-delta   `pgdelta drift` against a `pgdelta snapshot` of the same database (bench/lib/pgdelta.ts),
  *                   a schema-only peer;
  *   (c)  up         `pulumi up --skip-preview --expect-no-changes`;
  * and, before them, (d) `pulumi up --skip-preview` from an empty database and an empty stack. SQL round trips
@@ -22,10 +22,10 @@
  * STAGE2_ROUNDTRIP_LOG, which the CLI's provider and language-host processes inherit); the state, the outputs
  * and the preview text are weighed. At the first size it then makes out-of-band changes one at a time (a row,
  * a seed, a feature row, a policy) and records which of pg-delta and the preview sees each, and (b) runs again
- * through scripts/latency-proxy.ts, paired with a direct run, to show what a database 20 ms away adds.
+ * through bench/latency-proxy.ts, paired with a direct run, to show what a database 20 ms away adds.
  *
  * Writes results/bench.json (raw samples, machine, load), results/bench.md (tables, targets) and
- * results/bench.svg (time versus tenants); the pure parts are scripts/lib/bench/format.ts. Stacks run in
+ * results/bench.svg (time versus tenants); the pure parts are bench/lib/format.ts. Stacks run in
  * project folders under .stage2/bench/ with a local file backend and a generated passphrase; everything is
  * removed at the end unless --keep.
  */
@@ -49,8 +49,8 @@ import {
   ensureCluster,
   stopCluster,
   type LocalCluster,
-} from "./localdb";
-import { writeFloorProject, type FloorShape } from "./lib/bench/floor";
+} from "../scripts/localdb";
+import { writeFloorProject, type FloorShape } from "./lib/floor";
 import {
   largestResource,
   median,
@@ -65,11 +65,19 @@ import {
   type LatencyResult,
   type PgDeltaResult,
   type SizeResult,
-} from "./lib/bench/format";
-import { PGDELTA_PROFILE, pgDeltaDrift, pgDeltaSnapshot, pgDeltaVersion } from "./lib/bench/pgdelta";
-import { engineBin, projectCopy, pulumiEnv, REPO_ROOT, resourceSummary, runPulumi, type CliResult } from "./lib/pulumi";
+} from "./lib/format";
+import { PGDELTA_PROFILE, pgDeltaDrift, pgDeltaSnapshot, pgDeltaVersion } from "./lib/pgdelta";
+import {
+  engineBin,
+  projectCopy,
+  pulumiEnv,
+  REPO_ROOT,
+  resourceSummary,
+  runPulumi,
+  type CliResult,
+} from "../cli/lib/pulumi";
 import { describeMachine } from "./lib/machine";
-import { readEvents } from "./plan";
+import { readEvents } from "../cli/plan";
 
 const FLAGS = ["ENABLE_ATTACHMENTS_UPLOAD", "ENABLE_OKTA_AUTH", "ENABLE_PROJECTS"];
 const ROOT = path.join(REPO_ROOT, ".stage2", "bench");
@@ -189,7 +197,7 @@ async function refreshInProcess(
   config: Record<string, unknown>,
   parallel = 8,
 ): Promise<number> {
-  const provider = await import("../database/provider");
+  const provider = await import("../provider");
   const dynamic = resources.filter((r) => DYNAMIC_TYPE.test(r.type) && r.id && r.outputs);
   // The settings as the engine hands them over (objects as JSON text). A configuration with another URL
   // replaces the Db (and closes its pool); the one after is the real one.
@@ -253,7 +261,7 @@ async function benchLatency(
     );
     // The URL changes between the two runs of a pair, and the engine refreshes with the configuration the
     // previous run stored: without PULUMI_RUN_PROGRAM the proxied preview's refresh would go direct (the
-    // provider refuses that, see database/provider.ts sameTarget). Both runs of a pair use it alike.
+    // provider refuses that, see provider/index.ts sameTarget). Both runs of a pair use it alike.
     const runProgram = { PULUMI_RUN_PROGRAM: "true" };
     for (let rep = 0; rep < reps; rep++) {
       stack.setDatabaseUrl(databaseUrl);
@@ -557,7 +565,7 @@ async function coverageOf(run: SizeRun, cluster: LocalCluster): Promise<Coverage
         }))
       : { drift: false, verdict: "not run" };
     const events = path.join(ROOT, `${run.stack.name}-coverage-${cases.length}.jsonl`);
-    // --event-log is registered only with PULUMI_DEBUG_COMMANDS (scripts/plan.ts does the same).
+    // --event-log is registered only with PULUMI_DEBUG_COMMANDS (cli/plan.ts does the same).
     await run.stack.cli(["preview", "--event-log", events], "preview --event-log", { PULUMI_DEBUG_COMMANDS: "true" });
     const plan = formatPlan(planFromEvents(readEvents(events)), "text")
       .split("\n")

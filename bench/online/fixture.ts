@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Client } from "pg";
-import { REPO_ROOT } from "../pulumi";
+import { REPO_ROOT } from "../../cli/lib/pulumi";
 
 const BOOTSTRAP_FILES = ["sql/omni-bootstrap.sql", "sql/stage2-apply.sql"];
 
@@ -215,7 +215,7 @@ export function addPriorityColumn(source: string): string {
   if (!source.includes(column) || !indexes.test(source)) {
     throw new Error(
       "model/stage2.ts no longer has the projects anchors scenario 3 patches " +
-        '(c("derived_status", "text") and the projects indexes line): update scripts/lib/online/fixture.ts',
+        '(c("derived_status", "text") and the projects indexes line): update bench/online/fixture.ts',
     );
   }
   return source
@@ -231,7 +231,7 @@ export function addVolatileDefaultColumn(source: string): string {
   const column = 'c("derived_status", "text"),';
   if (!source.includes(column)) {
     throw new Error(
-      'model/stage2.ts no longer has c("derived_status", "text") in projects: update scripts/lib/online/fixture.ts',
+      'model/stage2.ts no longer has c("derived_status", "text") in projects: update bench/online/fixture.ts',
     );
   }
   return source.replace(

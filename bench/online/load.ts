@@ -16,7 +16,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Client, DatabaseError, Pool, type PoolClient } from "pg";
-import { literal } from "../../../database/sql";
+import { literal } from "../../database/sql";
 import { CLIENT_FAILURES, NO_ROW, type RequestSample } from "./stats";
 
 /** application_name of every load session: how the lock sampler tells the application from the rest. */

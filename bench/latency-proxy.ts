@@ -2,9 +2,9 @@
  * A TCP proxy on loopback that makes a local database look far away: every chunk is held for `delayMs`
  * before it is forwarded, in both directions, in order. A request/response round trip through it therefore
  * costs 2 x delayMs more than a direct one (the benchmark sets delayMs to half the round-trip time it
- * simulates). Used by scripts/bench.ts to show what a remote production database adds to a preview.
+ * simulates). Used by bench/preview.ts to show what a remote production database adds to a preview.
  *
- *   npx ts-node scripts/latency-proxy.ts --target 127.0.0.1:5432 [--delay 20] [--port 0]
+ *   npx ts-node bench/latency-proxy.ts --target 127.0.0.1:5432 [--delay 20] [--port 0]
  *
  * prints `127.0.0.1:<port>` once listening, and runs until interrupted.
  */
