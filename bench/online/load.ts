@@ -13,8 +13,14 @@
  * Statements are sent unnamed (node-postgres' default for parameterised queries) with explicit column lists:
  * a named prepared `select *` would fail with "cached plan must not change result type" after an added
  * column, which is the application's problem, not the converge's.
+ *
+ * With an auth connection (LoadOptions.authUrl), the mix also has sign-ins: the transaction Supabase's auth
+ * server (GoTrue) runs for a password sign-in, as its own role supabase_auth_admin on a pool of its own (not
+ * through PostgREST). They write auth.sessions, auth.refresh_tokens, auth.users, auth.audit_log_entries and
+ * auth.identities, the tables supautils locks ACCESS EXCLUSIVE on every storage policy change (the test bed's
+ * sql/platform/supabase-platform.sql, last section), so the application's waits on them are measured too.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { Client, DatabaseError, Pool, type PoolClient } from "pg";
 import { literal } from "../../database/sql";
 import { CLIENT_FAILURES, NO_ROW, type RequestSample } from "./stats";
@@ -51,11 +57,16 @@ export const DEFAULT_WORKLOAD: WorkloadOptions = { users: 40, projectsPerUser: 2
 const userIdSql = (expr: string): string => `md5('stage2-load-user-' || ${expr})::uuid`;
 
 /**
- * Creates the load's users (auth.users rows, profiles, tenant_admin roles) and memberships on a random sample
- * of the database's projects, creating projects in tenant LOADTEST when there are too few. Needs a role that
- * may write auth.users and the Stage 2 tables past RLS (the superuser, or postgres on the local test bed).
- * Earlier memberships and roles of the same users are replaced, so runs do not accumulate rows.
+ * Creates the load's users (auth.users rows with an email identity in auth.identities, profiles, tenant_admin
+ * roles) and memberships on a random sample of the database's projects, creating projects in tenant LOADTEST
+ * when there are too few. Needs a role that may write the auth tables and the Stage 2 tables past RLS (the
+ * superuser, or postgres on the local test bed). Earlier memberships and roles of the same users are replaced,
+ * and their sessions (with their refresh tokens) and sign-in audit entries from earlier runs removed, so runs
+ * do not accumulate rows.
  */
+/** A deterministic uuid per load user's email identity (auth.identities), so a second setup finds the same rows. */
+const identityIdSql = (expr: string): string => `md5('stage2-load-identity-' || ${expr})::uuid`;
+
 export async function prepareWorkload(
   setupUrl: string,
   options: WorkloadOptions = DEFAULT_WORKLOAD,
@@ -63,16 +74,25 @@ export async function prepareWorkload(
   const client = new Client({ connectionString: setupUrl, application_name: "stage2-load-setup" });
   await client.connect();
   try {
-    const { rows: ready } = await client.query<{ tables: boolean; bucket: boolean }>(
+    const { rows: ready } = await client.query<{ tables: boolean; bucket: boolean; auth: boolean }>(
       `select to_regclass('public.projects') is not null and to_regclass('public.contacts') is not null
           and to_regclass('public.engagements') is not null and to_regclass('public.attachments_meta') is not null
           and to_regclass('public.project_membership') is not null as tables,
-        exists (select 1 from storage.buckets where id = 'attachments') as bucket`,
+        exists (select 1 from storage.buckets where id = 'attachments') as bucket,
+        to_regclass('auth.identities') is not null and to_regclass('auth.sessions') is not null
+          and to_regclass('auth.refresh_tokens') is not null
+          and to_regclass('auth.audit_log_entries') is not null as auth`,
     );
     if (!ready[0].tables || !ready[0].bucket) {
       throw new Error(
         "Stage 2 is not in this database (public.projects and its tables, and the attachments bucket, are needed): " +
           "run `pulumi up` (or the break-glass scripts) first",
+      );
+    }
+    if (!ready[0].auth) {
+      throw new Error(
+        "the auth tables a sign-in writes (auth.identities, auth.sessions, auth.refresh_tokens, " +
+          "auth.audit_log_entries) are missing: the database predates sql/platform/supabase-platform.sql's; rebuild it",
       );
     }
     const needed = Math.max(options.users * options.projectsPerUser, 1);
@@ -81,6 +101,13 @@ export async function prepareWorkload(
       `insert into auth.users (id, email, aud, role)
        select ${userIdSql("k")}, 'load-user-' || k || '@example.com', 'authenticated', 'authenticated'
        from generate_series(0, $1::int - 1) k
+       on conflict (id) do nothing`,
+      [options.users],
+    );
+    // The email identity a password sign-in updates (GoTrue keeps one per user and provider).
+    await client.query(
+      `insert into auth.identities (id, user_id, provider)
+       select ${identityIdSql("k")}, ${userIdSql("k")}, 'email' from generate_series(0, $1::int - 1) k
        on conflict (id) do nothing`,
       [options.users],
     );
@@ -122,6 +149,12 @@ export async function prepareWorkload(
       }
     }
     const userIds = users.map((u) => u.id);
+    // Earlier runs' sign-ins: their sessions (refresh tokens go with them, on delete cascade) and audit entries.
+    await client.query("delete from auth.sessions where user_id = any ($1::uuid[])", [userIds]);
+    await client.query(
+      "delete from auth.audit_log_entries where payload ->> 'action' = 'login' and payload ->> 'actor_id' = any ($1::text[])",
+      [userIds],
+    );
     await client.query("delete from public.project_membership where user_id = any ($1::uuid[])", [userIds]);
     await client.query("delete from public.user_roles where user_id = any ($1::uuid[])", [userIds]);
     const memberRows = users.filter((u) => u.access === "member").flatMap((u) => u.projects.map((p) => [p, u.id]));
@@ -154,7 +187,7 @@ export async function prepareWorkload(
   }
 }
 
-/** The request types and how often each is due (weights); about 55% reads, 45% writes. */
+/** The application's requests through PostgREST and how often each is due (weights); about 55% reads, 45% writes. */
 export const REQUEST_MIX: readonly (readonly [RequestKind, number])[] = [
   ["read-project", 30],
   ["read-engagements", 15],
@@ -176,7 +209,17 @@ export type RequestKind =
   | "delete-contact"
   | "log-engagement"
   | "upload-attachment"
-  | "delete-attachment";
+  | "delete-attachment"
+  | "sign-in";
+
+/** A password sign-in through the auth server: its weight beside REQUEST_MIX's 100 when an auth connection is given. */
+export const SIGN_IN: RequestKind = "sign-in";
+export const SIGN_IN_WEIGHT = 10;
+
+/** The mix a load runs: REQUEST_MIX, plus sign-ins when it has an auth connection to send them on. */
+export function requestMix(signIns: boolean): readonly (readonly [RequestKind, number])[] {
+  return signIns ? [...REQUEST_MIX, [SIGN_IN, SIGN_IN_WEIGHT]] : REQUEST_MIX;
+}
 
 /** A small seeded PRNG (mulberry32): two runs with one seed offer the same sequence of requests. */
 export function seededRandom(seed: number): () => number {
@@ -220,6 +263,14 @@ export interface LoadOptions {
   readonly seed?: number;
   /** The authenticated role's statement_timeout on Supabase. */
   readonly statementTimeout?: string;
+  /**
+   * The auth server's connection, for sign-ins (none without it): a login that may `set local role
+   * supabase_auth_admin` (on the local test bed, the superuser). Its pool's sessions carry the same
+   * application_name as the application's, so the lock sampler counts their waits as the application's.
+   */
+  readonly authUrl?: string;
+  /** The auth server's pool size (default 2). */
+  readonly authConnections?: number;
 }
 
 /** Epoch milliseconds with sub-millisecond resolution (monotonic within the run). */
@@ -235,6 +286,9 @@ interface Owned {
 
 export class LoadGenerator {
   private readonly pool: Pool;
+  private readonly authPool?: Pool;
+  /** The request types this load draws from, with their weights. */
+  readonly mix: readonly (readonly [RequestKind, number])[];
   private readonly random: () => number;
   private readonly recorded: RequestSample[] = [];
   private readonly inflight = new Set<Promise<void>>();
@@ -256,12 +310,27 @@ export class LoadGenerator {
     });
     // A connection the server ends while idle (it should not happen here) must not crash the run.
     this.pool.on("error", () => undefined);
+    if (options.authUrl) {
+      this.authPool = new Pool({
+        connectionString: options.authUrl,
+        max: options.authConnections ?? 2,
+        idleTimeoutMillis: 0,
+        application_name: LOAD_APPLICATION_NAME,
+      });
+      this.authPool.on("error", () => undefined);
+    }
+    this.mix = requestMix(this.authPool !== undefined);
     this.random = seededRandom(options.seed ?? 17);
   }
 
   /** Opens every connection first (connection set-up is not what is measured), then starts the schedule. */
   async start(): Promise<void> {
-    const clients = await Promise.all(Array.from({ length: this.options.connections }, () => this.pool.connect()));
+    const opened = async (pool: Pool | undefined, n: number) =>
+      pool ? Promise.all(Array.from({ length: n }, () => pool.connect())) : [];
+    const clients = [
+      ...(await opened(this.pool, this.options.connections)),
+      ...(await opened(this.authPool, this.options.authConnections ?? 2)),
+    ];
     for (const c of clients) c.release();
     this.startedAt = now();
     this.schedule();
@@ -299,6 +368,7 @@ export class LoadGenerator {
     this.timer = undefined;
     while (this.inflight.size) await Promise.all([...this.inflight]);
     await this.pool.end();
+    await this.authPool?.end();
     return this.samples();
   }
 
@@ -310,7 +380,9 @@ export class LoadGenerator {
       this.launched++;
       const user = this.options.workload.users[Math.floor(this.random() * this.options.workload.users.length)];
       const project = user.projects[Math.floor(this.random() * user.projects.length)];
-      const request = this.run(at, pickKind(this.random()), user, project).finally(() => this.inflight.delete(request));
+      const request = this.run(at, pickKind(this.random(), this.mix), user, project).finally(() =>
+        this.inflight.delete(request),
+      );
       this.inflight.add(request);
     }
   }
@@ -330,15 +402,23 @@ export class LoadGenerator {
           : undefined;
     if ((planned === "delete-contact" || planned === "delete-attachment") && !owned) kind = "read-project";
     const actor = owned?.user ?? user;
+    const timeout = `set local statement_timeout = ${literal(this.options.statementTimeout ?? "8s")}`;
     try {
-      client = await this.pool.connect();
-      const claims = JSON.stringify({ sub: actor.id, role: "authenticated" });
-      await client.query(
-        `begin; set local role authenticated; ` +
-          `set local statement_timeout = ${literal(this.options.statementTimeout ?? "8s")}; ` +
-          `select set_config('request.jwt.claims', ${literal(claims)}, true)`,
-      );
-      statements = await this.statements(client, kind, actor, owned?.project ?? project, owned?.key);
+      if (kind === SIGN_IN && this.authPool) {
+        // The auth server's own transaction, as its role; no JWT (the user is only now signing in). The same
+        // statement_timeout bounds it as a stand-in for the auth server's request deadline.
+        client = await this.authPool.connect();
+        await client.query(`begin; set local role supabase_auth_admin; ${timeout}`);
+        statements = await this.signIn(client, actor);
+      } else {
+        client = await this.pool.connect();
+        const claims = JSON.stringify({ sub: actor.id, role: "authenticated" });
+        await client.query(
+          `begin; set local role authenticated; ${timeout}; ` +
+            `select set_config('request.jwt.claims', ${literal(claims)}, true)`,
+        );
+        statements = await this.statements(client, kind, actor, owned?.project ?? project, owned?.key);
+      }
       await client.query("commit");
     } catch (error) {
       const e = error as { code?: string; message?: string };
@@ -357,6 +437,39 @@ export class LoadGenerator {
       client?.release(broken);
     }
     this.recorded.push({ at, kind, latencyMs: now() - at, sqlstate, statements });
+  }
+
+  /**
+   * A password sign-in as GoTrue writes it, in one transaction: a session, its refresh token (random), the
+   * user's updated_at, an audit entry, the email identity's last_sign_in_at. To keep the rows bounded, the
+   * user's earlier sessions go too (their refresh tokens with them, on delete cascade), as a sign-out of the
+   * other sessions would: one live session per load user, however long the load runs. The audit log stays
+   * append-only, as it is on the platform (prepareWorkload clears the load users' entries).
+   */
+  private async signIn(client: PoolClient, user: WorkloadUser): Promise<number> {
+    const session = await client.query<{ id: string }>(
+      "insert into auth.sessions (user_id, created_at, refreshed_at) values ($1, now(), now()) returning id",
+      [user.id],
+    );
+    expectOne(session.rowCount, "auth.sessions insert");
+    const sessionId = session.rows[0].id;
+    const token = await client.query(
+      "insert into auth.refresh_tokens (token, user_id, session_id, revoked) values ($1, $2, $3, false)",
+      [randomBytes(12).toString("base64url"), user.id, sessionId],
+    );
+    expectOne(token.rowCount, "auth.refresh_tokens insert");
+    await client.query("delete from auth.sessions where user_id = $1 and id <> $2", [user.id, sessionId]);
+    const updated = await client.query("update auth.users set updated_at = now() where id = $1", [user.id]);
+    expectOne(updated.rowCount, "auth.users update");
+    await client.query("insert into auth.audit_log_entries (payload, created_at) values ($1, now())", [
+      JSON.stringify({ action: "login", actor_id: user.id, log_type: "account", traits: { provider: "email" } }),
+    ]);
+    const identity = await client.query(
+      "update auth.identities set last_sign_in_at = now() where user_id = $1 and provider = 'email'",
+      [user.id],
+    );
+    expectOne(identity.rowCount, "auth.identities update");
+    return 6;
   }
 
   /** The request's statements, as the application's API calls would issue them; returns how many it sent. */
@@ -456,6 +569,8 @@ export class LoadGenerator {
         expectOne(meta.rowCount, "attachments_meta delete");
         return 3;
       }
+      case "sign-in":
+        throw new Error("a sign-in goes through the auth server's connection, and this load has none");
     }
   }
 }
