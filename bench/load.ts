@@ -3,12 +3,14 @@
  *
  *   npm run load -- --url <postgres url> [--seconds 30] [--rate 100] [--connections 8] [--users 40]
  *                   [--projects-per-user 25] [--setup-url <url>] [--sampler-url <url>] [--sample-ms 50]
- *                   [--seed 17] [--report json]
+ *                   [--auth-url <url>] [--auth-connections 2] [--seed 17] [--report json]
  *
  * --url is the application's connection (every request switches to role authenticated with a user's JWT
  * claims); --setup-url (default: --url) creates the users, profiles, tenant_admin roles and memberships, so it
  * must be able to write auth.users (the superuser; postgres on the local test bed); --sampler-url (default:
- * --setup-url) is the separate session that samples pg_locks for lock waits. Prints the requests, failures by
+ * --setup-url) is the separate session that samples pg_locks for lock waits; --auth-url (none by default) adds
+ * sign-ins to the mix, the auth server's transaction on the auth tables sent on a pool of its own, so it must be
+ * able to `set local role supabase_auth_admin` (the superuser on the local test bed; often the --setup-url). Prints the requests, failures by
  * SQLSTATE, p50/p99/max latency and the longest lock wait of any application statement; `--report json`
  * prints the same as JSON. For a local, throwaway database only: it writes users and rows.
  */
@@ -24,6 +26,8 @@ import { lockWaitEpisodes, oneLine, writeStatements, type LockWaitEpisode } from
 import { LockSampler } from "./online/sampler";
 import { formatFailures, formatMs, summarize, summarizeByKind, type LatencySummary } from "./online/stats";
 import { describeUrl, numberOption, parseArgs, sleep } from "./online/cli";
+import { authLockWaits } from "./online/analysis";
+import type { AuthLockWaits } from "./online/report";
 
 export interface LoadReport {
   readonly target: string;
@@ -39,6 +43,8 @@ export interface LoadReport {
     readonly longest: LockWaitEpisode | null;
     readonly episodes: readonly LockWaitEpisode[];
   };
+  /** The application's waits on auth tables (sign-ins' tables); null without --auth-url. */
+  readonly authLockWaits: AuthLockWaits | null;
 }
 
 const OPTIONS = {
@@ -51,6 +57,8 @@ const OPTIONS = {
   "setup-url": "value",
   "sampler-url": "value",
   "sample-ms": "value",
+  "auth-url": "value",
+  "auth-connections": "value",
   seed: "value",
   report: "value",
 } as const;
@@ -67,6 +75,8 @@ export async function runLoad(argv: readonly string[], log: (line: string) => vo
   const rate = numberOption(options, "rate", 100);
   const connections = Math.round(numberOption(options, "connections", 8));
   const sampleMs = numberOption(options, "sample-ms", 50);
+  const authUrl = typeof options["auth-url"] === "string" ? options["auth-url"] : undefined;
+  const authConnections = Math.round(numberOption(options, "auth-connections", 2));
   const workloadOptions = {
     ...DEFAULT_WORKLOAD,
     users: Math.round(numberOption(options, "users", DEFAULT_WORKLOAD.users)),
@@ -78,7 +88,8 @@ export async function runLoad(argv: readonly string[], log: (line: string) => vo
   log(
     `load: ${rate} requests/s for ${seconds} s, ${connections} connections, ${workload.users.length} users ` +
       `(${workload.users.length - admins} project members, ${admins} tenant admins, ${workloadOptions.projectsPerUser} projects each) ` +
-      `on ${describeUrl(url)}`,
+      `on ${describeUrl(url)}` +
+      (authUrl ? `; sign-ins on ${authConnections} connections on ${describeUrl(authUrl)}` : ""),
   );
   const sampler = new LockSampler(samplerUrl, LOAD_APPLICATION_NAME, sampleMs);
   await sampler.start();
@@ -88,6 +99,8 @@ export async function runLoad(argv: readonly string[], log: (line: string) => vo
     connections,
     workload,
     seed: typeof options.seed === "string" ? Number(options.seed) : undefined,
+    authUrl,
+    authConnections,
   });
   await load.start();
   const end = load.started + seconds * 1000;
@@ -126,6 +139,7 @@ export async function runLoad(argv: readonly string[], log: (line: string) => vo
       longest: episodes[0] ?? null,
       episodes: episodes.slice(0, 10),
     },
+    authLockWaits: authUrl ? authLockWaits(episodes) : null,
   };
 }
 
@@ -154,6 +168,16 @@ export function formatLoadReport(report: LoadReport): string {
       : "longest lock wait of an application statement: none seen",
     `  method: ${report.lockWaits.method}`,
   );
+  const auth = report.authLockWaits;
+  if (auth) {
+    const e = auth.longest[0];
+    lines.push(
+      `lock waits on auth tables (sign-ins' tables): ${auth.count}; longest ` +
+        (e
+          ? `${formatMs(e.waitedAtLeastMs)} (at most ${formatMs(e.waitedAtMostMs)}) for ${e.mode} on ${e.relation}`
+          : "none seen"),
+    );
+  }
   return lines.join("\n");
 }
 

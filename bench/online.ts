@@ -28,6 +28,11 @@
  *                 table gains `priority integer not null default 0` and an index on it;
  *   volatile-default  the variant also adds `external_ref uuid not null default gen_random_uuid()` to projects.
  *
+ * The load includes sign-ins (bench/online/load.ts): the auth server's transaction as supabase_auth_admin on the
+ * auth tables that supautils locks, after the policy's own table, on every policy change by postgres (the test
+ * bed's sql/platform/supabase-platform.sql emulates it); the auth server's pool connects with the superuser URL,
+ * as the platform's auth server connects with a login of its own, not through PostgREST.
+ *
  * The engine's processes run at idle CPU priority (--engine-priority normal to leave them alone): in production
  * they run on a CI runner, not on the database host (bench/online/nice.ts); the control scenario shows
  * what remains.
@@ -75,7 +80,7 @@ import {
   LoadGenerator,
   now,
   prepareWorkload,
-  REQUEST_MIX,
+  requestMix,
   type Workload,
 } from "./online/load";
 import { analyzeScenario, loggedRelationOids, upErrors } from "./online/analysis";
@@ -89,6 +94,8 @@ const DATABASE = "stage2_online";
 const STACK = "online";
 const ROOT = path.join(REPO_ROOT, ".stage2", "online");
 const RESULTS = path.join(REPO_ROOT, "results");
+/** The auth server's pool (sign-ins), beside the application's --connections. */
+const AUTH_CONNECTIONS = 2;
 const SCENARIOS = [
   "adoption",
   "control",
@@ -498,6 +505,8 @@ async function runScenario(ctx: Context, key: ScenarioKey): Promise<ScenarioResu
     connections: options.connections,
     workload: ctx.workload,
     seed: SCENARIOS.indexOf(key) + 1,
+    authUrl: db.superuserUrl,
+    authConnections: AUTH_CONNECTIONS,
   });
   await load.start();
   const t0 = load.started;
@@ -560,6 +569,8 @@ async function runScenario(ctx: Context, key: ScenarioKey): Promise<ScenarioResu
     `  requests before/during/after: ${before.count}/${during.count}/${after.count}, failed ${figures.failedTotal}; ` +
       `p99 before ${before.p99Ms?.toFixed(1)} ms, during ${during.p99Ms?.toFixed(1)} ms; longest app lock wait ` +
       `${figures.lockWaits.longestMs === null ? "none" : `${figures.lockWaits.longestMs.toFixed(0)} ms`}; ` +
+      `sign-in p99 before ${figures.signIns?.before.p99Ms?.toFixed(1)} ms, during ${figures.signIns?.during.p99Ms?.toFixed(1)} ms; ` +
+      `longest auth-table wait ${figures.authLockWaits?.longestMs == null ? "none" : `${figures.authLockWaits.longestMs.toFixed(0)} ms`}; ` +
       `converged: ${converged.ok}`,
   );
   return {
@@ -625,7 +636,8 @@ async function main(argv: string[]): Promise<void> {
     stack = await createStack(db, options);
     const workload = await prepareWorkload(db.superuserUrl, DEFAULT_WORKLOAD);
     log(
-      `application: ${options.rate} requests/s, ${options.connections} connections on ${describeUrl(db.applicationUrl)}`,
+      `application: ${options.rate} requests/s, ${options.connections} connections on ${describeUrl(db.applicationUrl)}; ` +
+        `sign-ins on ${AUTH_CONNECTIONS} connections on ${describeUrl(db.superuserUrl)} (role supabase_auth_admin)`,
     );
     sampler = new LockSampler(db.superuserUrl, LOAD_APPLICATION_NAME, options.sampleMs);
     await sampler.start();
@@ -659,7 +671,8 @@ async function main(argv: string[]): Promise<void> {
         enginePriority: options.enginePriority,
         baselineSeconds: options.baselineSeconds,
         tailSeconds: options.tailSeconds,
-        mix: REQUEST_MIX,
+        mix: requestMix(true),
+        authConnections: AUTH_CONNECTIONS,
       },
       scenarios,
     };

@@ -15,10 +15,12 @@ import {
   programTransactions,
   type LockHoldEpisode,
   type LockSamples,
+  type LockWaitEpisode,
   type LogEntry,
 } from "./locks";
-import type { LoggedWait, ProgramLock, ScenarioResult } from "./report";
+import type { AuthLockWaits, LoggedWait, ProgramLock, ScenarioResult } from "./report";
 import { blocksWhom } from "./report";
+import { SIGN_IN } from "./load";
 import { judgeTargets, summarize, type RequestSample } from "./stats";
 
 /** The program's sessions, as the provider's pool names them (transports/direct.ts). */
@@ -117,6 +119,42 @@ function programFailures(entries: readonly LogEntry[]) {
   return failedStatements(entries).filter((f) => pids.has(f.pid));
 }
 
+/** A relation of the auth schema (regclass text, schema-qualified as the sampler's session prints it). */
+export function isAuthRelation(relation: string | null | undefined): boolean {
+  return typeof relation === "string" && /^"?auth"?\./.test(relation);
+}
+
+/**
+ * The application's lock waits on auth tables, the tables a sign-in writes and supautils locks on a policy
+ * change: the sampler's episodes whose relation is in auth (a row-lock wait behind another transaction has no
+ * relation and is not among them), and the log_lock_waits lines of application sessions on such a relation.
+ * The longest is the larger of the sampled upper bound and the logged exact figure, as for all waits.
+ */
+export function authLockWaits(episodes: readonly LockWaitEpisode[], logged: readonly LoggedWait[] = []): AuthLockWaits {
+  const onAuth = episodes.filter((e) => isAuthRelation(e.relation));
+  const loggedMs = logged.filter((w) => w.who === "application" && isAuthRelation(w.object)).map((w) => w.afterMs);
+  return {
+    count: onAuth.length,
+    longest: [...onAuth].sort((a, b) => b.waitedAtMostMs - a.waitedAtMostMs).slice(0, 3),
+    longestMs:
+      onAuth.length || loggedMs.length ? Math.max(0, ...onAuth.map((e) => e.waitedAtMostMs), ...loggedMs) : null,
+  };
+}
+
+/** The sign-ins' own latency per window; null when the load sent none (no auth connection). */
+export function signInFigures(
+  samples: readonly RequestSample[],
+  windows: ScenarioResult["windows"],
+): ScenarioResult["signIns"] {
+  const signIns = samples.filter((s) => s.kind === SIGN_IN);
+  if (!signIns.length) return null;
+  return {
+    before: summarize(signIns, ...windows.before),
+    during: summarize(signIns, ...windows.during),
+    after: summarize(signIns, windows.after[0], Infinity),
+  };
+}
+
 export type ScenarioFigures = Pick<
   ScenarioResult,
   | "before"
@@ -125,6 +163,8 @@ export type ScenarioFigures = Pick<
   | "failedTotal"
   | "failures"
   | "lockWaits"
+  | "signIns"
+  | "authLockWaits"
   | "programLocks"
   | "loggedWaits"
   | "otherHolders"
@@ -165,6 +205,8 @@ export function analyzeScenario(recording: Recording, nameOf: (oid: number) => s
         .length,
       longestMs,
     },
+    signIns: signInFigures(samples, windows),
+    authLockWaits: authLockWaits(waits, loggedWaits),
     programLocks: programLocks(entries, holds, 2 * recording.locks.intervalMs + 50),
     loggedWaits,
     otherHolders: holds.filter(

@@ -14,8 +14,8 @@ import {
   type StatementLock,
 } from "./locks";
 import { machineLine, type Machine } from "../lib/machine";
-import { describeFailure } from "./load";
-import { formatFailures, formatMs, type LatencySummary, type RequestSample, type Target } from "./stats";
+import { describeFailure, SIGN_IN } from "./load";
+import { durationMs, formatFailures, formatMs, type LatencySummary, type RequestSample, type Target } from "./stats";
 
 /** A program transaction that took a lock an application statement could wait on, with what sampling saw of it. */
 export interface ProgramLock {
@@ -42,6 +42,15 @@ export interface CompactSamples {
   /** [due, ms after the load started; latency ms; kind index; SQLSTATE or null; statements]. */
   readonly rows: readonly (readonly [number, number, number, string | null, number])[];
   readonly startedAt: number;
+}
+
+/** Application lock waits on auth tables (those supautils locks on a policy change), from the same sources. */
+export interface AuthLockWaits {
+  readonly count: number;
+  /** Episodes seen by sampling, longest first (at most 3 kept). */
+  readonly longest: readonly LockWaitEpisode[];
+  /** The longest, ms: sampling's upper bound or log_lock_waits' exact figure, whichever is larger. */
+  readonly longestMs: number | null;
 }
 
 export interface ScenarioResult {
@@ -78,6 +87,17 @@ export interface ScenarioResult {
     /** The longest wait, ms: sampling's upper bound or the statement log's exact figure, whichever is larger. */
     readonly longestMs: number | null;
   };
+  /**
+   * The sign-ins' own latency (the auth server's transaction, bench/online/load.ts), per window; null or absent
+   * when the load sent none (results before sign-ins were part of the load have no such field).
+   */
+  readonly signIns?: {
+    readonly before: LatencySummary;
+    readonly during: LatencySummary;
+    readonly after: LatencySummary;
+  } | null;
+  /** Application lock waits on auth tables (those supautils locks on a policy change); absent in older results. */
+  readonly authLockWaits?: AuthLockWaits;
   readonly programLocks: readonly ProgramLock[];
   /** log_lock_waits lines (waits longer than deadlock_timeout, 1 s), program and application. */
   readonly loggedWaits: readonly LoggedWait[];
@@ -107,6 +127,8 @@ export interface BenchResult {
     readonly baselineSeconds: number;
     readonly tailSeconds: number;
     readonly mix: readonly (readonly [string, number])[];
+    /** The auth server's pool, for sign-ins (absent: the load sent none). */
+    readonly authConnections?: number;
   };
   readonly scenarios: readonly ScenarioResult[];
 }
@@ -149,6 +171,60 @@ function loadAverage(values: readonly number[]): string {
   return values.map((v) => v.toFixed(2)).join(", ");
 }
 
+/** Each kind's share of the mix in percent, from its weights (they need not add up to 100). */
+export function mixShares(mix: readonly (readonly [string, number])[]): [string, number][] {
+  const total = mix.reduce((n, [, w]) => n + w, 0);
+  return mix.map(([k, w]) => [k, total > 0 ? (100 * w) / total : 0]);
+}
+
+function percent(share: number): string {
+  return `${Number.isInteger(share) ? share : share.toFixed(1)}%`;
+}
+
+/** `1.4 ms / 530 ms`, or n/a when the load sent no sign-ins. */
+function signInP99(s: ScenarioResult): string {
+  return s.signIns ? `${ms(s.signIns.before.p99Ms)} / ${ms(s.signIns.during.p99Ms)}` : "n/a";
+}
+
+/** The longest application wait on an auth table, `none` when none was seen, n/a when not measured. */
+function authWait(s: ScenarioResult): string {
+  if (!s.authLockWaits) return "n/a";
+  return s.authLockWaits.longestMs === null ? "none" : ms(s.authLockWaits.longestMs);
+}
+
+/** The summary's sentence on sign-ins and the auth tables, every figure from the scenarios' results. */
+export function signInSummary(scenarios: readonly ScenarioResult[], lockTimeout: string): string | null {
+  const measured = scenarios.filter((s) => s.signIns && s.authLockWaits);
+  if (!measured.length) return null;
+  const failed = measured.reduce(
+    (n, s) => n + s.signIns!.before.failed + s.signIns!.during.failed + s.signIns!.after.failed,
+    0,
+  );
+  const worstP99 = measured.reduce<ScenarioResult | null>(
+    (w, s) => ((s.signIns!.during.p99Ms ?? -1) > (w?.signIns!.during.p99Ms ?? -1) ? s : w),
+    null,
+  );
+  const waited = measured.filter((s) => s.authLockWaits!.longestMs !== null);
+  const longest = waited.reduce<ScenarioResult | null>(
+    (w, s) => (s.authLockWaits!.longestMs! > (w?.authLockWaits!.longestMs ?? -1) ? s : w),
+    null,
+  );
+  const longestMs = longest?.authLockWaits!.longestMs ?? null;
+  const wait =
+    longest && longestMs !== null
+      ? `the longest lock wait of any request on an auth table was ${ms(longestMs)} ` +
+        `(${longest.title.replace(/:.*/, "")}), ${longestMs <= durationMs(lockTimeout) ? "within" : "**over**"} ` +
+        `stage2:ddl.lockTimeout (${lockTimeout}); ${waited.length} of ${measured.length} scenarios saw such a wait`
+      : `no request was seen waiting for a lock on an auth table in any of the ${measured.length} scenarios`;
+  return (
+    "Sign-ins (the auth server's transaction on auth.sessions, auth.refresh_tokens, auth.users, " +
+    "auth.audit_log_entries and auth.identities, the tables supautils locks on every policy change by postgres): " +
+    `${failed} failed; their p99 during an up was at most ${ms(worstP99?.signIns!.during.p99Ms ?? null)}` +
+    (worstP99 ? ` (${worstP99.title.replace(/:.*/, "")}, against ${ms(worstP99.signIns!.before.p99Ms)} before)` : "") +
+    `; ${wait}.`
+  );
+}
+
 function renderScenario(s: ScenarioResult, lockTimeout: string): string[] {
   const lines: string[] = [];
   lines.push(`## ${s.title}`, "", s.description, "");
@@ -170,8 +246,17 @@ function renderScenario(s: ScenarioResult, lockTimeout: string): string[] {
     `| p50 latency | ${ms(s.before.p50Ms)} | ${ms(s.during.p50Ms)} | ${ms(s.after.p50Ms)} |`,
     `| p99 latency | ${ms(s.before.p99Ms)} | ${ms(s.during.p99Ms)} | ${ms(s.after.p99Ms)} |`,
     `| max latency | ${ms(s.before.maxMs)} | ${ms(s.during.maxMs)} | ${ms(s.after.maxMs)} |`,
-    "",
   );
+  const si = s.signIns;
+  if (si) {
+    lines.push(
+      `| Of them sign-ins (failed) | ${si.before.count} (${si.before.failed}) | ${si.during.count} (${si.during.failed}) | ${si.after.count} (${si.after.failed}) |`,
+      `| Sign-in p50 latency | ${ms(si.before.p50Ms)} | ${ms(si.during.p50Ms)} | ${ms(si.after.p50Ms)} |`,
+      `| Sign-in p99 latency | ${ms(si.before.p99Ms)} | ${ms(si.during.p99Ms)} | ${ms(si.after.p99Ms)} |`,
+      `| Sign-in max latency | ${ms(si.before.maxMs)} | ${ms(si.during.maxMs)} | ${ms(si.after.maxMs)} |`,
+    );
+  }
+  lines.push("");
   for (const [code, message] of Object.entries(s.errors)) {
     lines.push(`- ${code} (${describeFailure(code)}): last message \`${oneLine(message, 200)}\``);
   }
@@ -182,6 +267,24 @@ function renderScenario(s: ScenarioResult, lockTimeout: string): string[] {
       `longest ${w.longestMs === null ? "none" : ms(w.longestMs)}.`,
     "",
   );
+  const a = s.authLockWaits;
+  if (a) {
+    lines.push(
+      `Of them on auth tables (what sign-ins wait for while a policy change holds supautils' locks): ${a.count} seen; ` +
+        `longest ${a.longestMs === null ? "none" : ms(a.longestMs)}` +
+        (a.longest.length
+          ? ` (${a.longest
+              .map(
+                (e) =>
+                  `${ms(e.waitedAtLeastMs)} / ${ms(e.waitedAtMostMs)} for ${e.mode} on ${e.relation}, blocked by ` +
+                  `${e.blockers.map((b) => b.applicationName || "?").join(", ") || "?"}`,
+              )
+              .join("; ")})`
+          : "") +
+        ".",
+      "",
+    );
+  }
   if (w.longest.length) {
     lines.push(
       "| Waited (sampled: at least / at most) | Lock | Application statement | Blocked by |",
@@ -269,8 +372,19 @@ export function renderMarkdown(result: BenchResult): string {
       `members, ${setup.tenantAdmins} tenant admins, ${setup.projectsPerUser} projects each). One request is one ` +
       "transaction as PostgREST runs it (BEGIN; `set local role authenticated`; the JWT claims with " +
       "`set_config('request.jwt.claims', ..., true)`; statement_timeout 8s; 1-3 statements through the RLS policies; " +
-      "COMMIT); its latency runs from when it was due to COMMIT, queueing for a connection included. Mix: " +
-      setup.mix.map(([k, w]) => `${k} ${w}%`).join(", ") +
+      "COMMIT); its latency runs from when it was due to COMMIT, queueing for a connection included." +
+      (setup.mix.some(([k]) => k === SIGN_IN)
+        ? ` A sign-in is the auth server's (GoTrue's) password sign-in instead, on a pool of its own ` +
+          `(${setup.authConnections ?? "?"} connections, the same application_name, so its waits are sampled as ` +
+          "the application's): BEGIN; `set local role supabase_auth_admin`; statement_timeout 8s; insert an " +
+          "auth.sessions row, insert its auth.refresh_tokens row, delete the user's earlier sessions (their " +
+          "refresh tokens cascade; one live session per user keeps the tables small), update auth.users " +
+          "updated_at, insert an auth.audit_log_entries row, update auth.identities last_sign_in_at; COMMIT."
+        : "") +
+      " Mix: " +
+      mixShares(setup.mix)
+        .map(([k, share]) => `${k} ${percent(share)}`)
+        .join(", ") +
       ".",
     "",
     `Program: stage2:ddl.lockTimeout ${setup.lockTimeout}, statementTimeout ${setup.statementTimeout}; the real ` +
@@ -294,8 +408,8 @@ export function renderMarkdown(result: BenchResult): string {
     "",
     "## Summary",
     "",
-    "| Scenario | up | Requests before / during | Failed (all windows) | p99 before / during | p99 during / control's | Longest app lock wait | Targets met |",
-    "|---|---:|---:|---:|---:|---:|---:|---|",
+    "| Scenario | up | Requests before / during | Failed (all windows) | p99 before / during | p99 during / control's | Longest app lock wait | Sign-in p99 before / during | Longest auth-table wait | Targets met |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
   // The no-change up's p99 is what the engine alone costs the application on this machine.
   const control = result.scenarios.find((s) => s.key === "control")?.during.p99Ms ?? null;
@@ -306,10 +420,13 @@ export function renderMarkdown(result: BenchResult): string {
         `${s.before.count} / ${s.during.count} | ${s.failedTotal} (${formatFailures(s.failures)}) | ` +
         `${ms(s.before.p99Ms)} / ${ms(s.during.p99Ms)} | ${vsControl} | ` +
         `${s.lockWaits.longestMs === null ? "none" : ms(s.lockWaits.longestMs)} | ` +
+        `${signInP99(s)} | ${authWait(s)} | ` +
         `${s.targets.filter((t) => t.met).length}/${s.targets.length} |`,
     );
   }
   lines.push("");
+  const sentence = signInSummary(result.scenarios, setup.lockTimeout);
+  if (sentence) lines.push(sentence, "");
   for (const s of result.scenarios) lines.push(...renderScenario(s, setup.lockTimeout));
   return lines.join("\n");
 }
