@@ -219,7 +219,7 @@ export function signInSummary(scenarios: readonly ScenarioResult[], lockTimeout:
   return (
     "Sign-ins (the auth server's transaction on auth.sessions, auth.refresh_tokens, auth.users, " +
     "auth.audit_log_entries and auth.identities, the tables supautils locks on every policy change by postgres): " +
-    `${failed} failed; their p99 during an up was at most ${ms(worstP99?.signIns!.during.p99Ms ?? null)}` +
+    `${failed} failed; their highest p99 during an up was ${ms(worstP99?.signIns!.during.p99Ms ?? null)}` +
     (worstP99 ? ` (${worstP99.title.replace(/:.*/, "")}, against ${ms(worstP99.signIns!.before.p99Ms)} before)` : "") +
     `; ${wait}.`
   );
