@@ -3,6 +3,7 @@
  * reports a fourth `attachments_*` policy added by hand). The policies read attachments_meta and call the
  * helper, so they wait for the schema.
  */
+import { policySetResource } from "../database/specs";
 import * as pulumi from "@pulumi/pulumi";
 import { DatabaseObject } from "./resource";
 import type { Stage2Model } from "../model";
@@ -28,15 +29,10 @@ export class AttachmentsStorage extends pulumi.ComponentResource {
       (policy) =>
         new DatabaseObject("Policy", `${name}/${policy.name}`, policy, { parent: this, dependsOn: args.dependsOn }),
     );
-    const set = new DatabaseObject(
-      "PolicySet",
-      `${name}/policies`,
-      { ...model.storagePolicySet, unexpected: [] },
-      {
-        parent: this,
-        dependsOn: policies,
-      },
-    );
+    const set = new DatabaseObject("PolicySet", `${name}/policies`, policySetResource(model.storagePolicySet), {
+      parent: this,
+      dependsOn: policies,
+    });
     this.resources = [...(this.bucket ? [this.bucket] : []), ...policies, set];
     this.registerOutputs({});
   }

@@ -6,7 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { DatabaseObject } from "./resource";
-import type { TableSpec } from "../database/specs";
+import { policySetResource, type TableSpec } from "../database/specs";
 import type { Stage2Model } from "../model";
 import type { ReviewerModel } from "../model/reviewer";
 
@@ -67,15 +67,10 @@ export class Stage2Table extends pulumi.ComponentResource {
         }),
       );
     }
-    const set = new DatabaseObject(
-      "PolicySet",
-      `${name}/policies`,
-      { ...this.args.model.policySet, unexpected: [] },
-      {
-        parent: this,
-        dependsOn: this.policyResources,
-      },
-    );
+    const set = new DatabaseObject("PolicySet", `${name}/policies`, policySetResource(this.args.model.policySet), {
+      parent: this,
+      dependsOn: this.policyResources,
+    });
     return [...this.policyResources, set];
   }
 }

@@ -95,6 +95,25 @@ export interface PolicySetSpec {
   readonly names: readonly string[];
 }
 
+/**
+ * A policy set as its resource carries it: the policies the model does not have (none, in the model) by name, and
+ * what each lets through, to whom.
+ */
+export interface PolicySetResourceSpec extends PolicySetSpec {
+  readonly unexpected: readonly string[];
+  /** By name: a list, so that a policy the model lacks is never dropped when the live set is projected on it. */
+  readonly unexpectedTo: readonly {
+    readonly name: string;
+    readonly command: string;
+    readonly roles: readonly string[];
+  }[];
+}
+
+/** The model's policy set, as its resource carries it: nothing unexpected. */
+export function policySetResource(spec: PolicySetSpec): PolicySetResourceSpec {
+  return { ...spec, unexpected: [], unexpectedTo: [] };
+}
+
 export type GrantTarget =
   | { readonly kind: "table"; readonly schema: string; readonly name: string }
   | { readonly kind: "function"; readonly schema: string; readonly name: string; readonly arguments: string }

@@ -62,6 +62,8 @@ export function fromResource(kind: string, bag: Bag): Bag {
 
 /** State written before a spec changed shape (beyond sets), read as the current shape. */
 const UPGRADES: Readonly<Record<string, (bag: Bag) => Bag>> = {
+  /** What each unexpected policy lets through was not read before the plan named access by role. */
+  PolicySet: (bag) => ("table" in bag ? { unexpectedTo: [], ...bag } : bag),
   /**
    * The password was a stack setting (stage2:reviewer.password) before credentials left the configuration; what
    * the role holds beyond the model was not read. `grantedBy: null` says the state does not know what the model

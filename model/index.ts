@@ -2,6 +2,7 @@
  * The whole Stage 2 desired state for one stack, as plain data: what the components turn into resources,
  * what the break-glass export renders as SQL, and what the database tests apply directly.
  */
+import { policySetResource } from "../database/specs";
 import type { PartnerSeeds } from "../config/seeds";
 import { ConfigError, type Rollback, type StackConfig } from "../config/schema";
 import type {
@@ -238,11 +239,11 @@ export function orderedObjects(model: Stage2Model): DesiredObject[] {
   }
   for (const t of model.tables) {
     for (const policy of t.policies) objects.push({ kind: "Policy", spec: policy });
-    objects.push({ kind: "PolicySet", spec: { ...t.policySet, unexpected: [] } });
+    objects.push({ kind: "PolicySet", spec: policySetResource(t.policySet) });
   }
   if (model.bucket) objects.push({ kind: "Bucket", spec: model.bucket });
   for (const policy of model.storagePolicies) objects.push({ kind: "Policy", spec: policy });
-  objects.push({ kind: "PolicySet", spec: { ...model.storagePolicySet, unexpected: [] } });
+  objects.push({ kind: "PolicySet", spec: policySetResource(model.storagePolicySet) });
   for (const row of [...model.partnerOrgs, ...model.normalizations]) objects.push({ kind: "SeedRow", spec: row });
   objects.push({ kind: "FeatureRows", spec: model.features });
   return objects;

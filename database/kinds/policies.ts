@@ -7,8 +7,9 @@
  */
 import { canonicalPolicy, columnDefinitionsQuery, policiesQuery, policyKey, probePolicyQuery } from "../introspect";
 import * as render from "../render";
-import type { PolicySetSpec, PolicySpec } from "../specs";
-import { qualified } from "../sql";
+import type { PolicySetResourceSpec, PolicySetSpec, PolicySpec } from "../specs";
+import { ident, qualified } from "../sql";
+import { DatabaseError } from "../../transports/transport";
 import { isDeepStrictEqual } from "node:util";
 import { tableExists, type Db } from "../db";
 import type { ObjectKind } from "./kind";
@@ -21,19 +22,33 @@ async function readFresh(db: Db, spec: PolicySpec): Promise<PolicySpec | undefin
 /**
  * How PostgreSQL prints the spec: the policy is created on a temporary copy of its table (same name and columns,
  * in pg_temp), read back, and dropped with the transaction. The copy is made from the catalog's column list, so
- * the real table is not locked at all (a copy made `like` it would hold a lock on it while the platform's lock
- * walk runs, crossing another policy change's walk).
+ * the real table is not locked at all.
+ *
+ * It is made as the API role `authenticated` where that role may (TEMP on the database, USAGE on the schemas
+ * the policy names): on Supabase, supautils walks its lock list (auth.users, auth.sessions, storage.objects, ...
+ * all ACCESS EXCLUSIVE) for policy DDL by the roles it lists, postgres among them, and for a policy on a table
+ * outside the list, a temporary copy, it walks the whole list; sign-ins wait behind every probe. A role it does
+ * not list takes no lock but the copy's. Where that role may not, the probe runs as the connected role, one at a
+ * time like every policy change (Db.policies).
  */
 async function canonicalFormOf(db: Db, spec: PolicySpec): Promise<PolicySpec> {
   const copy = qualified("pg_temp", spec.table);
   const [{ columns }] = await db.read<{ columns: string }>(columnDefinitionsQuery(spec.schema, spec.table));
-  const rows = await db.probe<{ spec: PolicySpec }>(
-    [`create temporary table ${copy} (${columns}) on commit drop`, render.createPolicy(spec, copy)],
-    probePolicyQuery(spec.table, spec.name),
-    { policies: true },
-  );
+  const statements = [`create temporary table ${copy} (${columns}) on commit drop`, render.createPolicy(spec, copy)];
+  const probe = (as: string[], options: { policies?: boolean }) =>
+    db.probe<{ spec: PolicySpec }>([...as, ...statements], probePolicyQuery(spec.table, spec.name), options);
+  let rows: { spec: PolicySpec }[];
+  try {
+    rows = await probe([`set local role ${ident(PROBE_ROLE)}`], {});
+  } catch (error) {
+    if (!(error instanceof DatabaseError && error.sqlstate === "42501")) throw error;
+    rows = await probe([], { policies: true });
+  }
   return { ...canonicalPolicy(rows[0].spec), schema: spec.schema };
 }
+
+/** A role the program's connection may set, that supautils does not list for policy DDL (see canonicalFormOf). */
+const PROBE_ROLE = "authenticated";
 
 async function replace(db: Db, spec: PolicySpec): Promise<PolicySpec> {
   const rows = await db.write<{ spec: PolicySpec }>(
@@ -70,18 +85,25 @@ export const policies: ObjectKind<PolicySpec> = {
   },
 };
 
-/** Policy names on the table that match the set's prefix but are not in the model. */
-async function unexpectedPolicies(db: Db, spec: PolicySetSpec, fresh: boolean): Promise<string[]> {
+/** Policies on the table that match the set's prefix but are not in the model. */
+async function unexpectedPolicies(db: Db, spec: PolicySetSpec, fresh: boolean): Promise<PolicySpec[]> {
   // A refresh reads the schema-wide snapshot that the Policy kind reads too (one round trip per schema, not
   // one per guarded table); a write reads just this table, fresh.
-  const names = fresh
-    ? (await db.read<{ spec: PolicySpec }>(policiesQuery(spec.schema, spec.table))).map((r) => r.spec.name)
-    : [...(await db.snapshot<PolicySpec>(policiesQuery(spec.schema))).values()]
-        .filter((p) => p.table === spec.table)
-        .map((p) => p.name);
-  return names
-    .filter((name) => (spec.prefix === null || name.startsWith(spec.prefix)) && !spec.names.includes(name))
-    .sort();
+  const found = fresh
+    ? (await db.read<{ spec: PolicySpec }>(policiesQuery(spec.schema, spec.table))).map((r) => r.spec)
+    : [...(await db.snapshot<PolicySpec>(policiesQuery(spec.schema))).values()].filter((p) => p.table === spec.table);
+  return found
+    .filter((p) => (spec.prefix === null || p.name.startsWith(spec.prefix)) && !spec.names.includes(p.name))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The set as it is: the unexpected policies by name, and what each lets through, to whom (the plan's access). */
+function liveSet(spec: PolicySetSpec, found: readonly PolicySpec[]): PolicySetResourceSpec {
+  return {
+    ...spec,
+    unexpected: found.map((p) => p.name),
+    unexpectedTo: found.map((p) => ({ name: p.name, command: p.command, roles: [...p.roles].sort() })),
+  };
 }
 
 /**
@@ -89,7 +111,7 @@ async function unexpectedPolicies(db: Db, spec: PolicySetSpec, fresh: boolean): 
  * storage.objects, or any extra policy on an app table, which would widen access) reads back as
  * `unexpected` and is dropped on the next up.
  */
-export const policySets: ObjectKind<PolicySetSpec & { unexpected: readonly string[] }> = {
+export const policySets: ObjectKind<PolicySetResourceSpec> = {
   describe: (spec) => `policies ${spec.prefix ? `${spec.prefix}* ` : ""}on ${spec.schema}.${spec.table}`,
   id: (spec) => `${spec.schema}.${spec.table}/${spec.prefix ?? "*"}`,
   identityKeys: ["schema", "table", "prefix"],
@@ -97,7 +119,7 @@ export const policySets: ObjectKind<PolicySetSpec & { unexpected: readonly strin
   async read(db, spec) {
     // No table, nothing to guard yet (a fresh database, or a table dropped out of band).
     if (!(await tableExists(db, spec.schema, spec.table))) return undefined;
-    return { live: { ...spec, unexpected: await unexpectedPolicies(db, spec, false) } };
+    return { live: liveSet(spec, await unexpectedPolicies(db, spec, false)) };
   },
 
   async create(db, spec) {
@@ -108,12 +130,12 @@ export const policySets: ObjectKind<PolicySetSpec & { unexpected: readonly strin
     const extra = await unexpectedPolicies(db, news, true);
     if (extra.length) {
       await db.write(
-        extra.map((name) => render.dropPolicy({ ...news, name })),
+        extra.map((p) => render.dropPolicy({ ...news, name: p.name })),
         undefined,
         { policies: true },
       );
     }
-    return { observed: { ...news, unexpected: await unexpectedPolicies(db, news, true) } };
+    return { observed: liveSet(news, await unexpectedPolicies(db, news, true)) };
   },
 
   async delete() {

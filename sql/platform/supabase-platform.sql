@@ -430,7 +430,9 @@ as $$
 declare
   cmd record;
 begin
-  if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+  -- supautils acts for the roles its list names, and never for a superuser.
+  if (select rolsuper from pg_catalog.pg_roles where rolname = current_user)
+     or not coalesce(current_setting('supautils.policy_grants', true), '{}')::jsonb ? current_user::text then
     return;
   end if;
   if tg_event = 'sql_drop' then

@@ -8,10 +8,12 @@
  * - the first adoption of a database built by the break-glass scripts converges every policy, ROUNDS times in a
  *   row (STAGE2_ADOPTION_ROUNDS, default 10), each followed by a clean preview;
  * - two ups of one database at once both finish;
- * - a deadlock forced between an adoption probe and another session ends the probe (40P01), which is tried
+ * - a deadlock forced between a policy change and another session ends the change (40P01), which is tried
  *   again, and the up succeeds;
- * - a half-done adoption (every policy refused its locks) is finished by the next up, and a destroy after it
- *   completes, keeping the helper that hand-made policies still use.
+ * - a half-done adoption (every policy change refused its locks) is finished by the next up, and a destroy after
+ *   it completes, keeping the helper that hand-made policies still use.
+ * Adoption probes take none of the list's locks (database/kinds/policies.ts canonicalFormOf): only a policy that
+ * must change walks the list.
  */
 import { strict as assert } from "node:assert";
 import * as path from "node:path";
@@ -32,6 +34,17 @@ async function exportedDatabase(label: string): Promise<TestDatabase> {
     psqlFile(db.url, path.join(PROJECT_ROOT, "sql", file));
   return db;
 }
+
+/** Every policy on the app and storage tables made to differ from the model, so that up must change each. */
+const LOOSEN_EVERY_POLICY = `
+do $$
+declare p record;
+begin
+  for p in select schemaname, tablename, policyname, cmd from pg_policies where schemaname in ('public', 'storage') loop
+    execute format('alter policy %I on %I.%I %s', p.policyname, p.schemaname, p.tablename,
+                   case when p.cmd = 'INSERT' then 'with check (true)' else 'using (true)' end);
+  end loop;
+end $$`;
 
 /** The model's policies that exist in the database, as `table/name`. */
 async function policies(url: string): Promise<string[]> {
@@ -101,8 +114,9 @@ describe("policy changes under supautils' locks", function () {
     }
   });
 
-  it("a deadlock between an adoption probe and another session is tried again, and up succeeds", async () => {
+  it("a deadlock between a policy change and another session is tried again, and up succeeds", async () => {
     const db = await exportedDatabase("deadlock");
+    await withClient(db.url, (c) => c.query("alter policy contacts_select on public.contacts using (true)"));
     // The deadlock, not the lock timeout, must end the wait; and only the probe's session runs the check.
     await withClient(db.superuserUrl, (c) => c.query(`alter database ${db.name} set deadlock_timeout = '10s'`));
     const s = await createTestStack("deadlock", { database: db, config: { ddl: { lockTimeout: "30s" } } });
@@ -114,8 +128,8 @@ describe("policy changes under supautils' locks", function () {
       await other.query("begin");
       await other.query("lock table auth.sessions in access share mode");
       const up = s.cli(["up", "--yes", "--skip-preview"]);
-      // A probe that took the first tables of the list and waits for auth.sessions...
-      await waitFor("a probe to wait for auth.sessions", () =>
+      // The policy change, which took the first tables of the list and waits for auth.sessions...
+      await waitFor("a policy change to wait for auth.sessions", () =>
         withClient(db.superuserUrl, async (c) => {
           const { rows } = await c.query(
             `select 1 from pg_locks l join pg_stat_activity a on a.pid = l.pid
@@ -124,7 +138,7 @@ describe("policy changes under supautils' locks", function () {
           return rows.length > 0;
         }),
       );
-      // ...then this session asks for one of them: each waits for the other. The probe's check breaks it.
+      // ...then this session asks for one of them: each waits for the other. The change's check breaks it.
       await other.query("lock table auth.identities in access share mode");
       await other.query("commit");
       const result = await up;
@@ -140,6 +154,7 @@ describe("policy changes under supautils' locks", function () {
 
   it("finishes a half-done adoption with the next up, and a destroy after one completes", async () => {
     const db = await exportedDatabase("half-done");
+    await withClient(db.url, (c) => c.query(LOOSEN_EVERY_POLICY));
     const expected = await policies(db.url);
     const s = await createTestStack("half-done", {
       database: db,
