@@ -39,7 +39,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { parseStackConfig } from "../config/schema";
 import { loadSeeds } from "../config/seeds";
 import { buildModel } from "../model";
-import { formatPlan, planFromEvents } from "../report/plan";
+import { formatPlan, planOf } from "../report/plan";
 import { verificationQuery, type VerificationExpectations } from "../report/verify";
 import { startLatencyProxy } from "./latency-proxy";
 import {
@@ -567,7 +567,7 @@ async function coverageOf(run: SizeRun, cluster: LocalCluster): Promise<Coverage
     const events = path.join(ROOT, `${run.stack.name}-coverage-${cases.length}.jsonl`);
     // --event-log is registered only with PULUMI_DEBUG_COMMANDS (cli/plan.ts does the same).
     await run.stack.cli(["preview", "--event-log", events], "preview --event-log", { PULUMI_DEBUG_COMMANDS: "true" });
-    const plan = formatPlan(planFromEvents(readEvents(events)), "text")
+    const plan = formatPlan(planOf(readEvents(events)), "text")
       .split("\n")
       .filter((line) => line.trim() && !/^no changes/.test(line));
     cases.push({ change, sql, pgDelta: drift.verdict, pgDeltaSaw: drift.drift, preview: plan });

@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { formatPlan, planFromEvents, type EngineEvent } from "../report/plan";
+import { formatPlan, planOf, type EngineEvent } from "../report/plan";
 import { pulumiEnv, REPO_ROOT, runPulumi, selectedStack } from "./lib/pulumi";
 
 const FORMATS = ["text", "markdown", "json"] as const;
@@ -69,9 +69,9 @@ export async function main(argv: string[]): Promise<number> {
   const events = eventsFile
     ? readEvents(eventsFile)
     : await preview(option("--stack") ?? (await selectedStack(cwd, pulumiEnv())), cwd);
-  const lines = planFromEvents(events);
-  process.stdout.write(formatPlan(lines, format) + "\n");
-  return lines.length ? CHANGES_EXIT_CODE : 0;
+  const plan = planOf(events);
+  process.stdout.write(formatPlan(plan, format) + "\n");
+  return plan.lines.length ? CHANGES_EXIT_CODE : 0;
 }
 
 /** Runs the command and exits with its code; every failure is one line on stderr. */

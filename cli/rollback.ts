@@ -23,7 +23,7 @@ import { loadSeeds } from "../config/seeds";
 import { Db } from "../database/db";
 import { referencesTo } from "../database/kinds/data";
 import { buildModel } from "../model";
-import { formatPlan, planFromEvents } from "../report/plan";
+import { formatPlan, planOf } from "../report/plan";
 import { openTransport } from "../transports";
 import { readEvents, firstError } from "./plan";
 import { pulumiEnv, REPO_ROOT, runPulumi, selectedStack } from "./lib/pulumi";
@@ -144,7 +144,7 @@ async function planWith(rollback: Rollback | null, stack: string, place: StackPl
     });
     const events = fs.existsSync(log) ? readEvents(log) : [];
     if (preview.code !== 0) throw new RollbackRefused(firstError(events, preview.stdout + preview.stderr));
-    return formatPlan(planFromEvents(events), "text");
+    return formatPlan(planOf(events), "text");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

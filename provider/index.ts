@@ -26,6 +26,7 @@ import { roles } from "../database/kinds/roles";
 import { tables } from "../database/kinds/tables";
 import { verificationReport } from "../report/kind";
 import { isDeepStrictEqual } from "node:util";
+import type { Adoption } from "../report/plan";
 import { printableLines } from "../config/printable";
 import { exitWithEngine } from "./engine-watch";
 import { configuredStack, stackCredentials, stackValue, useStackConfig } from "../database/stack-config";
@@ -171,49 +172,34 @@ async function about<T>(kind: ObjectKind<Bag>, spec: Bag, action: string, fn: ()
 export async function check(kindName: string, olds: Bag, news: Bag): Promise<{ inputs: Bag }> {
   const kind = kindOf(kindName);
   const isNew = Object.keys(specOf(kindName, olds)).length === 0;
-  // Once recorded, the note stays with the object's inputs (read() keeps it too), so that no later preview
-  // shows its disappearance as a change.
-  if (!isNew) return { inputs: olds.adoption ? { ...news, adoption: olds.adoption } : news };
+  // The note belongs to the first adoption's plan (and, after it, to the object's status): never to a later diff.
+  if (!isNew) return { inputs: news };
   if (kind.adoptable === false || !settings || hasUnknowns(news)) return { inputs: news };
-  let adoption: string;
+  let adoption: Adoption;
   try {
     adoption = await adoptionOf(kind, specOf(kindName, news));
   } catch (error) {
-    adoption = `cannot tell: ${error instanceof Error ? error.message : String(error)}`;
+    adoption = { does: "unknown", reason: printableLines(error instanceof Error ? error.message : String(error)) };
   }
-  return { inputs: { ...news, adoption: printableLines(adoption) } };
+  // As JSON: the engine's structs hold no `undefined` (a field the database lacks is left out, and reads as none).
+  return { inputs: { ...news, adoption: JSON.parse(JSON.stringify(shownSafely(adoption, undefined))) as Bag } };
 }
 
 /**
- * What `up` will do to an object new to the state (see check), in one line: it stays in the object's inputs
- * for good (a line, not a tree, in every later `preview --diff` of the object).
+ * What `up` will do to an object new to the state (see check): create it, rename a twin, adopt it as is, or
+ * converge each field that differs (its value in the database and in the model). The plan words it
+ * (report/plan.ts), and create() keeps it in the object's status; no later diff carries it.
  */
-async function adoptionOf(kind: ObjectKind<Bag>, spec: Bag): Promise<string> {
+async function adoptionOf(kind: ObjectKind<Bag>, spec: Bag): Promise<Adoption> {
   const db = database();
   const seen = await kind.read(db, spec);
   if (!seen) {
     const twin = kind.findTwin ? await kind.findTwin(db, spec) : undefined;
-    return twin ? `renames the existing ${twin} (same definition)` : "creates it";
+    return twin ? { does: "renames", twin } : { does: "creates" };
   }
   const expected = kind.canonicalForm ? await kind.canonicalForm(db, spec) : undefined;
   const changes = changedFields(project(seen.live, expected, spec), spec);
-  if (!changes.length) return "adopts it as is (it matches the model)";
-  const value = (v: unknown) => {
-    const text =
-      v === undefined || v === null || (Array.isArray(v) && !v.length)
-        ? "none"
-        : typeof v === "string"
-          ? v
-          : Array.isArray(v)
-            ? v.join(", ")
-            : JSON.stringify(v);
-    const line = text.replace(/\s+/g, " ").trim();
-    return line.length > 400 ? `${line.slice(0, 397)}...` : line;
-  };
-  return (
-    "adopts it and converges: " +
-    changes.map((c) => `${c.path} is ${value(c.before)} in the database, ${value(c.after)} in the model`).join("; ")
-  );
+  return changes.length ? { does: "converges", changes } : { does: "adopts" };
 }
 
 /** `value` with control characters escaped in every string and key that is not the spec's own (see read). */
@@ -233,10 +219,16 @@ function hasUnknowns(value: unknown): boolean {
   return Object.values(value).some(hasUnknowns);
 }
 
+/**
+ * What differs between the object as it is now and the model. The engine hands over the outputs the last write
+ * left (read() leaves them as they were, see there); the live object comes from the refresh's snapshot, read
+ * again only where a write since made it stale.
+ */
 export async function diff(kindName: string, _id: string, olds: Bag, news: Bag) {
   const kind = kindOf(kindName);
   sameTarget(olds);
-  const changes = changedFields(specOf(kindName, olds), specOf(kindName, news));
+  const live = await about(kind, specOf(kindName, olds), "read", () => liveOlds(kind, kindName, olds));
+  const changes = changedFields(live, specOf(kindName, news));
   const replaces = replacedKeys(changes, kind.identityKeys);
   return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
 }
@@ -261,32 +253,22 @@ export async function read(kindName: string, id: string, props: Bag) {
   const spec = specOf(kindName, props);
   const seen = await about(kind, spec, "read", () => kind.read(database(), spec));
   if (!seen) return { id: "", props: {} };
-  const observed = observedOf(kindName, props);
-  // What the engine stores and prints (`preview --diff`): a live value that differs from the model shows its
-  // control characters escaped, so text from the database cannot rewrite a reviewer's terminal. Writes never use
-  // these values: update() reads the object again (liveOlds).
-  const projected = shownSafely(project(seen.live, observed, spec), spec) as Bag;
+  // The live object, as the spec names it, becomes the stored inputs: what an update step's `preview --diff`
+  // shows against the model, and what the plan reads (report/plan.ts). A value that differs from the model shows
+  // its control characters escaped, so text from the database cannot rewrite a reviewer's terminal; writes never
+  // use these values (diff and update read the object again, liveOlds). The outputs stay as the last write left
+  // them but for where they were read from: a refresh that finds drift changes no output, so `preview --diff`
+  // shows each drifted object once, in its update, not again as a refresh.
+  const projected = shownSafely(project(seen.live, observedOf(kindName, props), spec), spec) as Bag;
   return {
     id,
-    props: outputsOf(kindName, projected, {
-      observed: observed ?? seen.live,
-      // What the last write recorded (an adoption, rows kept) stays beside what this read observed, so a
-      // refresh that finds the database as it was leaves the status as it was.
-      status: { ...(props.status as Bag | undefined), ...seen.status },
-    }),
-    // The inputs the engine stores: the adoption note check() added at creation stays, so the first refresh
-    // after an adoption does not report its disappearance as a change.
-    inputs: { ...toResource(kindName, withoutOutputOnly(kind, projected)), ...recordedAdoption(props) },
+    props: { ...props, readFrom: here() },
+    inputs: toResource(kindName, withoutOutputOnly(kind, projected)),
   };
 }
 
 function withoutOutputOnly(kind: ObjectKind<Bag>, spec: Bag): Bag {
   return Object.fromEntries(Object.entries(spec).filter(([key]) => !kind.outputOnly?.includes(key)));
-}
-
-function recordedAdoption(props: Bag): Bag {
-  const adoption = (props.status as Bag | undefined)?.adoption;
-  return adoption ? { adoption } : {};
 }
 
 /**

@@ -25,6 +25,8 @@ export interface PlanLine {
   readonly what: string;
   /** What `up` does about it. */
   readonly up: string;
+  /** The engine's name of the object (what an approved plan binds each line to). */
+  readonly urn?: string;
 }
 
 type Bag = Record<string, unknown>;
@@ -61,82 +63,230 @@ function specOf(kind: string, state: StepState | null | undefined): Bag | undefi
   return fromResource(kind, spec);
 }
 
-export function planFromEvents(events: readonly EngineEvent[]): PlanLine[] {
+/** What check() notes for an object new to the state (provider/index.ts adoptionOf), which the plan words. */
+export type Adoption =
+  | { readonly does: "creates" | "adopts" }
+  | { readonly does: "renames"; readonly twin: string }
+  | { readonly does: "converges"; readonly changes: readonly FieldChange[] }
+  | { readonly does: "unknown"; readonly reason: string };
+
+/**
+ * Who gains or loses access, one role at a time: from grants, policies, row level security, the bucket's public
+ * flag, and the reviewer's own powers. `up` says what up does about it.
+ */
+export interface AccessLine {
+  readonly group: PlanGroup;
+  readonly role: string;
+  readonly change: "loses" | "gains" | "changes";
+  /** "SELECT on public.projects", "select on public.contacts through policy contacts_select". */
+  readonly what: string;
+  /** The table it is about, when there is one (for the attention line). */
+  readonly table?: string;
+  readonly up: string;
+}
+
+export interface Plan {
+  /** Said first: intended changes that take access away on more than one table, or give anon anything. */
+  readonly attention: readonly string[];
+  /** Losses first, then gains, then changes. */
+  readonly access: readonly AccessLine[];
+  readonly lines: readonly PlanLine[];
+}
+
+/**
+ * Who the model grants anything on each table ("public.projects") and function ("function private.helper"), from
+ * every grants object of the preview: whom row level security being off, or a helper's body, concerns.
+ */
+type GrantedOn = ReadonlyMap<string, readonly string[]>;
+
+export function planOf(events: readonly EngineEvent[]): Plan {
   // What the state held before the preview's refresh: the spec the last `up` wrote.
   const written = new Map<string, StepState | null | undefined>();
   const refreshedAway = new Set<string>();
   const steps: StepMetadata[] = [];
+  const grantedOn = new Map<string, string[]>();
   for (const event of events) {
     const pre = event.resourcePreEvent?.metadata;
     const done = event.resOutputsEvent?.metadata;
     if (pre?.op === "refresh") written.set(pre.urn, pre.old);
-    else if (pre && pre.type.startsWith(PREFIX)) steps.push(pre);
+    else if (pre && pre.type.startsWith(PREFIX)) {
+      steps.push(pre);
+      const granted = grantees(pre);
+      if (granted) grantedOn.set(granted.table, granted.roles);
+    }
     // A refresh that found the object gone leaves no new state.
     if (done?.op === "refresh" && !done.new?.inputs) refreshedAway.add(done.urn);
   }
-  const lines = steps.flatMap((step) => linesOf(step, written.get(step.urn), refreshedAway.has(step.urn)));
-  const order: PlanGroup[] = ["drift", "change", "adopt"];
-  return lines.sort((a, b) => order.indexOf(a.group) - order.indexOf(b.group));
+  const found = steps.map((step) => stepPlan(step, written.get(step.urn), refreshedAway.has(step.urn), grantedOn));
+  const groups: PlanGroup[] = ["drift", "change", "adopt"];
+  const lines = found.flatMap((f) => f.lines).sort((a, b) => groups.indexOf(a.group) - groups.indexOf(b.group));
+  const changes: AccessLine["change"][] = ["loses", "gains", "changes"];
+  const access = found
+    .flatMap((f) => f.access)
+    .sort(
+      (a, b) =>
+        changes.indexOf(a.change) - changes.indexOf(b.change) ||
+        a.role.localeCompare(b.role) ||
+        a.what.localeCompare(b.what),
+    );
+  return { attention: attention(access), access, lines };
 }
 
-function linesOf(step: StepMetadata, written: StepState | null | undefined, goneLive: boolean): PlanLine[] {
+/**
+ * An intended change (not the repair of a drift) that takes access away from a role on more than one table, or
+ * gives anon anything, is said before anything else: a generated diff that revoked access on hundreds of tables
+ * was nearly approved elsewhere (supabase/cli#5601).
+ */
+function attention(access: readonly AccessLine[]): string[] {
+  const intended = access.filter((a) => a.group !== "drift");
+  const said: string[] = [];
+  const lossesByRole = new Map<string, Set<string>>();
+  for (const a of intended) {
+    if (a.change === "loses" && a.table) lossesByRole.set(a.role, (lossesByRole.get(a.role) ?? new Set()).add(a.table));
+  }
+  for (const [role, tables] of [...lossesByRole].sort()) {
+    if (tables.size > 1) said.push(`up takes access away from ${role} on ${tables.size} tables`);
+  }
+  const anon = intended.filter((a) => a.role === "anon" && a.change === "gains");
+  if (anon.length) said.push(`up gives anon access: ${anon.map((a) => a.what).join("; ")}`);
+  return said;
+}
+
+/** The model's grantees with any privilege on a table or function, from a grants object's planned inputs. */
+function grantees(step: StepMetadata): { table: string; roles: string[] } | undefined {
+  if (step.type !== `${PREFIX}Grants`) return undefined;
+  const spec = specOf("Grants", step.new);
+  const target = spec?.target as GrantTarget | undefined;
+  if (!spec || !target || target.kind === "schema") return undefined;
+  const privileges = spec.privileges as Record<string, string[]>;
+  const roles = Object.keys(privileges).filter((role) => role !== "public" && privileges[role].length > 0);
+  const key = target.kind === "function" ? `function ${target.schema}.${target.name}` : grantedObject(target);
+  return { table: key, roles: roles.sort() };
+}
+
+type GrantTarget = { kind: "table" | "function" | "schema"; schema?: string; name: string; arguments?: string };
+
+/** "public.projects", "function private.using_rls_for_project(uuid)", "schema private". */
+function grantedObject(t: GrantTarget): string {
+  if (t.kind === "schema") return `schema ${t.name}`;
+  return t.kind === "function" ? `function ${t.schema}.${t.name}(${t.arguments})` : `${t.schema}.${t.name}`;
+}
+
+/**
+ * One role's access that the plan moves: `inModel` whether the model gives it. A drift is what happened in the
+ * database, which up undoes (in the model and not the database: the role lost it); an intended change is what up
+ * does (in the model and not the database: the role gains it).
+ */
+function moved(
+  group: PlanGroup,
+  role: string,
+  inModel: boolean,
+  what: string,
+  up: { readonly give: string; readonly take: string },
+  table?: string,
+): AccessLine {
+  const change = inModel === (group === "drift") ? "loses" : "gains";
+  return { group, role, change, what, ...(table ? { table } : {}), up: inModel ? up.give : up.take };
+}
+
+const it = (n: number): string => (n > 1 ? "them" : "it");
+
+function stepPlan(
+  step: StepMetadata,
+  written: StepState | null | undefined,
+  goneLive: boolean,
+  grantedOn: GrantedOn,
+): { lines: PlanLine[]; access: AccessLine[] } {
   const kind = step.type.slice(PREFIX.length);
   const words = WORDS[kind] ?? GENERIC;
   const model = specOf(kind, step.new);
   const before = specOf(kind, written);
+  const line = (group: PlanGroup, what: string, up: string, subject = words.subject(model!)): PlanLine => ({
+    group,
+    subject,
+    what,
+    up,
+    urn: step.urn,
+  });
   switch (step.op) {
     case "same":
     case "read":
-      return [];
+      return { lines: [], access: [] };
     case "delete":
     case "delete-replaced": {
       const spec = specOf(kind, step.old)!;
-      return [{ group: "change", subject: words.subject(spec), what: "leaves the model", up: words.removed(spec) }];
+      return {
+        lines: [line("change", "leaves the model", words.removed(spec), words.subject(spec))],
+        access: words.removedAccess?.(spec) ?? [],
+      };
     }
     case "create": {
-      const adoption = step.new?.inputs?.adoption as string | undefined;
+      const adoption = step.new?.inputs?.adoption as Adoption | string | undefined;
       if (before && goneLive) {
-        return [
-          {
-            group: "drift",
-            subject: words.subject(model!),
-            what: "is missing from the database",
-            up: words.created(model!),
-          },
-        ];
+        return {
+          lines: [line("drift", "is missing from the database", words.created(model!))],
+          access: words.createdAccess?.(model!, "drift", grantedOn) ?? [],
+        };
       }
-      if (adoption) return adoptionLines(words, model!, adoption);
-      return [
-        { group: "change", subject: words.subject(model!), what: "is new in the model", up: words.created(model!) },
-      ];
+      if (adoption && typeof adoption === "object") return adoptionPlan(words, model!, adoption, line, grantedOn);
+      return {
+        lines: [line("change", "is new in the model", words.created(model!))],
+        access: words.createdAccess?.(model!, "change", grantedOn) ?? [],
+      };
     }
     default: {
       // update, replace, create-replacement: field by field, live against the model.
       const live = specOf(kind, step.old) ?? {};
-      return changedFields(live, model!).flatMap((change) => {
+      const lines: PlanLine[] = [];
+      const access: AccessLine[] = [];
+      for (const change of changedFields(live, model!)) {
         const drift =
           before !== undefined &&
           isDeepStrictEqual(valueAt(before, change.path), change.after) &&
           !(words.changedHow?.(before, model!) ?? false);
         const group: PlanGroup = drift ? "drift" : "change";
-        return words.differs(model!, change, drift).map((d) => ({ group, subject: words.subject(model!), ...d }));
-      });
+        lines.push(...words.differs(model!, change, drift).map((d) => line(group, d.what, d.up)));
+        access.push(...(words.access?.(model!, change, group, grantedOn) ?? []));
+      }
+      return { lines, access };
     }
   }
 }
 
-/** The line check() noted for an object new to the state (provider/index.ts adoptionOf). */
-function adoptionLines(words: Words, spec: Bag, adoption: string): PlanLine[] {
-  const subject = words.subject(spec);
-  const converges = /^adopts it and converges: (.*)$/.exec(adoption);
-  if (converges)
-    return [{ group: "adopt", subject, what: `exists and differs: ${converges[1]}`, up: "adopts it and converges it" }];
-  const what = adoption.startsWith("creates")
-    ? "does not exist yet"
-    : adoption.startsWith("renames")
-      ? "exists under another name"
-      : "exists and matches the model";
-  return [{ group: "adopt", subject, what, up: adoption }];
+/** The lines check() noted for an object new to the state (provider/index.ts adoptionOf). */
+function adoptionPlan(
+  words: Words,
+  spec: Bag,
+  adoption: Adoption,
+  line: (group: PlanGroup, what: string, up: string) => PlanLine,
+  grantedOn: GrantedOn,
+): { lines: PlanLine[]; access: AccessLine[] } {
+  switch (adoption.does) {
+    case "creates":
+      return {
+        lines: [line("adopt", "does not exist yet", words.created(spec))],
+        access: words.createdAccess?.(spec, "adopt", grantedOn) ?? [],
+      };
+    case "adopts":
+      return { lines: [line("adopt", "exists and matches the model", "adopts it as is")], access: [] };
+    case "renames":
+      return {
+        lines: [line("adopt", "exists under another name", `renames the existing ${adoption.twin} (same definition)`)],
+        access: [],
+      };
+    case "unknown":
+      return {
+        lines: [line("adopt", `cannot be compared yet (${adoption.reason})`, "adopts it and converges it")],
+        access: [],
+      };
+    case "converges":
+      return {
+        lines: adoption.changes.flatMap((c) =>
+          words.differs(spec, c, false).map((d) => line("adopt", `exists; ${d.what}`, `adopts it and ${d.up}`)),
+        ),
+        access: adoption.changes.flatMap((c) => words.access?.(spec, c, "adopt", grantedOn) ?? []),
+      };
+  }
 }
 
 function valueAt(bag: unknown, path: string): unknown {
@@ -163,6 +313,12 @@ interface Words {
    */
   changedHow?(written: Bag, model: Bag): boolean;
   removed(spec: Bag): string;
+  /** Who gains or loses access through one field that differs (see moved). */
+  access?(spec: Bag, change: FieldChange, group: PlanGroup, grantedOn: GrantedOn): AccessLine[];
+  /** Who gains access when the object is created (or loses it, when a drift dropped it). */
+  createdAccess?(spec: Bag, group: PlanGroup, grantedOn: GrantedOn): AccessLine[];
+  /** Who loses access when the object leaves the model. */
+  removedAccess?(spec: Bag): AccessLine[];
 }
 
 const show = (value: unknown): string =>
@@ -172,6 +328,7 @@ const show = (value: unknown): string =>
       ? value.replace(/\s+/g, " ").trim()
       : JSON.stringify(value);
 
+/** The elements of `after` that `before` lacks (before: the database, after: the model, in a FieldChange). */
 const added = (before: unknown, after: unknown): string[] =>
   ((after as string[] | null) ?? []).filter((x) => !((before as string[] | null) ?? []).includes(x));
 
@@ -183,6 +340,21 @@ function takesAway(held: string): string {
   }
   return held.startsWith("setting") ? "resets it" : "revokes them";
 }
+
+/** A policy as access: what it lets through, on which table, to whom. */
+function policyAccess(spec: Bag): { on: string; table: string; roles: string[] } {
+  const table = `${spec.schema}.${spec.table}`;
+  return { on: `${spec.command} on ${table} through policy ${spec.name}`, table, roles: spec.roles as string[] };
+}
+
+/** Role attributes that are powers, as a reviewer reads them. */
+const ROLE_POWERS: Readonly<Record<string, string>> = {
+  superuser: "SUPERUSER (every power)",
+  bypassRls: "BYPASSRLS (every row of every table)",
+  createRole: "CREATEROLE",
+  createDb: "CREATEDB",
+  replication: "REPLICATION",
+};
 
 const GENERIC: Words = {
   subject: (spec) => String(spec.name ?? spec.id ?? "object"),
@@ -237,6 +409,23 @@ const WORDS: Readonly<Record<string, Words>> = {
                 ],
     created: () => "creates it (LOGIN, no other power)",
     removed: () => "revokes its privileges and drops it",
+    access(spec, c, group) {
+      const role = String(spec.name);
+      const take = { give: "restores it", take: "takes it away" };
+      if (c.path === "holds") return added(c.after, c.before).map((held) => moved(group, role, false, held, take));
+      if (c.path === "memberOf") {
+        return [
+          ...added(c.after, c.before).map((g) => moved(group, role, false, `membership of ${g}`, take)),
+          ...added(c.before, c.after).map((g) => moved(group, role, true, `membership of ${g}`, take)),
+        ];
+      }
+      const power = ROLE_POWERS[c.path];
+      return power && c.before === true && c.after === false ? [moved(group, role, false, power, take)] : [];
+    },
+    createdAccess: (spec, group) => [
+      moved(group, String(spec.name), true, "LOGIN", { give: "creates the role", take: "" }),
+    ],
+    removedAccess: (spec) => [moved("change", String(spec.name), false, "LOGIN", { give: "", take: "drops the role" })],
   }),
 
   Table: words({
@@ -294,6 +483,14 @@ const WORDS: Readonly<Record<string, Words>> = {
       }
       return GENERIC.differs(spec, c, drift);
     },
+    access(spec, c, group, grantedOn) {
+      if (c.path !== "rowLevelSecurity") return [];
+      // With row level security off no policy applies: every role with a grant on the table reaches every row.
+      const table = `${spec.schema}.${spec.name}`;
+      const roles = grantedOn.get(table) ?? ["every role with a grant on it"];
+      const rls = { give: "turns row level security off", take: "turns row level security on" };
+      return roles.map((role) => moved(group, role, c.after === false, `every row of ${table}`, rls, table));
+    },
   }),
 
   Index: words({
@@ -322,6 +519,19 @@ const WORDS: Readonly<Record<string, Words>> = {
         up: "replaces it",
       },
     ],
+    access(spec, c, group, grantedOn) {
+      if (!["body", "securityDefiner", "searchPath", "language"].includes(c.path)) return [];
+      // A security definer helper (private.using_rls_for_project) decides what every policy that calls it lets
+      // through: whoever may call it has their access changed with it.
+      const fn = `function ${spec.schema}.${spec.name}(${spec.arguments})`;
+      return (grantedOn.get(`function ${spec.schema}.${spec.name}`) ?? []).map((role) => ({
+        group,
+        role,
+        change: "changes" as const,
+        what: `what ${fn} decides (its ${c.path} differs)`,
+        up: group === "drift" ? "restores the model's" : "replaces it",
+      }));
+    },
   }),
 
   Grants: words({
@@ -347,6 +557,58 @@ const WORDS: Readonly<Record<string, Words>> = {
           : []),
       ];
     },
+    access(spec, c, group) {
+      const role = c.path.split(".")[1];
+      if (!c.path.startsWith("privileges.") || role === "public") return [];
+      const target = spec.target as GrantTarget;
+      const on = grantedObject(target);
+      const table = target.kind === "table" ? on : undefined;
+      // In the model and not the database, and the other way round.
+      const lost = added(c.before, c.after);
+      const extra = added(c.after, c.before);
+      return [
+        ...(lost.length
+          ? [
+              moved(
+                group,
+                role,
+                true,
+                `${lost.join(", ")} on ${on}`,
+                { give: `${group === "drift" ? "restores" : "grants"} ${it(lost.length)}`, take: "" },
+                table,
+              ),
+            ]
+          : []),
+        ...(extra.length
+          ? [
+              moved(
+                group,
+                role,
+                false,
+                `${extra.join(", ")} on ${on}`,
+                { give: "", take: `revokes ${it(extra.length)}` },
+                table,
+              ),
+            ]
+          : []),
+      ];
+    },
+    createdAccess(spec, group) {
+      const target = spec.target as GrantTarget;
+      const on = grantedObject(target);
+      return Object.entries(spec.privileges as Record<string, string[]>)
+        .filter(([role, privileges]) => role !== "public" && privileges.length > 0)
+        .map(([role, privileges]) =>
+          moved(
+            group,
+            role,
+            true,
+            `${privileges.join(", ")} on ${on}`,
+            { give: `grants ${it(privileges.length)}`, take: "" },
+            target.kind === "table" ? on : undefined,
+          ),
+        );
+    },
   }),
 
   Policy: words({
@@ -371,15 +633,69 @@ const WORDS: Readonly<Record<string, Words>> = {
       }
       return GENERIC.differs(spec, c, drift);
     },
+    access(spec, c, group) {
+      const { on, table, roles } = policyAccess(spec);
+      const recreate = { give: group === "drift" ? "recreates it" : "creates it", take: "recreates it" };
+      if (c.path === "roles") {
+        return [
+          ...added(c.before, c.after).map((r) => moved(group, r, true, on, recreate, table)),
+          ...added(c.after, c.before).map((r) => moved(group, r, false, on, recreate, table)),
+        ];
+      }
+      if (!["using", "withCheck", "command", "permissive"].includes(c.path)) return [];
+      const clause = c.path === "using" ? "USING" : c.path === "withCheck" ? "WITH CHECK" : c.path;
+      return roles.map((role) => ({
+        group,
+        role,
+        change: "changes" as const,
+        what: `${on} (${clause} differs)`,
+        table,
+        up: group === "drift" ? "restores the model's" : "changes it",
+      }));
+    },
+    createdAccess(spec, group) {
+      const { on, table, roles } = policyAccess(spec);
+      const give = { give: group === "drift" ? "recreates it" : "creates it", take: "" };
+      return roles.map((role) => moved(group, role, spec.permissive !== false, on, give, table));
+    },
+    removedAccess(spec) {
+      const { on, table, roles } = policyAccess(spec);
+      return roles.map((role) =>
+        moved("change", role, spec.permissive === false, on, { give: "", take: "drops it" }, table),
+      );
+    },
   }),
 
   PolicySet: words({
     subject: (s) => `policies ${s.prefix ? `${s.prefix}* ` : ""}on ${s.schema}.${s.table}`,
     differs: (spec, c) =>
-      added(c.after, c.before).map((name) => ({
-        what: `policy ${name} on ${spec.schema}.${spec.table} is not in the model (a permissive policy widens access)`,
-        up: "drops it",
-      })),
+      c.path !== "unexpected"
+        ? []
+        : added(c.after, c.before).map((name) => ({
+            what: `policy ${name} on ${spec.schema}.${spec.table} is not in the model (a permissive policy widens access)`,
+            up: "drops it",
+          })),
+    access(spec, c, group) {
+      // What each policy the model does not have lets through, and to whom.
+      if (c.path !== "unexpectedTo") return [];
+      type Unexpected = { name: string; command: string; roles: string[] };
+      const model = new Set(((c.after ?? []) as Unexpected[]).map((p) => p.name));
+      const table = `${spec.schema}.${spec.table}`;
+      return ((c.before ?? []) as Unexpected[])
+        .filter((p) => !model.has(p.name))
+        .flatMap((p) =>
+          p.roles.map((role) =>
+            moved(
+              group,
+              role,
+              false,
+              `${p.command} on ${table} through policy ${p.name}, which is not in the model`,
+              { give: "", take: "drops it" },
+              table,
+            ),
+          ),
+        );
+    },
   }),
 
   Bucket: words({
@@ -395,6 +711,12 @@ const WORDS: Readonly<Record<string, Words>> = {
         : [{ what: `${c.path} is ${show(c.before)} in the database, ${show(c.after)} in the model`, up: "sets it" }],
     created: () => "creates it, private",
     removed: () => "deletes it if it is empty (a bucket with files is kept)",
+    access(spec, c, group) {
+      if (c.path !== "public") return [];
+      // A public bucket serves every file to anyone who has its URL, signed in or not.
+      const files = `every file of bucket ${spec.bucketId}, by its public URL`;
+      return [moved(group, "anon", c.after === true, files, { give: "makes it public", take: "makes it private" })];
+    },
   }),
 
   SeedRow: words({
@@ -471,23 +793,67 @@ const WORDS: Readonly<Record<string, Words>> = {
  */
 const SHOWN = 300;
 
+/** Why an access line is there and what up does about it: "(drift; up restores it)". */
+function accessNote(a: AccessLine): string {
+  return `(${a.group === "drift" ? "drift; " : a.group === "adopt" ? "adoption; " : ""}up ${a.up})`;
+}
+
+export interface FormatOptions {
+  /**
+   * Markdown only: the most characters the plan may take (a pull request comment holds 65,536). The attention
+   * and access lines are always kept whole; the change lines that do not fit are counted instead.
+   */
+  readonly maxLength?: number;
+}
+
 /**
  * The plan as text lines (`drift   grants on public.projects: authenticated lacks SELECT -> up grants it again`),
- * a markdown table, or JSON. Lines carry values read from the database: text and markdown show them escaped
- * (config/printable.ts) and bounded.
+ * a markdown table, or JSON; each opens with who gains and loses access. Lines carry values read from the
+ * database: text and markdown show them escaped (config/printable.ts) and bounded.
  */
-export function formatPlan(lines: readonly PlanLine[], format: "text" | "markdown" | "json"): string {
-  if (format === "json") return JSON.stringify({ changes: lines }, null, 2);
+export function formatPlan(plan: Plan, format: "text" | "markdown" | "json", options: FormatOptions = {}): string {
+  if (format === "json") {
+    return JSON.stringify({ attention: plan.attention, access: plan.access, changes: plan.lines }, null, 2);
+  }
+  const empty = !plan.lines.length && !plan.access.length;
   if (format === "markdown") {
-    if (!lines.length) return "No changes: the database matches the model.";
+    if (empty) return "No changes: the database matches the model.";
     const cell = (text: string) => markdownText(text, SHOWN);
-    return [
+    const head = [
+      ...plan.attention.map((a) => `**Attention: ${cell(a)}.**`),
+      ...(plan.attention.length ? [""] : []),
+      ...(plan.access.length
+        ? [
+            "| role | access | what | why |",
+            "|---|---|---|---|",
+            ...plan.access.map((a) => `| ${cell(a.role)} | ${a.change} | ${cell(a.what)} | ${cell(accessNote(a))} |`),
+            "",
+          ]
+        : []),
       "| | object | what differs | `up` will |",
       "|---|---|---|---|",
-      ...lines.map((l) => `| ${l.group} | ${cell(l.subject)} | ${cell(l.what)} | ${cell(l.up)} |`),
+    ];
+    const rows = plan.lines.map((l) => `| ${l.group} | ${cell(l.subject)} | ${cell(l.what)} | ${cell(l.up)} |`);
+    const budget = options.maxLength ?? Infinity;
+    let used = head.join("\n").length;
+    const kept: string[] = [];
+    for (const row of rows) {
+      if (used + row.length + 200 > budget) break;
+      kept.push(row);
+      used += row.length + 1;
+    }
+    const cut = rows.length - kept.length;
+    return [
+      ...head,
+      ...kept,
+      ...(cut ? ["", `(${cut} more lines did not fit here: the plan artifact and the job summary have them all)`] : []),
     ].join("\n");
   }
-  if (!lines.length) return "no changes: the database matches the model";
+  if (empty) return "no changes: the database matches the model";
   const shown = (text: string) => printable(text, SHOWN);
-  return lines.map((l) => `${l.group.padEnd(7)} ${shown(l.subject)}: ${shown(l.what)} -> up ${shown(l.up)}`).join("\n");
+  return [
+    ...plan.attention.map((a) => `ATTENTION ${shown(a)}`),
+    ...plan.access.map((a) => `access  ${shown(a.role)} ${a.change} ${shown(a.what)} ${shown(accessNote(a))}`),
+    ...plan.lines.map((l) => `${l.group.padEnd(7)} ${shown(l.subject)}: ${shown(l.what)} -> up ${shown(l.up)}`),
+  ].join("\n");
 }

@@ -25,7 +25,7 @@ import {
   runPulumi,
   type CliResult,
 } from "../cli/lib/pulumi";
-import { formatPlan, planFromEvents } from "../report/plan";
+import { formatPlan, planOf } from "../report/plan";
 import { firstError, readEvents } from "../cli/plan";
 import { liveReport, printable } from "../cli/report";
 
@@ -128,7 +128,7 @@ async function main(keep: boolean): Promise<void> {
       `the preview did not catch the dropped policy (exit ${preview.code}):\n${preview.stdout.slice(-2000)}`,
     );
   }
-  detail(formatPlan(planFromEvents(readEvents(events)), "text"));
+  detail(formatPlan(planOf(readEvents(events)), "text"));
   detail("$ pulumi up --yes   (as the reviewer)");
   const refused = await runPulumi(["up", "--yes", "--skip-preview", "--stack", STACK], {
     cwd: PROJECT,

@@ -6,24 +6,19 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { planOf, type Plan } from "../../report/plan";
+import { readEvents } from "../../cli/plan";
 import { freshDatabase, withClient, type TestDatabase } from "../support/database";
 import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
 
-interface Step {
-  op: string;
-  urn: string;
-  newState?: { inputs?: { adoption?: string } };
-}
-
-/** What the preview says up will do to each object new to the state (provider/index.ts adoptionOf). */
-function adoptionNotes(previewJson: string): Map<string, string> {
-  const steps = (JSON.parse(previewJson) as { steps: Step[] }).steps;
-  const notes = new Map<string, string>();
-  for (const step of steps) {
-    const note = step.newState?.inputs?.adoption;
-    if (step.op === "create" && note) notes.set(step.urn.split("::").pop()!, note);
-  }
-  return notes;
+/** The plan of a preview, as `npm run plan` prints it: each line as "subject: what -> up ...". */
+async function previewPlan(s: TestStack): Promise<Plan> {
+  const events = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stage2-brownfield-")), "events.jsonl");
+  const preview = await s.cli(["preview", "--event-log", events], { env: { PULUMI_DEBUG_COMMANDS: "true" } });
+  assert.equal(preview.code, 0, preview.stderr);
+  return planOf(readEvents(events));
 }
 
 describe("adopting a database bootstrapped by hand", function () {
@@ -48,52 +43,58 @@ describe("adopting a database bootstrapped by hand", function () {
     await db?.drop();
   });
 
-  it("says in the preview what up will do to each object that already exists", async () => {
-    const preview = await s.cli(["preview", "--json"]);
-    assert.equal(preview.code, 0, preview.stderr);
-    const notes = adoptionNotes(preview.stdout);
-    const note = (name: string): string => notes.get(name) ?? `(no note for ${name})`;
-    assert.match(note("public.projects"), /^adopts it and converges: /);
+  it("says in the preview what up will do to each object that already exists, and who loses access", async () => {
+    const plan = await previewPlan(s);
+    const said = (subject: string): string[] =>
+      plan.lines.filter((l) => l.subject === subject).map((l) => `${l.group} ${l.what} -> up ${l.up}`);
+    assert.ok(
+      said("table public.projects").includes(
+        "adopt exists; new column derived_status text -> up adopts it and adds it",
+      ),
+    );
+    assert.ok(
+      said("table public.projects").includes(
+        "adopt exists; column stage defaults to 'new'::text in the database, 'intake'::text in the model -> up adopts it and sets the default",
+      ),
+    );
+    // The live clause that was the real problem.
+    assert.deepEqual(said("policy contacts_update on public.contacts").slice(0, 1), [
+      "adopt exists; USING differs (database: true) -> up adopts it and recreates it (drop and create in one transaction)",
+    ]);
+    assert.deepEqual(said("policy projects_select on public.projects"), [
+      "adopt exists and matches the model -> up adopts it as is",
+    ]);
+    // Written differently, same meaning.
+    assert.deepEqual(said("policy attachments_insert on storage.objects"), [
+      "adopt exists and matches the model -> up adopts it as is",
+    ]);
+    assert.deepEqual(said("bucket attachments"), [
+      "adopt exists; public is true in the database, false in the model -> up adopts it and makes it private",
+    ]);
+    // The hand-made storage policy up will drop, by name: a drop, not "converges".
+    assert.deepEqual(said("policies attachments_* on storage.objects"), [
+      "adopt exists; policy attachments_legacy_public on storage.objects is not in the model (a permissive policy widens access) -> up adopts it and drops it",
+    ]);
     assert.match(
-      note("public.projects"),
-      /columns\.derived_status is none in the database, \{.*"type":"text"\} in the model/,
+      said("seed row partner_org (id=vendor-x)")[0],
+      /^adopt exists; label is .* -> up adopts it and writes the file's value$/,
     );
+    assert.deepEqual(said("index projects_derived_status_idx on public.projects (derived_status)"), [
+      "adopt does not exist yet -> up builds it (CONCURRENTLY when the table holds rows)",
+    ]);
+    // The hand-made index is renamed, and the plan names it.
+    assert.deepEqual(said("index projects_stage_idx on public.projects (stage)"), [
+      "adopt exists under another name -> up renames the existing idx_projects_stage (same definition)",
+    ]);
+    // What anon holds today (Supabase's default privileges), and will not after up (PostgreSQL 17 added MAINTAIN).
+    const anon = plan.access.filter((a) => a.role === "anon" && a.what.endsWith(" on public.partner_org"));
+    assert.equal(anon.length, 1, JSON.stringify(plan.access));
     assert.match(
-      note("public.projects"),
-      /columns\.stage\.default is 'new'::text in the database, 'intake'::text in the model/,
+      anon[0].what,
+      /^DELETE, INSERT, (MAINTAIN, )?REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE on public\.partner_org$/,
     );
-    // The live clause that was the real problem, beside the model's.
-    assert.match(
-      note("public.contacts/contacts_update"),
-      /^adopts it and converges: using is true in the database, .*using_rls_for_project.* in the model; withCheck /,
-    );
-    assert.equal(note("public.projects/projects_select"), "adopts it as is (it matches the model)");
-    assert.equal(
-      note("attachments/attachments_insert"),
-      "adopts it as is (it matches the model)",
-      "written differently, same meaning",
-    );
-    assert.equal(
-      note("attachments/bucket"),
-      "adopts it and converges: public is true in the database, false in the model",
-    );
-    // The hand-made storage policy up will drop, by name.
-    assert.equal(
-      note("attachments/policies"),
-      "adopts it and converges: unexpected is attachments_legacy_public in the database, none in the model",
-    );
-    assert.match(note("partner-seeds/partner_org/vendor-x"), /^adopts it and converges: values\.label is /);
-    // What anon holds today, and will not after up (PostgreSQL 17 added MAINTAIN to what ALL grants).
-    assert.match(
-      note("public.partner_org/grants"),
-      /privileges\.anon is DELETE, INSERT, (MAINTAIN, )?REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE in the database, none in the model/,
-    );
-    assert.equal(note("public.projects/projects_derived_status_idx"), "creates it");
-    // The hand-made index is renamed, and the note names it.
-    assert.equal(
-      note("public.projects/projects_stage_idx"),
-      "renames the existing idx_projects_stage (same definition)",
-    );
+    assert.deepEqual([anon[0].change, anon[0].group, anon[0].up], ["loses", "adopt", "revokes them"]);
+    assert.match(plan.attention[0], /^up takes access away from anon on \d+ tables$/);
     // Nothing was changed by the preview.
     assert.equal(
       await count(

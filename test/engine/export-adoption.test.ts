@@ -151,11 +151,11 @@ describe("engine adopts a database bootstrapped by the break-glass scripts", fun
     // What the provider concluded for each object when it planned the adoption (recorded, not asserted:
     // the catalog comparison above is the proof).
     const state = (await s.stack.exportStack()).deployment as {
-      resources?: { type: string; outputs?: { status?: { adoption?: string } } }[];
+      resources?: { type: string; outputs?: { status?: { adoption?: { does: string } } } }[];
     };
     const notes: Record<string, number> = {};
     for (const r of state.resources ?? []) {
-      const note = r.outputs?.status?.adoption?.replace(/: .*/, "");
+      const note = r.outputs?.status?.adoption?.does;
       if (note) notes[note] = (notes[note] ?? 0) + 1;
     }
     console.log(`      adoption notes: ${JSON.stringify(notes)}`);
@@ -180,5 +180,23 @@ describe("engine adopts a database bootstrapped by the break-glass scripts", fun
       assert.ok(key in outputs, `stack output ${key} is missing`);
       assert.deepEqual(outputs[key].value, fromScript[key], `stack output ${key} differs from stage2-verify.sql`);
     }
+  });
+
+  it("on the adopted stack, one revoked grant shows once in preview --diff, in at most 40 lines, with no adoption note", async () => {
+    await withClient(database.url, (c) => c.query("revoke select on public.projects from authenticated"));
+    const diff = await s!.cli(["preview", "--diff"]);
+    assert.equal(diff.code, 0, diff.stderr);
+    const printed = diff.stdout.trimEnd().split("\n");
+    console.log(`      preview --diff of an adopted stack, one revoked grant: ${printed.length} lines`);
+    assert.ok(printed.length <= 40, diff.stdout);
+    assert.doesNotMatch(
+      diff.stdout,
+      /^\s*[~+-]?\s*adoption\s*:/m,
+      "a note of the first adoption shows in a later diff",
+    );
+    assert.equal(diff.stdout.match(/\+ SELECT\s*: true/g)?.length, 1, "the revoked privilege shows once");
+    assert.equal((await s!.cli(["up", "--yes", "--skip-preview"])).code, 0);
+    const clean = await s!.cli(["preview", "--expect-no-changes", "--diff"]);
+    assert.equal(clean.code, 0, clean.stdout.slice(-3000));
   });
 });

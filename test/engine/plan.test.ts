@@ -78,7 +78,10 @@ describe("change review: npm run plan", function () {
 
   it("one revoked grant: one line, and preview --diff names SELECT without an array index, in under 60 lines", async () => {
     await sql("revoke select on public.projects from authenticated");
-    await expectPlan(["drift   grants on public.projects: authenticated lacks SELECT -> up grants it again"]);
+    await expectPlan([
+      "access  authenticated loses SELECT on public.projects (drift; up restores it)",
+      "drift   grants on public.projects: authenticated lacks SELECT -> up grants it again",
+    ]);
     const diff = await s.cli(["preview", "--diff"]);
     assert.equal(diff.code, 0, diff.stderr);
     const printed = diff.stdout.trimEnd().split("\n");
@@ -112,6 +115,15 @@ describe("change review: npm run plan", function () {
       "drift   policy engagements_select on public.engagements: applies to anon, authenticated in the database, authenticated in the model -> up recreates it",
       "drift   table public.contacts: column full_name allows NULL in the database, NOT NULL in the model -> up sets NOT NULL",
       "drift   verification report: indexes_ok.derived_status fails in the database -> up checks again after converging",
+      // Who gains and loses access through each of them, losses first.
+      "access  authenticated loses select on public.contacts through policy contacts_select (drift; up recreates it)",
+      "access  anon gains select on public.engagements through policy engagements_select (drift; up recreates it)",
+      "access  authenticated gains INSERT on public.partner_org (drift; up revokes it)",
+      "access  authenticated gains every row of public.engagements (drift; up turns row level security on)",
+      "access  service_role gains every row of public.engagements (drift; up turns row level security on)",
+      "access  authenticated changes update on public.projects through policy projects_update (USING differs) (drift; up restores the model's)",
+      "access  authenticated changes what function private.using_rls_for_project(p_project_id uuid) decides (its body differs) (drift; up restores the model's)",
+      "access  service_role changes what function private.using_rls_for_project(p_project_id uuid) decides (its body differs) (drift; up restores the model's)",
     ]);
     await repair();
   });
@@ -136,6 +148,10 @@ describe("change review: npm run plan", function () {
       "drift   verification report: bucket_ok fails in the database -> up checks again after converging",
       "drift   verification report: storage_policies_ok fails in the database -> up checks again after converging",
       "drift   verification report: features_present fails (missing: TELCO/ENABLE_OKTA_AUTH) -> up checks again after converging",
+      "access  authenticated loses delete on storage.objects through policy attachments_delete (drift; up recreates it)",
+      "access  anon gains every file of bucket attachments, by its public URL (drift; up makes it private)",
+      "access  authenticated gains select on storage.objects through policy attachments_everyone, which is not in the model (drift; up drops it)",
+      "access  authenticated changes select on storage.objects through policy attachments_read (USING differs) (drift; up restores the model's)",
     ]);
     await repair();
   });
@@ -155,6 +171,38 @@ describe("change review: npm run plan", function () {
     } finally {
       restoreFile(s.workDir, "model/stage2.ts");
       await s.setConfig({ features: { tenants: ["TELCO"] } });
+    }
+    await expectPlan([]);
+  });
+
+  it("says first when an intended change takes access away on more than one table, and who loses what", async () => {
+    // A model change: contacts and engagements become read-only for signed-in users.
+    patchProgram(s.workDir, "model/stage2.ts", (source) =>
+      source
+        .replace(
+          `access: "read-write",\n    indexes: [["project_id"], ["partner_org_id"]],`,
+          `access: "read",\n    indexes: [["project_id"], ["partner_org_id"]],`,
+        )
+        .replace(
+          `access: "read-write",\n    indexes: [["project_id"], ["contact_id"]],`,
+          `access: "read",\n    indexes: [["project_id"], ["contact_id"]],`,
+        ),
+    );
+    try {
+      const result = await plan(s);
+      assert.equal(result.code, 7, result.stdout + result.stderr);
+      const printed = result.stdout.trim().split("\n");
+      assert.equal(printed[0], "ATTENTION up takes access away from authenticated on 2 tables");
+      assert.deepEqual(printed.slice(1).sort(), [
+        "access  authenticated loses DELETE, INSERT, UPDATE on public.contacts (up revokes them)",
+        "access  authenticated loses DELETE, INSERT, UPDATE on public.engagements (up revokes them)",
+        "change  grants on public.contacts: authenticated holds DELETE, INSERT, UPDATE, which the model does not grant -> up revokes them",
+        "change  grants on public.engagements: authenticated holds DELETE, INSERT, UPDATE, which the model does not grant -> up revokes them",
+      ]);
+      const markdown = await plan(s, "markdown");
+      assert.match(markdown.stdout, /^\*\*Attention: up takes access away from authenticated on 2 tables\.\*\*/);
+    } finally {
+      restoreFile(s.workDir, "model/stage2.ts");
     }
     await expectPlan([]);
   });

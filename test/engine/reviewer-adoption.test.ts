@@ -12,7 +12,7 @@
  */
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
-import { planFromEvents } from "../../report/plan";
+import { planOf } from "../../report/plan";
 import { readEvents } from "../../cli/plan";
 import { databaseChecksum, freshDatabase, withClient } from "../support/database";
 import { createTestStack, previewJobEnv, testReviewer, type CliResult, type TestStack } from "../support/engine";
@@ -71,7 +71,7 @@ describe("adopting an existing role as the reviewer", function () {
     const events = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stage2-adopt-")), "events.jsonl");
     const preview = await s.cli(["preview", "--event-log", events], { env: { PULUMI_DEBUG_COMMANDS: "true" } });
     assert.equal(preview.code, 0, output(preview).slice(-3000));
-    const line = planFromEvents(readEvents(events)).find((l) => l.subject === `role ${role}`);
+    const line = planOf(readEvents(events)).lines.find((l) => l.subject === `role ${role}`);
     assert.ok(line, "the plan has no line for the role");
     assert.match(line.what, /login is false in the database, true in the model/);
     for (const held of [

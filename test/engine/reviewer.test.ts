@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
-import { planFromEvents } from "../../report/plan";
+import { planOf } from "../../report/plan";
 import { readEvents } from "../../cli/plan";
 import { databaseChecksum, withClient } from "../support/database";
 import { createTestStack, previewJobEnv, testReviewer, type CliResult, type TestStack } from "../support/engine";
@@ -226,7 +226,7 @@ describe("the read-only reviewer role", function () {
       const events = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stage2-reviewer-")), "events.jsonl");
       await s.cli(["preview", "--event-log", events], { env: { PULUMI_DEBUG_COMMANDS: "true" } });
       assert.deepEqual(
-        planFromEvents(readEvents(events)).map((l) => `${l.subject}: ${l.what} -> up ${l.up}`),
+        planOf(readEvents(events)).lines.map((l) => `${l.subject}: ${l.what} -> up ${l.up}`),
         [
           `role ${role}: a login with STAGE2_REVIEWER_PASSWORD fails (the secret was rotated, or the password ` +
             "changed in the database) -> up sets that password (as a SCRAM verifier)",

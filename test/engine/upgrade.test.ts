@@ -1,7 +1,9 @@
 /**
  * Upgrading the program under a live stack: a stack last written by the previous release is read by this
- * code without a change to plan. The previous release is taken from git history (`git archive`) and run by
- * the same engine against the same backend and database, exactly as production was left by it.
+ * code without a change to plan, once its credential has moved out of the configuration as the refusal says.
+ * The previous release is taken from git history (`git archive`) and run by the same engine against the same
+ * backend and database, exactly as production was left by it: its database URL a secret in the stack's
+ * configuration, its adoption notes in the resources' inputs.
  */
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
@@ -12,7 +14,7 @@ import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
 import { runPulumi } from "../../cli/lib/pulumi";
 
 /** The release before this one (the last commit that landed); its state shape is what production holds. */
-const PREVIOUS_RELEASE = "64a3930";
+const PREVIOUS_RELEASE = "04e5632";
 
 const output = (r: { stdout: string; stderr: string }) => `${r.stdout}\n${r.stderr}`;
 
@@ -37,6 +39,8 @@ describe("upgrading from the previous release", function () {
     // Same dependencies (the release pinned the same versions); same engine, backend and passphrase.
     fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(previous, "node_modules"));
     s = await createTestStack("upgrade");
+    // Where the previous release read its connection: a secret in the stack's configuration.
+    await s.stack.setConfig("stage2:databaseUrl", { value: s.db.url, secret: true });
     const stackFile = `Pulumi.${s.name}.yaml`;
     fs.copyFileSync(path.join(s.workDir, stackFile), path.join(previous, stackFile));
     const up = await runPulumi(["up", "--yes", "--skip-preview", "--stack", s.name, "--non-interactive"], {
@@ -51,7 +55,17 @@ describe("upgrading from the previous release", function () {
     if (previous) fs.rmSync(previous, { recursive: true, force: true });
   });
 
-  it("plans no change for a stack the previous release converged, then converges and reports all ok", async () => {
+  it("refuses the credential the previous release kept in the configuration, naming where it goes now", async () => {
+    const preview = await s.cli(["preview"]);
+    assert.notEqual(preview.code, 0);
+    assert.match(
+      output(preview),
+      /stage2:databaseUrl: credentials are no longer stack configuration .* Set STAGE2_DATABASE_URL in the environment of the command instead, run `pulumi config rm stage2:databaseUrl --stack <stack>`/,
+    );
+  });
+
+  it("once the credential moved, plans no change, converges, reports all ok, and keeps no ciphertext", async () => {
+    assert.equal((await s.cli(["config", "rm", "stage2:databaseUrl"])).code, 0);
     const preview = await s.cli(["preview", "--expect-no-changes", "--diff"]);
     assert.equal(preview.code, 0, output(preview).slice(-6000));
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
@@ -60,5 +74,7 @@ describe("upgrading from the previous release", function () {
     assert.equal(outputs.all_ok.value, true, JSON.stringify(outputs, null, 2).slice(0, 3000));
     const again = await s.cli(["preview", "--expect-no-changes"]);
     assert.equal(again.code, 0, output(again).slice(-3000));
+    const state = await s.cli(["stack", "export"]);
+    assert.ok(!state.stdout.includes('"ciphertext"'), "the current state still holds an encrypted credential");
   });
 });

@@ -42,13 +42,15 @@ describe("text shown to people", () => {
       what: `USING differs (database: ${"x".repeat(20_000)}${ERASE})`,
       up: "recreates it (drop and create in one transaction)",
     };
-    const text = formatPlan([line], "text");
+    const text = formatPlan({ attention: [], access: [], lines: [line] }, "text");
     assert.ok(text.length < 1_000, `${text.length} characters`);
     assert.match(text, /\.\.\. \(\d+ more characters\)/);
     assert.ok(!text.includes("\u001b"));
-    const markdown = formatPlan([line], "markdown");
+    const markdown = formatPlan({ attention: [], access: [], lines: [line] }, "markdown");
     assert.ok(markdown.length < 1_200, `${markdown.length} characters`);
-    const json = JSON.parse(formatPlan([line], "json")) as { changes: PlanLine[] };
+    const json = JSON.parse(formatPlan({ attention: [], access: [], lines: [line] }, "json")) as {
+      changes: PlanLine[];
+    };
     assert.equal(json.changes[0].what, line.what);
   });
 });
