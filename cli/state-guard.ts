@@ -10,14 +10,11 @@
  */
 import { foreignProviderCode } from "../components/resource";
 import { printable } from "../config/printable";
-import { pulumiEnv, runPulumi, selectedStack } from "./lib/pulumi";
+import { pulumiEnv, runPulumi, selectedStack, stackArgument } from "./lib/pulumi";
 
 export async function main(argv: string[]): Promise<number> {
-  // The CLI's own ways to name the stack: --stack <s>, --stack=<s>, -s <s>; otherwise the selected one.
-  const at = Math.max(argv.indexOf("--stack"), argv.indexOf("-s"));
-  const inline = argv.find((a) => a.startsWith("--stack="))?.slice("--stack=".length);
   const place = { cwd: process.cwd(), env: pulumiEnv() };
-  const stack = inline ?? (at >= 0 ? argv[at + 1] : await selectedStack(place.cwd, place.env));
+  const stack = stackArgument(argv) ?? (await selectedStack(place.cwd, place.env));
   const result = await runPulumi(["stack", "export", "--stack", stack], place);
   if (result.code !== 0) throw new Error(result.stderr.trim().split("\n").pop());
   const exported = JSON.parse(result.stdout) as { deployment?: { resources?: [] } };

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the pinned Pulumi CLI for this project, offline-capable:
 #   scripts/stage2.sh preview --stack prod [--diff]   ends with the plan in the runbook's words (npm run plan)
-#   scripts/stage2.sh up --stack prod
+#   scripts/stage2.sh up --stack prod [--approved-plan <file>]   with a file: exactly that approved plan, or nothing
 # It puts the engine from scripts/engine.sh first on PATH and turns off update checks and plugin downloads.
-# The backend and secrets are yours: PULUMI_BACKEND_URL (default: a file backend in .stage2/state) and
-# PULUMI_CONFIG_PASSPHRASE (or another secrets provider configured on the stack).
+# The backend is yours: PULUMI_BACKEND_URL (default: a file backend in .stage2/state) and PULUMI_CONFIG_PASSPHRASE
+# (or another secrets provider configured on the stack); the credentials come from the environment
+# (STAGE2_DATABASE_URL, STAGE2_ACCESS_TOKEN, STAGE2_REVIEWER_PASSWORD; README: Credentials).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 eval "$("$root/scripts/engine.sh" --env)"
@@ -19,6 +20,12 @@ case "${1:-}" in
     node "$root/scripts/lib/run.js" cli/state-guard.ts "$@" || exit $?
     ;;
 esac
+
+# An up with an approved plan: the plan is computed again and compared before anything changes, then the engine
+# applies exactly the approved update plan (cli/approved-up.ts).
+if [[ "${1:-}" == up && " $* " == *" --approved-plan "* ]]; then
+  exec node "$root/scripts/lib/run.js" cli/approved-up.ts "$@"
+fi
 
 # A preview ends with its plan, one line per change, so that the last lines a reviewer sees say what differs
 # (the engine's own output above can run to hundreds of lines). Not for --json, which must stay JSON.

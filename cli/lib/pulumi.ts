@@ -93,6 +93,14 @@ export function runPulumi(
   });
 }
 
+/** The stack named in CLI arguments, the CLI's own ways (--stack <s>, --stack=<s>, -s <s>); undefined if none. */
+export function stackArgument(argv: readonly string[]): string | undefined {
+  const inline = argv.find((a) => a.startsWith("--stack="));
+  if (inline) return inline.slice("--stack=".length);
+  const at = Math.max(argv.indexOf("--stack"), argv.indexOf("-s"));
+  return at >= 0 ? argv[at + 1] : undefined;
+}
+
 /** The stack `pulumi stack select` chose for this project folder. */
 export async function selectedStack(cwd: string, env: Record<string, string>): Promise<string> {
   const result = await runPulumi(["stack", "--show-name"], { cwd, env });

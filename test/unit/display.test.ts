@@ -54,3 +54,31 @@ describe("text shown to people", () => {
     assert.equal(json.changes[0].what, line.what);
   });
 });
+
+describe("the plan in a pull request comment (formatPlan markdown, maxLength)", () => {
+  it("keeps every access line and cuts change lines that do not fit, saying how many", () => {
+    const access = Array.from({ length: 30 }, (_, i) => ({
+      group: "change" as const,
+      role: "anon",
+      change: "gains" as const,
+      what: `SELECT on public.table_${i}`,
+      table: `public.table_${i}`,
+      up: "grants it",
+    }));
+    const lines = Array.from({ length: 500 }, (_, i) => ({
+      group: "drift" as const,
+      subject: `policy p_${i} on public.t`,
+      what: `USING differs (database: ${"x".repeat(250)})`,
+      up: "recreates it",
+    }));
+    const shown = formatPlan({ attention: ["up gives anon access: ..."], access, lines }, "markdown", {
+      maxLength: 20_000,
+    });
+    assert.ok(shown.length <= 20_000, `${shown.length} characters`);
+    for (const a of access) assert.ok(shown.includes(a.what.replace(/_/g, "\\_")), `${a.what} was cut`);
+    assert.match(shown, /^\*\*Attention: up gives anon access: \.\.\.\.\*\*/);
+    const kept = shown.split("\n").filter((l) => l.startsWith("| drift |")).length;
+    assert.ok(kept > 0 && kept < lines.length);
+    assert.match(shown, new RegExp(`\\(${lines.length - kept} more lines did not fit here`));
+  });
+});

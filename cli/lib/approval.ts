@@ -1,0 +1,49 @@
+/**
+ * What an approved plan is bound to (report/approval.ts Provenance), measured for a stack as this checkout and
+ * environment would run it.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { connectionOf } from "../../config/connection";
+import { settingDigests, sha256, type Provenance } from "../../report/approval";
+import { rawStackConfig, readStackConfig, type StackPlace } from "./stack-config";
+
+/** What is not the program: dependencies, git's own files, this tool's scratch, and the stacks' files. */
+const NOT_PROGRAM = /^(node_modules|\.git|\.stage2)$|^Pulumi\.[^/]+\.yaml$/;
+
+/**
+ * A digest of the program's source: every file of the project folder the command runs in (links followed), less
+ * what is not the program; stack files are left out (their `stage2:` settings are bound on their own). Not the
+ * commit: a merge changes the commit, not the program; uncommitted changes count.
+ */
+export function programDigest(root: string): string {
+  const entries: string[] = [];
+  const walk = (dir: string, prefix: string): void => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const relative = prefix ? `${prefix}/${name}` : name;
+      if (NOT_PROGRAM.test(relative)) continue;
+      const full = path.join(dir, name);
+      const stat = fs.statSync(full);
+      if (stat.isDirectory()) walk(full, relative);
+      else if (stat.isFile()) entries.push(`${relative}\0${sha256(fs.readFileSync(full))}`);
+    }
+  };
+  walk(root, "");
+  return sha256(entries.join("\n"));
+}
+
+/** The stack's provenance: its program, its settings and the database its credentials reach. */
+export async function provenanceOf(stack: string, place: StackPlace): Promise<Provenance> {
+  const config = await readStackConfig(stack, place, "read");
+  const connection = connectionOf(config);
+  const target =
+    connection.transport === "direct"
+      ? `${connection.target.host}:${connection.target.port}/${connection.target.database}`
+      : `Supabase Management API, project ${connection.projectRef}`;
+  return {
+    stack,
+    program: programDigest(place.cwd),
+    settings: settingDigests(await rawStackConfig(stack, place)),
+    target,
+  };
+}
