@@ -1,15 +1,19 @@
 /**
- * The provider process ends with the engine that started it.
+ * No process of a run outlives the engine that started it.
  *
- * When the CLI is killed (kill -9, an OOM kill, a CI job cancelled), the engine's plugins are orphaned: the
- * provider process keeps running, and any statement it was running keeps running on the database, with
- * nobody left to record its outcome. So the provider watches the `pulumi` process it was started by and exits
- * when that is gone; the server then ends its sessions, and the statement in flight, within
- * client_connection_check_interval (transports/direct.ts). A concurrent index build cut short that way leaves
- * an INVALID index, which the next run rebuilds (database/kinds/indexes.ts).
+ * When the CLI is killed (kill -9, an OOM kill, a CI job cancelled), the engine's plugins are orphaned:
+ * - the provider process keeps running, and any statement it was running keeps running on the database, with
+ *   nobody left to record its outcome. So the provider watches the `pulumi` process it was started by and exits
+ *   when that is gone; the server then ends its sessions, and the statement in flight, within
+ *   client_connection_check_interval (transports/direct.ts). A concurrent index build cut short that way leaves
+ *   an INVALID index, which the next run rebuilds (database/kinds/indexes.ts).
+ * - the program's process waits for resource registrations nobody will answer, and the language host that
+ *   started it waits for its next health check of the engine (minutes). So the program ends that language host
+ *   and itself (scripts/lib/program.js).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { Worker } from "node:worker_threads";
 
 const POLL_MS = 1_000;
 
@@ -51,11 +55,6 @@ export function engineAncestor(from = process.pid): ProcessIdentity | undefined 
   return undefined;
 }
 
-export function isGone(engine: ProcessIdentity): boolean {
-  const info = stat(engine.pid);
-  return !info || info.state === "Z" || info.startTime !== engine.startTime;
-}
-
 /** Whether a process with this pid is running (on this machine). */
 export function isRunning(pid: number): boolean {
   const info = stat(pid);
@@ -63,14 +62,53 @@ export function isRunning(pid: number): boolean {
 }
 
 /**
- * In the engine's provider process only (the tests load the provider in-process): exits once the engine is
+ * The watch itself runs in a worker thread, whose event loop is its own: when the engine dies mid-run the SDK in
+ * the program's main thread can spin on calls that fail (seen here: a program at full CPU, growing to 5 GB, 36
+ * minutes after its CLI was killed), and a timer on the main thread would then never fire. Plain JavaScript (a
+ * worker loads no TypeScript), so it reads /proc/<pid>/stat as stat() above does. Once the engine is gone it ends `alsoEnd` (SIGTERM), then this process (SIGKILL: a blocked main thread runs no handler anyway).
+ */
+const WATCH = `
+const { workerData } = require("node:worker_threads");
+const fs = require("node:fs");
+const alive = () => {
+  try {
+    const text = fs.readFileSync("/proc/" + workerData.pid + "/stat", "utf8");
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return fields[0] !== "Z" && fields[19] === workerData.startTime;
+  } catch {
+    return false;
+  }
+};
+setInterval(() => {
+  if (alive()) return;
+  for (const pid of workerData.alsoEnd) {
+    try { process.kill(pid, "SIGTERM"); } catch {}
+  }
+  process.kill(process.pid, "SIGKILL");
+}, workerData.pollMs);
+`;
+
+/** Ends this process (and `alsoEnd`) once the engine that started it has ended; nothing when no engine did. */
+function endWithEngine(alsoEnd: readonly number[] = []): void {
+  const engine = engineAncestor();
+  if (!engine) return;
+  new Worker(WATCH, { eval: true, workerData: { ...engine, alsoEnd, pollMs: POLL_MS } }).unref();
+}
+
+/**
+ * In the engine's provider process only (the tests load the provider in-process): ends once the engine is
  * gone. Nothing is closed gracefully: a pool would wait for the very statements that must stop.
  */
 export function exitWithEngine(): void {
   if (!/dynamic-provider/.test(process.argv[1] ?? "")) return;
-  const engine = engineAncestor();
-  if (!engine) return;
-  setInterval(() => {
-    if (isGone(engine)) process.exit(70);
-  }, POLL_MS).unref();
+  endWithEngine();
+}
+
+/**
+ * In the program's process (scripts/lib/program.js): once the engine is gone, ends the language host that
+ * started the program (its parent, a `pulumi-language-*` plugin), then the program itself.
+ */
+export function endProgramWithEngine(): void {
+  const host = stat(process.pid)?.ppid;
+  endWithEngine(host && /^pulumi-language-/.test(commandName(host)) ? [host] : []);
 }

@@ -11,4 +11,6 @@ const root = path.resolve(__dirname, "..", "..");
 // stacks natively.
 if (Error.prepareStackTrace?.name === "prepareStackTrace") Error.prepareStackTrace = undefined;
 require("./typescript-loader").register(root);
+// A killed CLI must not leave this process and its language host behind (provider/engine-watch.ts).
+require(path.join(root, "provider", "engine-watch.ts")).endProgramWithEngine();
 module.exports = require(path.join(root, "index.ts"));

@@ -3,7 +3,7 @@
  * line by line, and SIGKILL it at a chosen moment (after N resources started creating, or when the caller
  * decides). Killing only the CLI process is what an operator's `kill -9` or an OOM kill does; the engine's
  * plugins (language host, provider) run in process groups of their own, so what happens to them afterwards
- * is observed, not assumed (see reapOrphans).
+ * is observed, not assumed (descendantsAtKill).
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -11,7 +11,6 @@ import * as path from "node:path";
 import { fileBackendRoot, readCheckpoint, recoverStack, stackLocks, type Recovery } from "../../cli/recover";
 import { descendantsOf } from "../../cli/lib/processes";
 import { engine, type TestStack } from "./engine";
-import { sleep } from "./wait";
 
 export interface KillPlan {
   /** Kill once this many resources (dynamic database objects) reported `creating`. */
@@ -47,24 +46,6 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Waits until the given processes have exited by themselves, up to `graceMs`; then SIGKILLs (by pid) the
- * ones still running, so no test leaves strays behind. Returns the pids that had to be killed.
- */
-export async function reapOrphans(pids: readonly number[], graceMs: number): Promise<number[]> {
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && pids.some(isAlive)) await sleep(200);
-  const stubborn = pids.filter(isAlive);
-  for (const pid of stubborn) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
-  return stubborn;
 }
 
 /** Whether `pid` is the engine's dynamic-provider process. */
