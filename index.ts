@@ -21,6 +21,7 @@ import { modelViolations } from "./policy/guardrails";
 import { runPreflight } from "./preflight/run";
 import { Db } from "./database/db";
 import { runVerification } from "./report/kind";
+import { adoptionRecord } from "./report/plan";
 import {
   allOk,
   checksOf,
@@ -114,14 +115,15 @@ export = async () => {
     dependsOn: [table("partner_org"), table("partner_normalization")],
   });
   const features = new TenantFeatures("features", { spec: model.features, dependsOn: [table("features")] });
+  const objects = [
+    ...database.resources,
+    ...storage.resources,
+    ...seedRows.resources,
+    features.rows,
+  ] as DatabaseObject<object>[];
   const verification = new VerificationReport("verification", {
     expectations: model.verification,
-    dependsOn: [
-      ...database.resources,
-      ...storage.resources,
-      ...seedRows.resources,
-      features.rows,
-    ] as DatabaseObject<object>[],
+    dependsOn: objects,
     verifyNow: () => verifyNow(config, model),
   });
 
@@ -135,6 +137,8 @@ export = async () => {
     ...fields,
     all_ok: report.apply((r) => r !== undefined && allOk(checksOf(r), expectedChecks(model.verification))),
     rolled_back: model.rollback,
+    // How the objects entered the stack: created, adopted as is, or converged, dropped and renamed by name.
+    adoption: pulumi.all(objects.map((o) => o.status)).apply(adoptionRecord),
     target: verification.target,
     stack: pulumi.getStack(),
     preflight: checks.map((c) => ({

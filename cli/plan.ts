@@ -10,6 +10,8 @@
  *     [--max-length <n>]       markdown: at most n characters, access lines always kept (a PR comment)
  *   npm run plan -- --show <file> [--format ...]                    an approved plan's lines and what it was made
  *                                                                   from (refused if the file was edited)
+ *   npm run plan -- --events <file> --outcome                       what an `up` run with --event-log did
+ *                                                                   (scripts/stage2.sh up prints it last)
  *
  * Exit codes, as `pulumi preview --expect-no-changes`: 0 nothing to do; 7 drift or changes; anything else a
  * failure (configuration, preflight, connection), with one line saying why.
@@ -18,6 +20,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openPlan, sealPlan, seenOf } from "../report/approval";
+import { formatOutcome, outcomeOf } from "../report/outcome";
 import { formatPlan, planOf, type EngineEvent } from "../report/plan";
 import { provenanceOf } from "./lib/approval";
 import { pulumiEnv, REPO_ROOT, runPulumi, selectedStack } from "./lib/pulumi";
@@ -93,8 +96,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${format === "json" ? "" : `${made}\n\n`}${formatPlan(p.plan, format, { maxLength })}\n`);
     return p.plan.lines.length ? CHANGES_EXIT_CODE : 0;
   }
-  const place = { cwd: option("--cwd") ?? REPO_ROOT, env: pulumiEnv() };
   const eventsFile = option("--events");
+  if (eventsFile && argv.includes("--outcome")) {
+    process.stdout.write(`${formatOutcome(outcomeOf(readEvents(eventsFile)))}\n`);
+    return 0;
+  }
+  const place = { cwd: option("--cwd") ?? REPO_ROOT, env: pulumiEnv() };
   const save = option("--save");
   const stack = option("--stack") ?? (eventsFile && !save ? undefined : await selectedStack(place.cwd, place.env));
   const { events, enginePlan } = eventsFile

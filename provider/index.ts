@@ -26,7 +26,7 @@ import { roles } from "../database/kinds/roles";
 import { tables } from "../database/kinds/tables";
 import { verificationReport } from "../report/kind";
 import { isDeepStrictEqual } from "node:util";
-import type { Adoption } from "../report/plan";
+import { adoptionLines, type Adoption } from "../report/plan";
 import { printableLines } from "../config/printable";
 import { exitWithEngine } from "./engine-watch";
 import { configuredStack, stackCredentials, stackValue, useStackConfig } from "../database/stack-config";
@@ -243,7 +243,12 @@ export async function create(kindName: string, inputs: Bag) {
   const kind = kindOf(kindName);
   const spec = specOf(kindName, inputs);
   const applied = await about(kind, spec, "create", () => kind.create(database(), spec));
-  const status = { ...applied.status, ...(inputs.adoption ? { adoption: inputs.adoption } : {}) };
+  const adoption = inputs.adoption as Adoption | undefined;
+  // What the adoption did, by name, as the plan said it would: printed (the CLI shows the provider's output as
+  // the stack's messages) and kept in the status, which index.ts gathers into the stack's `adoption` output.
+  const said = adoption ? adoptionLines(kindName, spec, adoption) : [];
+  for (const line of said) console.log(`adoption: ${line}`);
+  const status = { ...applied.status, ...(adoption ? { adoption: { ...adoption, said } } : {}) };
   const written = { ...spec, ...applied.recorded };
   return { id: kind.id(spec), outs: outputsOf(kindName, written, { observed: applied.observed, status }) };
 }
@@ -290,7 +295,10 @@ export async function update(kindName: string, _id: string, olds: Bag, news: Bag
     kind.update(database(), await liveOlds(kind, kindName, olds), spec),
   );
   const written = { ...spec, ...applied.recorded };
-  return { outs: outputsOf(kindName, written, { observed: applied.observed, status: applied.status ?? {} }) };
+  // How the object entered the stack stays on record (the stack's `adoption` output) after later changes.
+  const adoption = (olds.status as Bag | undefined)?.adoption;
+  const status = { ...applied.status, ...(adoption ? { adoption } : {}) };
+  return { outs: outputsOf(kindName, written, { observed: applied.observed, status }) };
 }
 
 let teardownChecked: Promise<void> | undefined;

@@ -253,6 +253,55 @@ function stepPlan(
   }
 }
 
+/**
+ * What a first adoption did to one object, as `<subject>: <what> -> up <up>` text, in the plan's words (the
+ * provider prints these and keeps them in the object's status; index.ts gathers them into the stack's outputs).
+ * None for an object created or adopted as is: those are counted, not listed.
+ */
+export function adoptionLines(kind: string, spec: Bag, adoption: Adoption): string[] {
+  if (adoption.does === "creates" || adoption.does === "adopts") return [];
+  const words = WORDS[kind] ?? GENERIC;
+  const line = (group: PlanGroup, what: string, up: string): PlanLine => ({
+    group,
+    subject: words.subject(spec),
+    what,
+    up,
+  });
+  return adoptionPlan(words, spec, adoption, line, new Map()).lines.map(
+    (l) => `${printable(l.subject, SHOWN)}: ${printable(l.what, SHOWN)} -> up ${printable(l.up, SHOWN)}`,
+  );
+}
+
+/** What the first adoption did to the stack's objects: counts, and each change by name (a stack output). */
+export interface AdoptionRecord {
+  readonly created: number;
+  readonly adopted_as_is: number;
+  readonly dropped: string[];
+  readonly renamed: string[];
+  readonly converged: string[];
+  readonly not_compared: string[];
+}
+
+/** The record from the objects' statuses (provider/index.ts create keeps each adoption and its lines). */
+export function adoptionRecord(statuses: readonly (Bag | undefined)[]): AdoptionRecord {
+  const record = { created: 0, adopted_as_is: 0, dropped: [], renamed: [], converged: [], not_compared: [] } as {
+    -readonly [K in keyof AdoptionRecord]: AdoptionRecord[K];
+  };
+  for (const status of statuses) {
+    const adoption = status?.adoption as (Adoption & { said?: string[] }) | undefined;
+    const said = adoption?.said ?? [];
+    if (adoption?.does === "creates") record.created++;
+    else if (adoption?.does === "adopts") record.adopted_as_is++;
+    else if (adoption?.does === "renames") record.renamed.push(...said);
+    else if (adoption?.does === "unknown") record.not_compared.push(...said);
+    else if (adoption?.does === "converges") {
+      for (const line of said)
+        (/ -> up adopts it and drops it$/.test(line) ? record.dropped : record.converged).push(line);
+    }
+  }
+  return record;
+}
+
 /** The lines check() noted for an object new to the state (provider/index.ts adoptionOf). */
 function adoptionPlan(
   words: Words,

@@ -4,6 +4,7 @@
  * dropping anything or losing a row; the next preview is clean.
  */
 import { strict as assert } from "node:assert";
+import type { AdoptionRecord } from "../../report/plan";
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import * as fs from "node:fs";
@@ -113,6 +114,20 @@ describe("adopting a database bootstrapped by hand", function () {
     const up = await s.stack.up({ color: "never" });
     assert.equal(up.summary.result, "succeeded");
     assert.equal(up.outputs.all_ok.value, true);
+    // What the adoption dropped, renamed and converged, by name: printed by the up, and kept in the outputs.
+    const dropped =
+      "policies attachments_* on storage.objects: exists; policy attachments_legacy_public on storage.objects is " +
+      "not in the model (a permissive policy widens access) -> up adopts it and drops it";
+    const renamed =
+      "index projects_stage_idx on public.projects (stage): exists under another name -> up renames the existing " +
+      "idx_projects_stage (same definition)";
+    const converged = "table public.projects: exists; new column derived_status text -> up adopts it and adds it";
+    for (const line of [dropped, renamed, converged]) assert.ok(up.stdout.includes(`adoption: ${line}`), line);
+    const adoption = up.outputs.adoption.value as AdoptionRecord;
+    assert.deepEqual(adoption.dropped, [dropped]);
+    assert.deepEqual(adoption.renamed, [renamed]);
+    assert.ok(adoption.converged.includes(converged), JSON.stringify(adoption.converged));
+    assert.ok(adoption.created > 0 && adoption.adopted_as_is > 0, JSON.stringify(adoption));
     assert.equal(up.summary.resourceChanges?.delete ?? 0, 0);
     assert.equal(up.summary.resourceChanges?.replace ?? 0, 0);
 
