@@ -10,6 +10,11 @@
  *     [--reason "<why>"]    required on prod; logged on every run and shown in the report
  *     [--yes]               apply it (`up`); without it, only the plan is shown and nothing changes
  *     [--undo]              re-apply instead: the objects go back into the model, and `up` restores them
+ *   npm run rollback -- [--stack <s>] --from-record [--reason "<why>"]
+ *                           writes the stack's rollback record into Pulumi.<s>.yaml (to commit it), nothing else
+ *
+ * With --yes, the rollback is recorded on the stack first (cli/lib/rollback-record.ts), then written to the
+ * file, then applied: until the file reaches main, every `up` from a file that says otherwise is refused.
  *
  * What is unsafe is refused before anything changes: a bucket that holds files, a seed row that rows
  * reference, a feature row an operator has enabled (it belongs to them now).
@@ -18,7 +23,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { connectionOf } from "../config/connection";
-import { parseStackConfig, type Rollback, type StackConfig } from "../config/schema";
+import { printable } from "../config/printable";
+import { parseStackConfig, rollbackSchema, type Rollback, type StackConfig } from "../config/schema";
 import { loadSeeds } from "../config/seeds";
 import { Db } from "../database/db";
 import { referencesTo } from "../database/kinds/data";
@@ -27,7 +33,18 @@ import { formatPlan, planOf } from "../report/plan";
 import { openTransport } from "../transports";
 import { readEvents, firstError } from "./plan";
 import { pulumiEnv, REPO_ROOT, runPulumi, selectedStack } from "./lib/pulumi";
-import { credentialsOf, rawStackConfig, type StackPlace } from "./lib/stack-config";
+import {
+  decodeRecord,
+  encodeRecord,
+  isCommitted,
+  objectsOf,
+  RECORD_TAG,
+  recordOf,
+  uncommitted,
+  type RollbackRecord,
+} from "./lib/rollback-record";
+import { credentialsOf, pulumiJson, rawStackConfig, type StackPlace } from "./lib/stack-config";
+import { GuardRefusal, guardStack, setRecord } from "./stack-guard";
 
 const KINDS = { seeds: "seeds", policy: "policies", index: "indexes", bucket: "bucket" } as const;
 type Kind = keyof typeof KINDS;
@@ -119,11 +136,15 @@ async function unsafe(request: RollbackRequest, config: StackConfig): Promise<st
   }
 }
 
-/** `pulumi config set stage2:rollback` (or rm), on the stack's own file or on a copy of it. */
+/**
+ * Sets stage2:rollback (or removes it), on the stack's own file or on a copy of it: as a structured value
+ * (`config set-all --json`), so that the file a reviewer reads shows it as YAML, not as a JSON string.
+ */
 async function writeRollback(rollback: Rollback | null, stack: string, place: StackPlace, configFile?: string) {
   const file = configFile ? ["--config-file", configFile] : [];
+  const value = { value: JSON.stringify(rollback), objectValue: rollback, secret: false };
   const args = rollback
-    ? ["config", "set", "stage2:rollback", JSON.stringify(rollback), "--stack", stack, ...file]
+    ? ["config", "set-all", "--json", JSON.stringify({ "stage2:rollback": value }), "--stack", stack, ...file]
     : ["config", "rm", "stage2:rollback", "--stack", stack, ...file];
   const result = await runPulumi(args, place);
   if (result.code !== 0 && rollback) throw new Error(`could not set stage2:rollback: ${result.stderr.trim()}`);
@@ -150,27 +171,82 @@ async function planWith(rollback: Rollback | null, stack: string, place: StackPl
   }
 }
 
-export async function main(argv: string[], place: StackPlace = { cwd: REPO_ROOT, env: pulumiEnv() }): Promise<number> {
+/** The rollback the stack has: its record's objects when the file disagrees (the record is what ran). */
+function rollbackOnStack(file: Rollback | undefined, recorded: RollbackRecord | undefined): Rollback | undefined {
+  if (!recorded || isCommitted(uncommitted(recorded, recordOf(file)))) return file;
+  if (!objectsOf(recorded).length) return undefined;
+  const { reason, ...objects } = recorded;
+  return { reason: file?.reason ?? reason ?? "", ...objects };
+}
+
+/** What to do next, once the stack and the file changed: the file must reach main before the next up. */
+function commitAdvice(stack: string, rollback: Rollback | null): string {
+  const what = rollback ? objectsOf(recordOf(rollback)).join(", ") : "nothing";
+  return (
+    `Recorded on stack ${stack} (stack tag ${RECORD_TAG}): rolled back now: ${what}. Until Pulumi.${stack}.yaml ` +
+    `on main says the same, every up of stack ${stack} is refused and the drift check reports "rolled back, not ` +
+    `yet committed". Commit it now:\n  git add Pulumi.${stack}.yaml && git commit -m "${stack}: rollback: ${what}"\n` +
+    "and merge it through a pull request."
+  );
+}
+
+const USAGE =
+  "usage: npm run rollback -- [--stack <s>] seeds <key...> | policy <name...> | index <name...> | bucket " +
+  '[--reason "..."] [--undo] [--yes]\n       npm run rollback -- [--stack <s>] --from-record [--reason "..."]';
+
+/** The command; what it says goes to `say` (stdout by default). */
+export async function main(
+  argv: string[],
+  place: StackPlace = { cwd: REPO_ROOT, env: pulumiEnv() },
+  say: (text: string) => void = (text) => process.stdout.write(text),
+): Promise<number> {
   const option = (flag: string): string | undefined => {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const flags = new Set(["--stack", "--reason"]);
   const words = argv.filter((a, i) => !a.startsWith("--") && !flags.has(argv[i - 1] ?? ""));
+  const fromRecord = argv.includes("--from-record");
   const [kind, ...names] = words as [Kind, ...string[]];
-  if (!(kind in KINDS) || (kind !== "bucket" && names.length === 0)) {
+  if (!fromRecord && (!(kind in KINDS) || (kind !== "bucket" && names.length === 0))) throw new RollbackRefused(USAGE);
+  const reason = option("--reason");
+  if (reason !== undefined && rollbackSchema.shape.reason.safeParse(reason).error) {
     throw new RollbackRefused(
-      'usage: npm run rollback -- [--stack <s>] seeds <key...> | policy <name...> | index <name...> | bucket [--reason "..."] [--undo] [--yes]',
+      `--reason ${JSON.stringify(printable(reason, 80))} is too short: say why in a sentence (at least 10 ` +
+        "characters; it is logged on every run and shown in the report); nothing was changed",
     );
   }
   const stack = option("--stack") ?? (await selectedStack(place.cwd, place.env));
-  const request: RollbackRequest = { kind, names, undo: argv.includes("--undo"), reason: option("--reason") };
   const values = await rawStackConfig(stack, place);
   const credentials = credentialsOf(place);
-  const current = parseStackConfig(values, { credentials });
-  if (!request.undo && current.environment === "prod" && !request.reason) {
+  const parsed = parseStackConfig(values, { credentials });
+  const tags = (await pulumiJson(["stack", "tag", "ls", "--stack", stack], place)) as Record<string, string>;
+  const recorded = tags[RECORD_TAG] === undefined ? undefined : decodeRecord(tags[RECORD_TAG]);
+  const current = { ...parsed, rollback: rollbackOnStack(parsed.rollback, recorded) };
+  const needsReason = current.environment === "prod" && !current.rollback?.reason && !reason;
+
+  if (fromRecord) {
+    if (!recorded) throw new RollbackRefused(`stack ${stack} has no rollback record; nothing was changed`);
+    if (current.rollback && needsReason) {
+      throw new RollbackRefused('the file needs a reason for the recorded rollback on prod: --reason "<why>"');
+    }
+    const said = reason ?? (current.rollback?.reason || "written from the stack's rollback record (--from-record)");
+    const rollback = current.rollback ? { ...current.rollback, reason: said } : null;
+    await writeRollback(rollback, stack, place);
+    say(`Pulumi.${stack}.yaml now rolls back what the stack's record says.\n${commitAdvice(stack, rollback)}\n`);
+    return 0;
+  }
+
+  const request: RollbackRequest = { kind, names, undo: argv.includes("--undo"), reason };
+  if (!request.undo && needsReason) {
     throw new RollbackRefused(
       'a rollback on prod needs --reason "<why>" (it is logged on every run and shown in the report)',
+    );
+  }
+  if (current.rollback !== parsed.rollback) {
+    say(
+      `Stack ${stack}'s record rolls back ${objectsOf(recorded!).join(", ") || "nothing"}, which Pulumi.${stack}.yaml ` +
+        "did not say (a rollback not yet committed here): this command starts from the record.\n",
     );
   }
   const rollback = nextRollback(current.rollback, request, new Date());
@@ -181,20 +257,27 @@ export async function main(argv: string[], place: StackPlace = { cwd: REPO_ROOT,
     const problems = await unsafe(request, current);
     if (problems.length) throw new RollbackRefused(`refused, nothing was changed:\n - ${problems.join("\n - ")}`);
   }
-  process.stdout.write(`${request.undo ? "Re-applying" : "Rolling back"} on stack ${stack}; the plan:\n`);
-  process.stdout.write(`${await planWith(rollback, stack, place)}\n`);
+  // The checks of a refresh (no killed run's lock, no foreign provider code) before the preview below runs.
+  await guardStack("refresh", stack, place);
+  say(`${request.undo ? "Re-applying" : "Rolling back"} on stack ${stack}; the plan:\n`);
+  say(`${await planWith(rollback, stack, place)}\n`);
   if (!argv.includes("--yes")) {
-    process.stdout.write("Nothing was changed. Run the same command with --yes to apply it.\n");
+    say("Nothing was changed. Run the same command with --yes to apply it.\n");
     return 0;
   }
+  // The record first: from here on, no up from a file that does not say the same can undo this one.
+  await setRecord(stack, encodeRecord(recordOf(rollback)), place);
   await writeRollback(rollback, stack, place);
+  await guardStack("up", stack, place);
   const up = await runPulumi(["up", "--yes", "--stack", stack], place);
   if (up.code !== 0) {
     throw new RollbackRefused(
-      `the up failed (stage2:rollback is set; run it again): ${firstError([], up.stdout + up.stderr)}`,
+      `the up failed (the rollback is recorded and stage2:rollback is set; run it again): ${firstError([], up.stdout + up.stderr)}`,
     );
   }
-  process.stdout.write(`Done. ${request.undo ? "Restored" : "Rolled back"}; \`npm run report\` shows the result.\n`);
+  say(
+    `Done. ${request.undo ? "Re-applied" : "Rolled back"}; \`npm run report\` shows the result.\n${commitAdvice(stack, rollback)}\n`,
+  );
   return 0;
 }
 
@@ -203,6 +286,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (error: Error) => {
       process.stderr.write(`rollback: ${error.message}\n`);
+      if (error instanceof GuardRefusal) process.exit(error.code);
       process.exit(2);
     },
   );

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the pinned Pulumi CLI for this project, offline-capable:
 #   scripts/stage2.sh preview --stack prod [--diff]   ends with the plan in the runbook's words (npm run plan)
-#   scripts/stage2.sh up --stack prod [--approved-plan <file>]   with a file: exactly that approved plan, or nothing
+#   scripts/stage2.sh up --stack prod [--approved-plan <file>]   with a file: exactly that approved plan, or nothing;
+#                                                               ends with what it did (npm run plan -- --outcome)
 # It puts the engine from scripts/engine.sh first on PATH and turns off update checks and plugin downloads.
 # The backend is yours: PULUMI_BACKEND_URL (default: a file backend in .stage2/state) and PULUMI_CONFIG_PASSPHRASE
 # (or another secrets provider configured on the stack); the credentials come from the environment
@@ -13,11 +14,12 @@ eval "$("$root/scripts/engine.sh" --env)"
 # previous run's connection), and a destroy passes the same preflight as an up.
 export PULUMI_RUN_PROGRAM="${PULUMI_RUN_PROGRAM:-true}"
 
-# The engine runs a dynamic resource's stored provider code to read and delete it: before a command that does,
-# the state must hold only the code this program writes (cli/state-guard.ts).
+# Before the engine starts (cli/stack-guard.ts): no killed run's lock or torn state (npm run recover), only the
+# provider code this program writes in the state (the engine runs it to read and delete), and no rollback that
+# the configuration file has not committed (an up refused, a preview reporting it; exit 5).
 case "${1:-}" in
-  up|update|refresh|destroy)
-    node "$root/scripts/lib/run.js" cli/state-guard.ts "$@" || exit $?
+  up|update|refresh|destroy|preview)
+    node "$root/scripts/lib/run.js" cli/stack-guard.ts "$@" || exit $?
     ;;
 esac
 
@@ -41,6 +43,19 @@ if [[ "${1:-}" == preview && " $* " != *" --json "* ]]; then
     printf '\nPlan (npm run plan): drift = the database moved; change = the program did\n'
     node "$root/scripts/lib/run.js" cli/plan.ts --events "$events" || true
   fi
+  exit $code
+fi
+# An up ends with what it did to the database objects, in the runbook's words: the engine's counts do not say
+# that a "deleted" row was kept because rows still reference it, nor what an adoption dropped or renamed.
+if [[ "${1:-}" == up && " $* " != *" --json "* && " $* " != *" --event-log "* ]]; then
+  events=$(mktemp)
+  trap 'rm -f "$events"' EXIT
+  set +e
+  PULUMI_DEBUG_COMMANDS=true pulumi "$@" --event-log "$events"
+  code=$?
+  set -e
+  printf '\n'
+  node "$root/scripts/lib/run.js" cli/plan.ts --events "$events" --outcome || true
   exit $code
 fi
 exec pulumi "$@"

@@ -13,6 +13,7 @@ import { parse, stringify } from "yaml";
 import { main as rollback } from "../../cli/rollback";
 import { liveReport, recordedReport } from "../../cli/report";
 import { withClient } from "../support/database";
+import { projectCopy } from "../../cli/lib/pulumi";
 import { createTestStack, projectScratch, REPO_ROOT, type TestStack } from "../support/engine";
 import { startWatched } from "../support/reliability-cli";
 import { waitFor } from "../support/wait";
@@ -25,36 +26,18 @@ describe("the on-call operator's paths", function () {
   const place = () => ({ cwd: s.workDir, env: s.env });
   const one = async (sql: string): Promise<Record<string, unknown>> =>
     withClient(s.db.superuserUrl, async (c) => (await c.query(sql)).rows[0]);
-  /** `npm run rollback -- <args>`, with what it printed. */
-  async function rollbackCommand(args: string[]): Promise<{ code: number; printed: string }> {
-    const write = process.stdout.write.bind(process.stdout);
+  /** `npm run rollback -- <args>` in `cwd`'s checkout, with what it printed. */
+  async function rollbackCommand(args: string[], cwd = s.workDir): Promise<{ code: number; printed: string }> {
     let printed = "";
-    process.stdout.write = ((chunk: string) => {
-      printed += chunk;
-      return true;
-    }) as typeof process.stdout.write;
     try {
-      const code = await rollback([...args, "--stack", s.name], place());
+      const code = await rollback([...args, "--stack", s.name], { cwd, env: s.env }, (text) => (printed += text));
       return { code, printed };
     } catch (error) {
       return { code: 2, printed: `${printed}${(error as Error).message}` };
-    } finally {
-      process.stdout.write = write;
     }
   }
 
-  /** `scripts/stage2.sh <args>`, the operator's command (a preview ends with its plan). */
-  function stage2(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) =>
-      execFile(
-        path.join(s.workDir, "scripts", "stage2.sh"),
-        [...args, "--stack", s.name, "--non-interactive", "--color", "never"],
-        { cwd: s.workDir, env: { ...process.env, ...s.env }, maxBuffer: 16 * 1024 * 1024 },
-        (error, stdout, stderr) =>
-          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      ),
-    );
-  }
+  const stage2 = (args: string[], cwd?: string) => s.stage2(args, { cwd });
 
   before(async () => {
     s = await createTestStack("operator");
@@ -84,11 +67,17 @@ describe("the on-call operator's paths", function () {
         /change {2}seed row partner_org \(id=dp-alpha\): leaves the model -> up deletes it by key, or keeps it \(unmanaged\) if rows still reference it then/,
         planned,
       );
-      const up = await s.cli(["up", "--yes", "--skip-preview"]);
+      const up = await stage2(["up", "--yes", "--skip-preview"]);
       assert.equal(up.code, 0, output(up).slice(-3000));
+      // The up's last lines: the engine counts the kept row as deleted; what it did says which one stayed.
+      const did = up.stdout.slice(up.stdout.lastIndexOf("This up, database objects:"));
       assert.match(
-        output(up),
-        /kept row public\.partner_org \(id="dp-alpha"\): 1 row of public\.projects still reference it/,
+        did,
+        /^This up, database objects: .*\d+ deleted \(of which 1 kept in the database, no longer managed\)\n/,
+      );
+      assert.match(
+        did,
+        /\n {2}kept row public\.partner_org \(id="dp-alpha"\): 1 row of public\.projects still reference it\n/,
       );
       assert.deepEqual(await one("select count(*)::int as n from public.partner_org where id = 'dp-alpha'"), { n: 1 });
       const again = await s.cli(["preview", "--expect-no-changes"]);
@@ -207,6 +196,69 @@ describe("the on-call operator's paths", function () {
     const restored = await liveReport(s.name, place());
     assert.equal(restored.allOk, true);
     assert.equal(restored.rollback, null);
+  });
+
+  it("keeps a rollback rolled back: an up from a checkout whose file does not say so is refused, both ways", async () => {
+    const policyCount = async () =>
+      (await one("select count(*)::int as n from pg_policies where policyname = 'attachments_delete'")).n;
+    const stackFile = `Pulumi.${s.name}.yaml`;
+    // main's checkout: the program and the stack file as committed before the emergency.
+    const main = projectCopy(path.join(scratch.dir, "main-checkout"));
+    fs.copyFileSync(path.join(s.workDir, stackFile), path.join(main, stackFile));
+
+    const emergency = await rollbackCommand([
+      "policy",
+      "attachments_delete",
+      "--reason",
+      "drill: uploads abused",
+      "--yes",
+    ]);
+    assert.equal(emergency.code, 0, emergency.printed);
+    assert.match(
+      emergency.printed,
+      /Recorded on stack \S+ \(stack tag stage2:rollback\): rolled back now: policy attachments_delete\./,
+    );
+    assert.match(emergency.printed, new RegExp(`git add ${stackFile.replace(/\./g, "\\.")} && git commit`));
+    assert.equal(await policyCount(), 0);
+
+    // The next up from main (the up workflow) is refused before the engine starts; the drift check says why.
+    const fromMain = await stage2(["up", "--yes", "--skip-preview"], main);
+    assert.equal(fromMain.code, 5, output(fromMain));
+    assert.match(
+      fromMain.stderr,
+      /is rolled back, not yet committed: policy attachments_delete was rolled back with npm run rollback, but stage2:rollback in Pulumi\.\S+\.yaml does not say so; an up from this file would put it back\./,
+    );
+    assert.match(fromMain.stderr, /The up was refused; nothing was run\./);
+    assert.equal(await policyCount(), 0, "the refused up put the rolled-back policy back");
+    const drift = await stage2(["preview"], main);
+    assert.equal(drift.code, 5, output(drift));
+    assert.match(drift.stderr, /rolled back, not yet committed: policy attachments_delete/);
+
+    // Committing it: the record written into main's file; then an up from main keeps it rolled back.
+    const record = await rollbackCommand(["--from-record"], main);
+    assert.equal(record.code, 0, record.printed);
+    assert.deepEqual(parse(fs.readFileSync(path.join(main, stackFile), "utf8")).config["stage2:rollback"], {
+      reason: "drill: uploads abused",
+      policies: ["attachments_delete"],
+      indexes: [],
+      seeds: [],
+      bucket: false,
+    });
+    const committed = await stage2(["up", "--yes", "--skip-preview"], main);
+    assert.equal(committed.code, 0, output(committed).slice(-3000));
+    assert.equal(await policyCount(), 0);
+
+    // The undo from main's checkout is recorded too: the operator's older file cannot roll it back again.
+    const undo = await rollbackCommand(["policy", "attachments_delete", "--undo", "--yes"], main);
+    assert.equal(undo.code, 0, undo.printed);
+    assert.equal(await policyCount(), 1);
+    const stale = await stage2(["up", "--yes", "--skip-preview"]);
+    assert.equal(stale.code, 5, output(stale));
+    assert.match(stale.stderr, /rolls back policy attachments_delete, which the stack's record does not/);
+    assert.equal(await policyCount(), 1);
+    const caughtUp = await rollbackCommand(["--from-record"]);
+    assert.equal(caughtUp.code, 0, caughtUp.printed);
+    assert.equal((await stage2(["up", "--yes", "--skip-preview"])).code, 0);
   });
 
   it("refuses what is unsafe or unknown before anything changes, and shows the plan without --yes", async () => {

@@ -2,35 +2,16 @@
  * A hostile pull request's preview job that could write the state (a backend credential broader than read):
  * it replaces one resource's stored provider code with code that copies the owner's database URL out of the
  * environment. The engine would run that code at the next refresh, in the job that holds the owner's URL;
- * scripts/stage2.sh refuses the up before the engine starts, naming the resource, and the planted code never runs
+ * scripts/stage2.sh refuses the up (and the preview, which refreshes too) before the engine starts, naming the
+ * resource, and the planted code never runs
  * (the CLI without it runs the code: the last step shows the threat is real).
  */
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createTestStack, type CliResult, type TestStack } from "../support/engine";
+import { createTestStack, type TestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
-
-/** Runs scripts/stage2.sh in the stack's project folder, with the stack's environment. */
-function stage2(s: TestStack, args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      path.join(s.workDir, "scripts", "stage2.sh"),
-      [...args, "--stack", s.name, "--non-interactive"],
-      {
-        cwd: s.workDir,
-        env: { ...process.env, ...s.env },
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe("state tampering: provider code planted in the state never runs", function () {
   let s: TestStack;
@@ -43,8 +24,8 @@ describe("state tampering: provider code planted in the state never runs", funct
   });
   after(async () => discard(s));
 
-  it("refuses up, refresh and destroy before the engine starts, naming the resource; a clean state passes", async () => {
-    const clean = await stage2(s, ["up", "--yes", "--skip-preview"]);
+  it("refuses up, preview, refresh and destroy before the engine starts, naming the resource; a clean state passes", async () => {
+    const clean = await s.stage2(["up", "--yes", "--skip-preview"]);
     assert.equal(clean.code, 0, `the guard refused the program's own state:\n${clean.stderr}`);
 
     const exported = JSON.parse((await s.cli(["stack", "export"])).stdout) as {
@@ -69,10 +50,11 @@ describe("state tampering: provider code planted in the state never runs", funct
 
     for (const args of [
       ["up", "--yes", "--skip-preview"],
+      ["preview"],
       ["refresh", "--yes", "--skip-preview"],
       ["destroy", "--yes"],
     ]) {
-      const run = await stage2(s, args);
+      const run = await s.stage2(args);
       assert.equal(run.code, 3, `${args[0]}: expected the guard's refusal:\n${run.stdout}\n${run.stderr}`);
       assert.match(run.stderr, /holds provider code this program did not write/);
       assert.ok(run.stderr.includes(victim.urn), run.stderr);

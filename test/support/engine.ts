@@ -6,6 +6,7 @@
  * no Pulumi.<stack>.yaml lands in the work tree), with a local file backend and a passphrase secrets
  * provider. Nothing here is mocked: a test that needs the engine fails when it is missing.
  */
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -72,6 +73,11 @@ export interface TestStack {
   readonly env: Record<string, string>;
   /** Runs the CLI in the stack's project folder; resolves with exit code and output (never throws). */
   cli(args: string[], options?: { env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
+  /**
+   * Runs `scripts/stage2.sh <args> --stack <name>`, the operator's command (its guard, a preview's plan), in the
+   * stack's project folder or another checkout (`cwd`); never throws.
+   */
+  stage2(args: string[], options?: { cwd?: string; env?: Record<string, string> }): Promise<CliResult>;
   /** Sets these stage2:* values (merged with what is set; an undefined value is left out). */
   setConfig(values: Record<string, unknown>): Promise<void>;
   /** Sets (or, with undefined, unsets) credentials in the environment of every later run of this stack. */
@@ -191,6 +197,20 @@ export async function createTestStack(label: string, options: TestStackOptions =
         cwd: workDir,
         env: { ...env, ...cliOptions.env },
         timeoutMs: cliOptions.timeoutMs ?? 300_000,
+      }),
+    stage2: (args, stage2Options = {}) =>
+      new Promise((resolve) => {
+        const cwd = stage2Options.cwd ?? workDir;
+        const child = spawn(
+          path.join(cwd, "scripts", "stage2.sh"),
+          [...args, "--stack", name, "--non-interactive", "--color", "never"],
+          { cwd, env: { ...process.env, ...env, ...stage2Options.env } },
+        );
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d));
+        child.stderr.on("data", (d: Buffer) => (stderr += d));
+        child.on("close", (code) => resolve({ code, stdout, stderr }));
       }),
     async destroyAndRemove() {
       await stack.destroy({ color: "never" }).catch(() => undefined);
