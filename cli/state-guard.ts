@@ -21,18 +21,29 @@ export async function main(argv: string[]): Promise<number> {
   const result = await runPulumi(["stack", "export", "--stack", stack], place);
   if (result.code !== 0) throw new Error(result.stderr.trim().split("\n").pop());
   const exported = JSON.parse(result.stdout) as { deployment?: { resources?: [] } };
-  const foreign = foreignProviderCode(exported.deployment ?? {});
-  if (!foreign.length) return 0;
-  process.stderr.write(
-    `state guard: the state of stack ${stack} holds provider code this program did not write, which the engine ` +
-      `would run to read or delete these resources; nothing was run:\n${foreign
-        .slice(0, 20)
-        .map((urn) => ` - ${printable(urn, 300)}\n`)
-        .join("")}${foreign.length > 20 ? ` - and ${foreign.length - 20} more\n` : ""}` +
-      "Someone with write access to the state changed it (a backend credential that should only read?). Restore " +
-      "the last good checkpoint (`pulumi stack history`, `pulumi stack import`), then rotate what the up job holds.\n",
-  );
+  const refusal = stateGuardRefusal(stack, exported.deployment ?? {});
+  if (!refusal) return 0;
+  process.stderr.write(refusal);
   return 3;
+}
+
+/**
+ * The guard itself, for a stack's exported deployment (`pulumi stack export`): undefined when every dynamic
+ * resource carries the program's loader, otherwise the refusal naming the others. npm run fleet runs it too,
+ * before each stack's up.
+ */
+export function stateGuardRefusal(stack: string, deployment: { resources?: unknown[] }): string | undefined {
+  const foreign = foreignProviderCode(deployment as Parameters<typeof foreignProviderCode>[0]);
+  if (!foreign.length) return undefined;
+  return (
+    `state guard: the state of stack ${stack} holds provider code this program did not write, which the engine ` +
+    `would run to read or delete these resources; nothing was run:\n${foreign
+      .slice(0, 20)
+      .map((urn) => ` - ${printable(urn, 300)}\n`)
+      .join("")}${foreign.length > 20 ? ` - and ${foreign.length - 20} more\n` : ""}` +
+    "Someone with write access to the state changed it (a backend credential that should only read?). Restore " +
+    "the last good checkpoint (`pulumi stack history`, `pulumi stack import`), then rotate what the up job holds.\n"
+  );
 }
 
 export function run(argv: string[]): void {
