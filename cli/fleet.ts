@@ -30,7 +30,7 @@
  * fails naming the variable; the others go on. Nothing here prints a credential.
  *
  * Ctrl-C once: no stack starts after it; running ones finish (each runs in a session of its own, out of the
- * terminal's reach), the table lists the rest as not started, exit 130. Ctrl-C again cancels the running ones
+ * terminal's reach: cli/lib/session-engine.ts), the table lists the rest as not started, exit 130. Ctrl-C again cancels the running ones
  * as `pulumi` does on Ctrl-C (the statements in flight finish).
  *
  * Exit codes (cli/lib/fleet.ts EXIT): 0 clean / converged / every check passes; 7 drift (preview) or a failing
@@ -72,6 +72,7 @@ import {
   type StackResult,
 } from "./lib/fleet";
 import { engineBin, pulumiEnv, REPO_ROOT } from "./lib/pulumi";
+import { sessionEngine } from "./lib/session-engine";
 
 class UsageError extends Error {}
 
@@ -207,32 +208,6 @@ interface Fleet {
 }
 
 const since = (t0: number): number => Math.round((Date.now() - t0) / 100) / 10;
-
-/**
- * The engine, each run in a session of its own (`setsid`): the terminal's Ctrl-C goes to the foreground process
- * group, which would otherwise cancel every running stack; this way it reaches the fleet alone, which stops
- * starting stacks and lets the running ones finish. Without setsid, Ctrl-C cancels them as pulumi does.
- */
-async function sessionEngine(scratch: string): Promise<{ pulumi: PulumiCommand; isolated: boolean }> {
-  const engine = engineBin();
-  let setsid: string | undefined;
-  try {
-    setsid = execFileSync("sh", ["-c", "command -v setsid"], { encoding: "utf8" }).trim() || undefined;
-  } catch {
-    setsid = undefined;
-  }
-  if (!setsid) return { pulumi: await PulumiCommand.get({ root: path.dirname(engine) }), isolated: false };
-  const bin = path.join(scratch, "bin");
-  fs.mkdirSync(bin, { recursive: true });
-  // -w: should setsid have to fork (only when started as a process group leader), it still waits and exits
-  // with the CLI's status.
-  fs.writeFileSync(
-    path.join(bin, "pulumi"),
-    `#!/bin/sh\nexec ${JSON.stringify(setsid)} -w ${JSON.stringify(path.join(engine, "pulumi"))} "$@"\n`,
-    { mode: 0o755 },
-  );
-  return { pulumi: await PulumiCommand.get({ root: scratch }), isolated: true };
-}
 
 function openStack(fleet: Fleet, stack: string, credentials: Record<string, string>): Promise<Stack> {
   return LocalWorkspace.selectStack(
@@ -461,7 +436,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.out(formatFleet(merged, options.format) + "\n");
     return exitCodeOf(merged);
   }
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "stage2-fleet-"));
   let interrupted = false;
   const cancel = new AbortController();
   const say = (line: string) => io.err(`fleet: ${line}\n`);
@@ -477,11 +451,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   process.on("SIGINT", onInterrupt);
   try {
     const env = pulumiEnv();
-    const engine = await sessionEngine(scratch);
-    if (!engine.isolated) say("setsid is not installed: Ctrl-C will cancel the running stacks too");
+    const pulumi = await sessionEngine(engineBin());
     const { selected, unmatched } = selectStacks(
       parseSelector(options.selector),
-      await existingStacks(options.cwd, env, engine.pulumi),
+      await existingStacks(options.cwd, env, pulumi),
     );
     if (unmatched.length) {
       throw new UsageError(
@@ -499,7 +472,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     const fleet: Fleet = {
       options: { ...options, concurrency },
       env,
-      pulumi: engine.pulumi,
+      pulumi,
       revision: programRevision(options.cwd),
       stopping: () => interrupted,
       cancel: cancel.signal,
@@ -527,7 +500,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return exitCodeOf(run);
   } finally {
     process.off("SIGINT", onInterrupt);
-    fs.rmSync(scratch, { recursive: true, force: true });
   }
 }
 
