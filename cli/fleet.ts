@@ -136,7 +136,8 @@ export function parseArgs(argv: readonly string[]): FleetOptions & { files: stri
   const shard = shardText === undefined ? undefined : parseShard(shardText);
   if (shardText !== undefined && !shard) throw new UsageError("--shard must be i/K, e.g. 2/4 (the second of four)");
   if (command === "merge") {
-    if (!files.length) throw new UsageError("merge needs the shards' JSON files");
+    // With --shards, no file at all is a result: every shard reported nothing.
+    if (!files.length && shards === undefined) throw new UsageError("merge needs the shards' JSON files");
     return { command: "preview", selector: "", concurrency: 1, format, cwd: "", skipConverged: true, files, shards };
   }
   if (files.length) throw new UsageError(`unexpected argument ${files[0]}`);

@@ -376,6 +376,12 @@ export const fleetRunSchema = z.object({
 export function mergeShards(shards: readonly FleetRun[], expectedShards?: number): FleetRun {
   const problems = shards.flatMap((s) => s.problems);
   const first = shards[0];
+  const missing = (): string[] => {
+    const reported = new Set(shards.map((s) => s.shard));
+    return Array.from({ length: expectedShards ?? 0 }, (_, i) => `${i + 1}/${expectedShards}`)
+      .filter((shard) => !reported.has(shard))
+      .map((shard) => `shard ${shard} reported nothing: its stacks were not checked (see its job's log)`);
+  };
   if (!first) {
     return {
       command: "preview",
@@ -385,7 +391,7 @@ export function mergeShards(shards: readonly FleetRun[], expectedShards?: number
       concurrency: 0,
       interrupted: false,
       stacks: [],
-      problems: ["no shard reported anything"],
+      problems: ["no shard reported anything", ...missing()],
     };
   }
   for (const key of ["command", "selector", "revision"] as const) {
@@ -405,14 +411,7 @@ export function mergeShards(shards: readonly FleetRun[], expectedShards?: number
       stacks.push(s);
     }
   }
-  if (expectedShards !== undefined) {
-    const reported = new Set(shards.map((s) => s.shard));
-    for (let i = 1; i <= expectedShards; i++) {
-      if (!reported.has(`${i}/${expectedShards}`)) {
-        problems.push(`shard ${i}/${expectedShards} reported nothing: its stacks were not checked (see its job's log)`);
-      }
-    }
-  }
+  problems.push(...missing());
   return {
     command: first.command,
     selector: first.selector,
