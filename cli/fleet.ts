@@ -42,10 +42,9 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LocalWorkspace, PulumiCommand, type OpMap, type Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, Stack, type OpMap, type PulumiCommand } from "@pulumi/pulumi/automation";
 import { planFromEvents, type EngineEvent, type PlanLine } from "../report/plan";
 import { firstError } from "./plan";
-import { liveReport, printable as captureText } from "./report";
 import { stateGuardRefusal } from "./state-guard";
 import {
   convergedMarker,
@@ -210,11 +209,20 @@ interface Fleet {
 
 const since = (t0: number): number => Math.round((Date.now() - t0) / 100) / 10;
 
-function openStack(fleet: Fleet, stack: string, credentials: Record<string, string>): Promise<Stack> {
-  return LocalWorkspace.selectStack(
-    { stackName: stack, workDir: fleet.options.cwd },
-    { pulumiCommand: fleet.pulumi, envVars: { ...fleet.env, ...credentials } },
-  );
+/**
+ * The stack through the Automation API, without `pulumi stack select`: every command the API runs names its
+ * stack (`--stack`), and selecting would change the stack the operator's checkout has selected (a later
+ * `scripts/stage2.sh preview` without --stack would run on whichever stack the fleet ran last), besides costing a
+ * CLI start per stack. That the stack exists, `pulumi stack ls` said before anything ran.
+ */
+async function openStack(fleet: Fleet, stack: string, credentials: Record<string, string>): Promise<Stack> {
+  const workspace = await LocalWorkspace.create({
+    workDir: fleet.options.cwd,
+    pulumiCommand: fleet.pulumi,
+    envVars: { ...fleet.env, ...credentials },
+  });
+  workspace.selectStack = async () => undefined;
+  return Stack.select(stack, workspace);
 }
 
 /** The CLI's output, collected for the error line when the engine's events hold none. */
@@ -329,6 +337,8 @@ async function reportStack(fleet: Fleet, stack: string): Promise<StackResult> {
   if (credentials.missing) return failed(stack, missingCredential(credentials.missing), t0);
   try {
     const place = { cwd: fleet.options.cwd, env: { ...fleet.env, ...credentials.env }, detached: true };
+    // Loaded for report only: its database and model modules are a second of a fleet's start.
+    const { liveReport, printable: captureText } = await import("./report");
     const captured = await liveReport(stack, place);
     const failing = captured.failing ?? [];
     return {

@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { EXIT } from "../../cli/lib/fleet";
+import { runPulumi } from "../../cli/lib/pulumi";
 import { databaseChecksum, freshDatabase, withClient, type TestDatabase } from "../support/database";
 import { createFleetProject, type FleetProject, type FleetRunResult } from "../support/fleet";
 
@@ -69,11 +70,15 @@ describe("npm run fleet: six stacks on local databases", function () {
     fs.rmSync(scratch, { recursive: true, force: true });
   });
 
-  it("preview: all clean, exit 0", async () => {
+  it("preview: all clean, exit 0; the stack the checkout has selected stays selected", async () => {
+    const place = { cwd: project.dir, env: project.env };
+    assert.equal((await runPulumi(["stack", "select", "fleet-c"], place)).code, 0);
+    const selected = () => runPulumi(["stack", "--show-name"], place);
     const preview = await project.fleet(["preview", "--stacks", "fleet-*"]);
     assert.equal(preview.code, EXIT.ok, shown(preview));
     for (const stack of STACKS) assert.match(row(preview, stack), /\sclean\s.*no changes$/);
     assert.match(preview.stdout, /6 stacks: 6 clean \(exit 0/);
+    assert.equal((await selected()).stdout.trim(), "fleet-c");
   });
 
   it("preview: one drifted stack, as two shards merged: exit 7, its line under its stack", async () => {

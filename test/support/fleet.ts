@@ -88,7 +88,7 @@ export async function createFleetProject(dir: string): Promise<FleetProject> {
         // In a process group of its own, so that a test can press Ctrl-C to the group, as a terminal does.
         const child = spawn(
           process.execPath,
-          ["-r", "ts-node/register", path.join(REPO_ROOT, "cli", "fleet.ts"), ...args, "--cwd", dir],
+          [path.join(REPO_ROOT, "scripts", "lib", "run.js"), "cli/fleet.ts", ...args, "--cwd", dir],
           { cwd: REPO_ROOT, env: { ...process.env, ...env, ...credentials, ...options.env }, detached: true },
         );
         let stdout = "";
