@@ -27,6 +27,7 @@ import {
   type StackResult,
 } from "../../cli/lib/fleet";
 import { failingChecks, type Checks } from "../../report/verify";
+import { fleetTargets, type FleetBenchResult, type FleetSample } from "../../bench/lib/fleet-format";
 
 const STACKS = ["prod-us", "staging", "prod-eu", "prod-ap", "preview-42"];
 
@@ -302,5 +303,38 @@ describe("verification report: failing checks by name", () => {
       "seeds_ok.partner_normalization",
       "features_present (missing: TELCO/ENABLE_PROJECTS)",
     ]);
+  });
+});
+
+describe("bench:fleet: issue 28's targets from one run's samples", () => {
+  const sample = (stacks: number, concurrency: number, ms: number): FleetSample => ({
+    stacks,
+    concurrency,
+    ms,
+    peakRssBytes: 0,
+    load: [0, 0],
+  });
+  const result = (samples: FleetSample[]): FleetBenchResult =>
+    ({ sizes: [1, 50], concurrencies: [1, 2, 4], samples }) as unknown as FleetBenchResult;
+
+  it("best concurrency against the baseline at the largest size, and concurrency 1 against it", () => {
+    const targets = fleetTargets(
+      result([
+        sample(1, 0, 5000),
+        sample(1, 1, 1000),
+        sample(50, 0, 300_000),
+        sample(50, 1, 320_000),
+        sample(50, 2, 180_000),
+        sample(50, 4, 190_000),
+      ]),
+    );
+    assert.deepEqual(
+      targets.map((t) => [t.measured.toFixed(3), t.met]),
+      [
+        [(300 / 180).toFixed(3), true],
+        [(320 / 300).toFixed(3), true],
+      ],
+    );
+    assert.equal(fleetTargets(result([sample(50, 0, 100_000), sample(50, 1, 120_000)]))[1].met, false);
   });
 });
