@@ -375,6 +375,8 @@ function notStarted(stack: string, why: string, wave?: number): StackResult {
 async function runFleet(fleet: Fleet, stacks: readonly string[]): Promise<StackResult[]> {
   const { options, say } = fleet;
   const results = new Map<string, StackResult>();
+  // The table lists a rollout in the order it ran: the canary first, then wave by wave.
+  let order = stacks;
   const done = (r: StackResult) => {
     results.set(r.stack, r);
     say(`${r.stack}: ${r.status.replace("_", " ")}${r.seconds === undefined ? "" : ` (${r.seconds} s)`}: ${r.detail}`);
@@ -382,6 +384,7 @@ async function runFleet(fleet: Fleet, stacks: readonly string[]): Promise<StackR
   if (options.command === "up") {
     const canary = options.canary ?? stacks[0];
     const waves = planWaves(stacks, canary, options.concurrency);
+    order = waves.flat();
     let stoppedBy: string | undefined;
     for (const [i, wave] of waves.entries()) {
       if (stoppedBy || fleet.stopping()) {
@@ -406,7 +409,7 @@ async function runFleet(fleet: Fleet, stacks: readonly string[]): Promise<StackR
     );
     for (const s of stacks) if (!results.has(s)) results.set(s, notStarted(s, "not started: Ctrl-C"));
   }
-  return stacks.map((s) => results.get(s)!);
+  return order.map((s) => results.get(s)!);
 }
 
 /** The stacks of this project in the backend, through the Automation API (`pulumi stack ls`). */
