@@ -201,7 +201,7 @@ async function main(argv: string[]): Promise<void> {
     );
     const result: FleetBenchResult = {
       startedAt,
-      command: `npm run bench:fleet -- ${argv.join(" ")}`.trim(),
+      command: argv.length ? `npm run bench:fleet -- ${argv.join(" ")}` : "npm run bench:fleet",
       machine,
       revision: programRevision(REPO_ROOT).revision,
       sizes,
