@@ -21,6 +21,7 @@ import {
   allOk,
   checksOf,
   expectedChecks,
+  failingChecks,
   formatCapture,
   reportSchema,
   type VerificationReport,
@@ -34,6 +35,8 @@ export interface CapturedReport {
   readonly report: VerificationReport;
   /** Every check as the stack intends it (a rollback's objects absent). */
   readonly allOk: boolean;
+  /** The checks that fail, named as the plan names them (a live check only: the recorded one has no model). */
+  readonly failing?: readonly string[];
   readonly rollback: Rollback | null;
   /** "live", or "state" (the last recorded result). */
   readonly source: "live" | "state";
@@ -60,10 +63,12 @@ export async function liveReport(stack: string, place: StackPlace, now = new Dat
       env: process.env,
     });
     const report = await runVerification(new Db(transport, config.ddl), model.verification);
+    const [checks, expected] = [checksOf(report), expectedChecks(model.verification)];
     return {
       stack,
       report,
-      allOk: allOk(checksOf(report), expectedChecks(model.verification)),
+      allOk: allOk(checks, expected),
+      failing: failingChecks(checks, expected),
       rollback: model.rollback,
       source: "live",
       checkedAt: now.toISOString(),

@@ -277,3 +277,27 @@ function featureLines(f: VerificationReport["features_present"]): string[] {
       enabledText(f.enabled.rows, f.enabled.count),
   ];
 }
+
+/**
+ * The checks that do not read as `expected`, named as the plan names them: `indexes_ok.derived_status`,
+ * `bucket_ok`, `features_present (missing: TELCO/ENABLE_PROJECTS)`.
+ */
+export function failingChecks(checks: Checks, expected: Checks): string[] {
+  const failing: string[] = [];
+  for (const key of Object.keys(expected) as (keyof Checks)[]) {
+    const got = checks[key];
+    const want = expected[key];
+    if (key === "features_missing") {
+      if (checks.features_missing.length)
+        failing.push(`features_present (missing: ${checks.features_missing.join(", ")})`);
+    } else if (typeof want === "object") {
+      const [g, w] = [got as Record<string, boolean>, want as Record<string, boolean>];
+      for (const sub of [...new Set([...Object.keys(w), ...Object.keys(g ?? {})])]) {
+        if (g?.[sub] !== w[sub]) failing.push(`${key}.${sub}`);
+      }
+    } else if (got !== want) {
+      failing.push(key);
+    }
+  }
+  return failing;
+}

@@ -71,12 +71,20 @@ export interface CliResult {
 /** Runs the CLI non-interactively; resolves with the exit code and output, never throws. */
 export function runPulumi(
   args: readonly string[],
-  options: { cwd: string; env: Record<string, string>; timeoutMs?: number; onOutput?: (chunk: string) => void },
+  options: {
+    cwd: string;
+    env: Record<string, string>;
+    timeoutMs?: number;
+    onOutput?: (chunk: string) => void;
+    /** In a session of its own, out of reach of the terminal's Ctrl-C (npm run fleet lets running stacks finish). */
+    detached?: boolean;
+  },
 ): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(path.join(engineBin(), "pulumi"), [...args, "--non-interactive", "--color", "never"], {
       cwd: options.cwd,
       env: { ...process.env, ...options.env },
+      detached: options.detached ?? false,
     });
     let stdout = "";
     let stderr = "";

@@ -10,6 +10,8 @@ import { runPulumi } from "./pulumi";
 export interface StackPlace {
   readonly cwd: string;
   readonly env: Record<string, string>;
+  /** The CLI runs in a session of its own (cli/lib/pulumi.ts runPulumi). */
+  readonly detached?: boolean;
 }
 
 /**
