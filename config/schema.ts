@@ -6,6 +6,7 @@
 import {
   CREDENTIAL_VARIABLES,
   credentialsSchema,
+  missingDatabaseUrlProblem,
   RETIRED_SETTINGS,
   retiredSettingProblem,
   type Credentials,
@@ -319,17 +320,8 @@ function crossKeyProblems(
   const transport = values.transport ?? "direct";
   const environment = values.environment;
   const given = (key: string): boolean => values[key] !== undefined && values[key] !== null;
-  const {
-    databaseUrl: DATABASE_URL,
-    accessToken: ACCESS_TOKEN,
-    reviewerPassword: REVIEWER_PASSWORD,
-  } = CREDENTIAL_VARIABLES;
-  if (transport === "direct" && !credentials.databaseUrl) {
-    problems.push(
-      `${DATABASE_URL}: is required with transport direct: export ${DATABASE_URL}='postgresql://...' (the owner's ` +
-        "URL for up; a preview may use the read-only reviewer's; README: Credentials)",
-    );
-  }
+  const { accessToken: ACCESS_TOKEN, reviewerPassword: REVIEWER_PASSWORD } = CREDENTIAL_VARIABLES;
+  if (transport === "direct" && !credentials.databaseUrl) problems.push(missingDatabaseUrlProblem());
   const preflight = (typeof values.preflight === "object" && values.preflight) || {};
   const { requireBackup, backupCommand, backupWaiver } = preflight as Record<string, unknown>;
   const backupRequired = typeof requireBackup === "boolean" ? requireBackup : environment === "prod";
