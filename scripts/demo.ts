@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Client } from "pg";
 import { createDatabase, destroyCluster, ensureCluster } from "./localdb";
+import { urlForRole } from "../config/database-url";
 import {
   engineBin,
   projectCopy,
@@ -74,7 +75,7 @@ async function main(keep: boolean): Promise<void> {
   fs.writeFileSync(path.join(ROOT, "passphrase"), passphrase, { mode: 0o600 });
   // The read-only role previews connect as (model/reviewer.ts); `up` creates it with this password.
   const reviewerPassword = randomBytes(24).toString("hex");
-  const reviewerUrl = databaseUrl.replace(/\/\/postgres:[^@]*@/, `//stage2_reviewer:${reviewerPassword}@`);
+  const reviewerUrl = urlForRole(databaseUrl, "stage2_reviewer", reviewerPassword);
   const env = pulumiEnv({
     PULUMI_BACKEND_URL: `file://${path.join(ROOT, "state")}`,
     PULUMI_CONFIG_PASSPHRASE: passphrase,
