@@ -454,11 +454,14 @@ export interface ParseOptions {
 }
 
 /**
- * Validates raw config values (keys without the `stage2:` namespace; objects may arrive as JSON strings) and the
- * credentials of the environment.
+ * Raw config values with the objects the engine hands over as JSON text (a value set whole rather than with
+ * --path) decoded; a value that cannot be decoded is a problem naming its key, and is left as it was.
  */
-export function parseStackConfig(raw: Readonly<Record<string, unknown>>, options: ParseOptions = {}): StackConfig {
-  const { credentials = {}, use = "change" } = options;
+export function decodeStackValues(raw: Readonly<Record<string, unknown>>): {
+  values: Record<string, unknown>;
+  problems: string[];
+  unreadable: Set<string>;
+} {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   const unreadable = new Set<string>();
@@ -474,6 +477,16 @@ export function parseStackConfig(raw: Readonly<Record<string, unknown>>, options
     }
     values[key] = value;
   }
+  return { values, problems, unreadable };
+}
+
+/**
+ * Validates raw config values (keys without the `stage2:` namespace; objects may arrive as JSON strings) and the
+ * credentials of the environment.
+ */
+export function parseStackConfig(raw: Readonly<Record<string, unknown>>, options: ParseOptions = {}): StackConfig {
+  const { credentials = {}, use = "change" } = options;
+  const { values, problems, unreadable } = decodeStackValues(raw);
   problems.push(...retiredSettings(values));
   const result = stackConfigSchema.safeParse(values);
   if (!result.success) {
