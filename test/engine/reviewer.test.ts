@@ -15,14 +15,8 @@ import { Client } from "pg";
 import { planOf } from "../../report/plan";
 import { readEvents } from "../../cli/plan";
 import { databaseChecksum, withClient } from "../support/database";
-import {
-  createTestStack,
-  previewJobEnv,
-  runShell,
-  testReviewer,
-  type CliResult,
-  type TestStack,
-} from "../support/engine";
+import { createTestStack, previewJobEnv, testReviewer, type CliResult, type TestStack } from "../support/engine";
+import { runShell } from "../support/shell";
 
 const output = (r: CliResult) => `${r.stdout}\n${r.stderr}`;
 

@@ -6,7 +6,6 @@
  * no Pulumi.<stack>.yaml lands in the work tree), with a local file backend and a passphrase secrets
  * provider. Nothing here is mocked: a test that needs the engine fails when it is missing.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -139,28 +138,6 @@ export function testReviewer(label: string): TestReviewer {
     // The derivation `npm run reviewer-url` prints (cli/reviewer-url.ts).
     urlFor: (db, as = password) => urlForRole(db.url, name, as),
   };
-}
-
-/**
- * Runs `command` with bash, as an operator types it (so `"$(...)"`, pipes and the repository's scripts work as the
- * docs show them), in `cwd` with `env` over this process's environment; resolves with exit code and output.
- */
-export function runShell(
-  command: string,
-  options: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number },
-): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn("bash", ["-c", command], { cwd: options.cwd, env: { ...process.env, ...options.env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 300_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 /**
