@@ -35,7 +35,8 @@ const CLUSTER = "demo";
 const DATABASE = "stage2_demo";
 const ROOT = path.join(REPO_ROOT, ".stage2", "demo");
 const PROJECT = path.join(ROOT, "project");
-let steps = 10;
+/** The steps `say` numbers: eight, then the clean-up unless --keep. */
+let steps = 9;
 
 /** The demo's own stack: the local stack's settings and the reviewer; no credential (they are the environment's). */
 const DEMO_STACK_FILE = `# npm run demo's own stack (scripts/demo.ts); the credentials are in the environment of each run.
@@ -183,7 +184,7 @@ async function clean(env?: Record<string, string>): Promise<void> {
 
 if (require.main === module) {
   const argv = process.argv.slice(2);
-  if (argv.includes("--keep")) steps = 9;
+  if (argv.includes("--keep")) steps = 8;
   if (argv.includes("--clean")) steps = 1;
   const run = argv.includes("--clean") ? clean() : main(argv.includes("--keep"));
   run.catch((error: Error) => {
