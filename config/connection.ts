@@ -4,7 +4,7 @@
  * (config/schema.ts), so here a problem can only mean the provider runs with settings the program never saw; the
  * messages still name the variable or key.
  */
-import { CREDENTIAL_VARIABLES, type Credentials } from "./credentials";
+import { CREDENTIAL_VARIABLES, missingDatabaseUrlProblem, type Credentials } from "./credentials";
 import { parseDatabaseUrl, type DatabaseTarget } from "./database-url";
 import { DDL_DURATIONS, DEFAULT_TIMEOUTS, durationProblem, type Timeouts } from "./durations";
 import { PROJECT_ROOT } from "./project";
@@ -66,11 +66,7 @@ export function parseConnection(get: (key: string) => unknown, credentials: Cred
   }
   if (transport !== "direct") throw new Error(`stage2:transport must be direct or management-api, not "${transport}"`);
   const databaseUrl = credentials.databaseUrl;
-  if (!databaseUrl) {
-    throw new Error(
-      `${CREDENTIAL_VARIABLES.databaseUrl} is not set: export it with the database's postgresql:// URL (README: Credentials)`,
-    );
-  }
+  if (!databaseUrl) throw new Error(missingDatabaseUrlProblem());
   return { transport, databaseUrl, target: databaseTarget(databaseUrl), timeouts };
 }
 

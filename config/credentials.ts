@@ -22,6 +22,30 @@ export type CredentialName = keyof typeof CREDENTIAL_VARIABLES;
 export type Credentials = { readonly [K in CredentialName]?: string };
 export type Environment = Readonly<Record<string, string | undefined>>;
 
+/**
+ * How to put a credential in the environment of the commands that follow without typing it on a command line,
+ * which stays in the shell's history and, while it runs, in every process list (ps, /proc/<pid>/cmdline):
+ * `read -s` takes it from the terminal, unechoed.
+ */
+export function readFromTerminal(variable: string): string {
+  return `\`read -rs ${variable} && export ${variable}\`, paste it, press Enter (in CI: the job's secret)`;
+}
+
+/**
+ * What to do when STAGE2_DATABASE_URL is not set. A `"$(...)"` expansion, as shown for the reviewer's and the
+ * local stack's URLs, puts another command's output in the variable, never in history or an argument list.
+ */
+export function missingDatabaseUrlProblem(): string {
+  const v = CREDENTIAL_VARIABLES.databaseUrl;
+  return (
+    `${v}: is not set. It is the URL of the database of the stack named by --stack, and comes from the ` +
+    `environment only, never a command line (the shell's history and the process list keep it): ` +
+    `${readFromTerminal(v)}. The owner's URL (postgres) for up; a preview may use the read-only reviewer's: ` +
+    `${v}="$(npm run -s reviewer-url -- --stack <stack>)"; the local stack's: ` +
+    `export ${v}="$(npm run -s localdb -- url)" (README: Credentials)`
+  );
+}
+
 /** The credentials set in `env` (an empty variable counts as unset). */
 export function credentialsFrom(env: Environment): Credentials {
   const credentials: Partial<Record<CredentialName, string>> = {};

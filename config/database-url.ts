@@ -123,6 +123,31 @@ function isReadableFile(file: string): boolean {
   }
 }
 
+/**
+ * The user `role` logs in as where `connectedUser` does. Supabase's pooler (Supavisor) names the project in the
+ * user, after a dot (`postgres.<ref>`), and routes every role of the project that way: another role through the
+ * same pooler is `<role>.<ref>`. A direct connection names the role alone.
+ */
+export function loginUserFor(role: string, connectedUser: string): string {
+  const project = /^[^.]+(\..+)$/.exec(connectedUser)?.[1] ?? "";
+  return `${role}${project}`;
+}
+
+/**
+ * `url` logging in as `role` with `password`: everything else (host, port, database, sslmode and sslrootcert)
+ * kept as the URL says it, so the role reaches the same database the same way. For a URL that parseDatabaseUrl
+ * accepted; the password is percent-encoded, as the parser decodes it.
+ */
+export function urlForRole(url: string, role: string, password: string): string {
+  const bare = new URL(url);
+  bare.search = "";
+  const connected = parse(bare.toString()).user ?? "";
+  const next = new URL(url);
+  next.username = encodeURIComponent(loginUserFor(role, connected));
+  next.password = encodeURIComponent(password);
+  return next.toString();
+}
+
 /** `host:port/database as user`, never the password. */
 export function describeTarget(target: Pick<DatabaseTarget, "host" | "port" | "database" | "user">): string {
   return `${target.host}:${target.port}/${target.database} as ${target.user}`;

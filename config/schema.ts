@@ -6,6 +6,7 @@
 import {
   CREDENTIAL_VARIABLES,
   credentialsSchema,
+  missingDatabaseUrlProblem,
   RETIRED_SETTINGS,
   retiredSettingProblem,
   type Credentials,
@@ -319,17 +320,8 @@ function crossKeyProblems(
   const transport = values.transport ?? "direct";
   const environment = values.environment;
   const given = (key: string): boolean => values[key] !== undefined && values[key] !== null;
-  const {
-    databaseUrl: DATABASE_URL,
-    accessToken: ACCESS_TOKEN,
-    reviewerPassword: REVIEWER_PASSWORD,
-  } = CREDENTIAL_VARIABLES;
-  if (transport === "direct" && !credentials.databaseUrl) {
-    problems.push(
-      `${DATABASE_URL}: is required with transport direct: export ${DATABASE_URL}='postgresql://...' (the owner's ` +
-        "URL for up; a preview may use the read-only reviewer's; README: Credentials)",
-    );
-  }
+  const { accessToken: ACCESS_TOKEN, reviewerPassword: REVIEWER_PASSWORD } = CREDENTIAL_VARIABLES;
+  if (transport === "direct" && !credentials.databaseUrl) problems.push(missingDatabaseUrlProblem());
   const preflight = (typeof values.preflight === "object" && values.preflight) || {};
   const { requireBackup, backupCommand, backupWaiver } = preflight as Record<string, unknown>;
   const backupRequired = typeof requireBackup === "boolean" ? requireBackup : environment === "prod";
@@ -462,11 +454,14 @@ export interface ParseOptions {
 }
 
 /**
- * Validates raw config values (keys without the `stage2:` namespace; objects may arrive as JSON strings) and the
- * credentials of the environment.
+ * Raw config values with the objects the engine hands over as JSON text (a value set whole rather than with
+ * --path) decoded; a value that cannot be decoded is a problem naming its key, and is left as it was.
  */
-export function parseStackConfig(raw: Readonly<Record<string, unknown>>, options: ParseOptions = {}): StackConfig {
-  const { credentials = {}, use = "change" } = options;
+export function decodeStackValues(raw: Readonly<Record<string, unknown>>): {
+  values: Record<string, unknown>;
+  problems: string[];
+  unreadable: Set<string>;
+} {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   const unreadable = new Set<string>();
@@ -482,6 +477,16 @@ export function parseStackConfig(raw: Readonly<Record<string, unknown>>, options
     }
     values[key] = value;
   }
+  return { values, problems, unreadable };
+}
+
+/**
+ * Validates raw config values (keys without the `stage2:` namespace; objects may arrive as JSON strings) and the
+ * credentials of the environment.
+ */
+export function parseStackConfig(raw: Readonly<Record<string, unknown>>, options: ParseOptions = {}): StackConfig {
+  const { credentials = {}, use = "change" } = options;
+  const { values, problems, unreadable } = decodeStackValues(raw);
   problems.push(...retiredSettings(values));
   const result = stackConfigSchema.safeParse(values);
   if (!result.success) {

@@ -46,6 +46,12 @@ export interface Guardrail {
   readonly description: string;
   /** Messages, one per violation; empty when the resource complies or is not concerned. */
   check(resource: ResourceFacts, stack: StackFacts, scope: ProtectionScope): string[];
+  /**
+   * For a guardrail whose verdict follows from one stack-wide setting: its messages over all of a stack's
+   * resources at once, naming the setting once and each resource once. The program checks its whole model this
+   * way (modelViolations); the pack, which the engine shows one resource at a time, uses `check`.
+   */
+  checkAll?(resources: readonly ResourceFacts[], stack: StackFacts, scope: ProtectionScope): string[];
 }
 
 /** `Table`, `Bucket`, ... for Stage 2 resources; undefined for anything else (components, the stack). */
@@ -101,6 +107,41 @@ function isReviewerPolicy(policy: Partial<PolicySpec>, roles: readonly string[])
   );
 }
 
+/**
+ * The protection guardrail over some resources: the tables among them that are not protected in a stack that
+ * counts as production, in one message per stack, naming stage2:protectTables once and each table once. One
+ * setting decides the protection of every table, so a message per table would say the same thing thirteen
+ * times and bury the fix.
+ */
+function unprotectedTables(resources: readonly ResourceFacts[], stack: StackFacts, scope: ProtectionScope): string[] {
+  const byStack = new Map<string | undefined, string[]>();
+  for (const { type, urn, props, protect } of resources) {
+    if (kindOf(type) !== "Table" || protect) continue;
+    const table = props as Partial<TableSpec>;
+    const stackName = stackOfUrn(urn);
+    byStack.set(stackName, [...(byStack.get(stackName) ?? []), qualified(table.schema, table.name)]);
+  }
+  return [...byStack].flatMap(([stackName, names]) => {
+    const one = names.length === 1;
+    const tables = one ? `table ${names[0]}` : `${names.length} tables (${names.join(", ")})`;
+    if (stack.environment === undefined) {
+      return [
+        `${tables}: cannot tell whether stack ${String(stackName)} is production, because stage2:environment ` +
+          "is not visible to the policy pack; run it through the analyzer shim in policy/bin " +
+          "(PulumiPolicy.yaml runtime stage2-nodejs), which passes the stack's config.",
+      ];
+    }
+    const byEnvironment = scope.environments.includes(stack.environment);
+    const byName = stackName !== undefined && scope.stacks.includes(stackName);
+    if (!byEnvironment && !byName) return [];
+    const why = byEnvironment ? `stage2:environment is ${stack.environment}` : `the stack is named ${stackName}`;
+    return [
+      `${tables} ${one ? "is" : "are"} not protected although ${why}: set stage2:protectTables to true ` +
+        `(the default for prod), so that no update or destroy can drop ${one ? "it" : "them"}.`,
+    ];
+  });
+}
+
 export const GUARDRAILS: readonly Guardrail[] = [
   {
     name: "stage2-no-feature-flag-enabled",
@@ -137,27 +178,10 @@ export const GUARDRAILS: readonly Guardrail[] = [
     name: "stage2-prod-tables-protected",
     description:
       "In production the engine may not delete a Stage 2 table (protect), so a destroy or a table dropped from the model cannot lose data.",
-    check({ type, urn, props, protect }, stack, scope) {
-      if (kindOf(type) !== "Table" || protect) return [];
-      const table = props as Partial<TableSpec>;
-      const name = qualified(table.schema, table.name);
-      const stackName = stackOfUrn(urn);
-      if (stack.environment === undefined) {
-        return [
-          `table ${name}: cannot tell whether stack ${String(stackName)} is production, because stage2:environment ` +
-            "is not visible to the policy pack; run it through the analyzer shim in policy/bin " +
-            "(PulumiPolicy.yaml runtime stage2-nodejs), which passes the stack's config.",
-        ];
-      }
-      const byEnvironment = scope.environments.includes(stack.environment);
-      const byName = stackName !== undefined && scope.stacks.includes(stackName);
-      if (!byEnvironment && !byName) return [];
-      const why = byEnvironment ? `stage2:environment is ${stack.environment}` : `the stack is named ${stackName}`;
-      return [
-        `table ${name} is not protected although ${why}: set stage2:protectTables to true ` +
-          "(the default for prod), so that no update or destroy can drop it.",
-      ];
+    check(resource, stack, scope) {
+      return unprotectedTables([resource], stack, scope);
     },
+    checkAll: unprotectedTables,
   },
   {
     name: "stage2-policies-authenticated-only",
@@ -247,15 +271,17 @@ export function modelViolations(
   stack: { readonly name: string; readonly environment: string; readonly protectTables: boolean },
   scope: ProtectionScope = DEFAULT_PROTECTION_SCOPE,
 ): string[] {
-  return objects.flatMap(({ kind, spec }) => {
-    const facts: ResourceFacts = {
-      type: `${RESOURCE_TYPE_PREFIX}${kind}`,
-      urn: `urn:pulumi:${stack.name}::stage2::${RESOURCE_TYPE_PREFIX}${kind}::model`,
-      props: spec as Record<string, unknown>,
-      protect: kind === "Table" && stack.protectTables,
-    };
-    return GUARDRAILS.flatMap((g) =>
-      g.check(facts, { environment: stack.environment }, scope).map((m) => `${g.name}: ${m}`),
-    );
-  });
+  const resources = objects.map(({ kind, spec }): ResourceFacts => ({
+    type: `${RESOURCE_TYPE_PREFIX}${kind}`,
+    urn: `urn:pulumi:${stack.name}::stage2::${RESOURCE_TYPE_PREFIX}${kind}::model`,
+    props: spec as Record<string, unknown>,
+    protect: kind === "Table" && stack.protectTables,
+  }));
+  const facts: StackFacts = { environment: stack.environment };
+  return GUARDRAILS.flatMap((g) =>
+    (g.checkAll
+      ? g.checkAll(resources, facts, scope)
+      : resources.flatMap((resource) => g.check(resource, facts, scope))
+    ).map((m) => `${g.name}: ${m}`),
+  );
 }

@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Client } from "pg";
 import { createDatabase, destroyCluster, ensureCluster } from "./localdb";
+import { urlForRole } from "../config/database-url";
 import {
   engineBin,
   projectCopy,
@@ -34,7 +35,8 @@ const CLUSTER = "demo";
 const DATABASE = "stage2_demo";
 const ROOT = path.join(REPO_ROOT, ".stage2", "demo");
 const PROJECT = path.join(ROOT, "project");
-let steps = 10;
+/** The steps `say` numbers: eight, then the clean-up unless --keep. */
+let steps = 9;
 
 /** The demo's own stack: the local stack's settings and the reviewer; no credential (they are the environment's). */
 const DEMO_STACK_FILE = `# npm run demo's own stack (scripts/demo.ts); the credentials are in the environment of each run.
@@ -74,7 +76,7 @@ async function main(keep: boolean): Promise<void> {
   fs.writeFileSync(path.join(ROOT, "passphrase"), passphrase, { mode: 0o600 });
   // The read-only role previews connect as (model/reviewer.ts); `up` creates it with this password.
   const reviewerPassword = randomBytes(24).toString("hex");
-  const reviewerUrl = databaseUrl.replace(/\/\/postgres:[^@]*@/, `//stage2_reviewer:${reviewerPassword}@`);
+  const reviewerUrl = urlForRole(databaseUrl, "stage2_reviewer", reviewerPassword);
   const env = pulumiEnv({
     PULUMI_BACKEND_URL: `file://${path.join(ROOT, "state")}`,
     PULUMI_CONFIG_PASSPHRASE: passphrase,
@@ -182,7 +184,7 @@ async function clean(env?: Record<string, string>): Promise<void> {
 
 if (require.main === module) {
   const argv = process.argv.slice(2);
-  if (argv.includes("--keep")) steps = 9;
+  if (argv.includes("--keep")) steps = 8;
   if (argv.includes("--clean")) steps = 1;
   const run = argv.includes("--clean") ? clean() : main(argv.includes("--keep"));
   run.catch((error: Error) => {

@@ -2,12 +2,16 @@
  * A throwaway PostgreSQL cluster (Debian's 15, or the server binaries PG_BIN names) on a free loopback port, made to look like a hosted Supabase database
  * (sql/platform/supabase-platform.sql), for tests, the demo and the benchmark. Never used against a real project.
  *
- *   npx ts-node scripts/localdb.ts start [--name local] [--db stage2] [--fresh]
+ *   npm run localdb -- start [--name local] [--db stage2] [--fresh]
  *                              start (or reuse) a cluster, on the port it had before if that is free, and create
  *                              the database if it is missing (--fresh: drop and re-create it); prints the URL
- *   npx ts-node scripts/localdb.ts url [--name local] [--db stage2]
+ *   npm run -s localdb -- url [--name local] [--db stage2]
+ *                              the URL of a database `start` made (the cluster is started if it was stopped)
  *   npx ts-node scripts/localdb.ts stop [--name local]
  *   npx ts-node scripts/localdb.ts destroy [--name local]
+ *
+ * Both print the URL alone on stdout (for `export STAGE2_DATABASE_URL="$(npm run -s localdb -- url)"`) and which
+ * cluster and database it names on stderr. Without --db both mean the same database, stage2, the local stack's.
  *
  * Databases are cloned from a template that holds the platform fixture, so a fresh Supabase-shaped database
  * costs one CREATE DATABASE. PostgreSQL refuses to run as root: when run as root, the cluster runs as the
@@ -376,6 +380,31 @@ export function destroyCluster(name = "local"): void {
   fs.rmSync(path.join(clusterRoot(), `${name}.json`), { force: true });
 }
 
+/** Whether the cluster holds `database`. */
+export async function databaseExists(cluster: LocalCluster, database: string): Promise<boolean> {
+  const admin = await superuserClient(cluster, "postgres");
+  try {
+    return (await admin.query("select 1 from pg_database where datname = $1", [database])).rows.length > 0;
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * The database `start` creates and `url` names without --db: the local stack's. Both must mean the same one, or
+ * `url` hands out the URL of a database the stack never converged (issue 27: it printed `postgres`'s).
+ */
+export const DEFAULT_DATABASE = "stage2";
+
+/** What `start` and `url` say on stderr beside the URL: which cluster and database, never the password. */
+export function describeDatabase(
+  cluster: Pick<LocalCluster, "name" | "host" | "port">,
+  database: string,
+  what: string,
+): string {
+  return `localdb: cluster ${cluster.name} at ${cluster.host}:${cluster.port}, database ${database} (${what})`;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = "start", ...rest] = argv;
   const option = (flag: string, fallback: string): string => {
@@ -387,10 +416,22 @@ async function main(argv: string[]): Promise<void> {
     case "start":
     case "url": {
       const cluster = await ensureCluster(name);
-      const db = option("--db", "");
-      // A rehearsal database keeps its data across `stop` and `start`; `--fresh` starts it over.
-      if (db && command === "start") await (rest.includes("--fresh") ? createDatabase : ensureDatabase)(cluster, db);
-      process.stdout.write(databaseUrl(cluster, db || "postgres") + "\n");
+      const db = option("--db", DEFAULT_DATABASE);
+      let what: string;
+      if (command === "start") {
+        // A rehearsal database keeps its data across `stop` and `start`; `--fresh` starts it over.
+        const existed = await databaseExists(cluster, db);
+        await (rest.includes("--fresh") ? createDatabase : ensureDatabase)(cluster, db);
+        what = rest.includes("--fresh") ? "created empty" : existed ? "kept as it was" : "created";
+      } else if (await databaseExists(cluster, db)) {
+        what = "exists";
+      } else {
+        throw new Error(
+          `cluster ${name} has no database ${db}; create it with \`npm run localdb -- start --name ${name} --db ${db}\``,
+        );
+      }
+      process.stderr.write(`${describeDatabase(cluster, db, what)}\n`);
+      process.stdout.write(databaseUrl(cluster, db) + "\n");
       return;
     }
     case "stop":

@@ -5,7 +5,7 @@
  */
 import { Client, DatabaseError as ServerError, Pool, type PoolClient, type QueryResult } from "pg";
 import { databaseTarget } from "../config/connection";
-import { describeTarget, tlsOptions, type DatabaseTarget } from "../config/database-url";
+import { describeTarget, loginUserFor, tlsOptions, type DatabaseTarget } from "../config/database-url";
 import {
   countRoundTrip,
   DatabaseError,
@@ -98,13 +98,12 @@ export class DirectTransport implements Transport {
 
   async canLogIn(role: string, password: string): Promise<boolean> {
     countRoundTrip("login");
-    // Supabase's pooler names the project after the role (postgres.<ref>): the same suffix for this role.
-    const suffix = /^[^.]+(\..+)$/.exec(this.target.user)?.[1] ?? "";
     const client = new Client({
       host: this.target.host,
       port: this.target.port,
       database: this.target.database,
-      user: `${role}${suffix}`,
+      // Through Supabase's pooler the role logs in as <role>.<ref>, as the owner does as postgres.<ref>.
+      user: loginUserFor(role, this.target.user),
       password,
       ssl: tlsOptions(this.target),
       connectionTimeoutMillis: 15_000,

@@ -13,6 +13,7 @@ import { STAGE2_TABLE_NAMES } from "../../model/stage2";
 import {
   DEFAULT_PROTECTION_SCOPE,
   GUARDRAILS,
+  modelViolations,
   RESOURCE_TYPE_PREFIX,
   type ResourceFacts,
   type StackFacts,
@@ -133,6 +134,31 @@ describe("policy pack guardrails (policy/guardrails.ts)", () => {
       /stage2:environment is not visible/,
     );
   });
+
+  it("the program names stage2:protectTables once and each unprotected table once (issue 27)", () => {
+    const prod = { name: "prod", environment: "prod", protectTables: false };
+    const found = modelViolations(objects, prod);
+    assert.equal(found.length, 1, found.join("\n"));
+    const tables = STAGE2_TABLE_NAMES.map((t) => `public.${t}`);
+    assert.equal(
+      found[0],
+      `stage2-prod-tables-protected: ${tables.length} tables (${tables.join(", ")}) are not protected although ` +
+        "stage2:environment is prod: set stage2:protectTables to true (the default for prod), so that no update or " +
+        "destroy can drop them.",
+    );
+    assert.deepEqual(modelViolations(objects, { ...prod, protectTables: true }), []);
+    assert.deepEqual(modelViolations(objects, { ...prod, environment: "staging", name: "staging" }), []);
+    // Named prod whatever its environment says; the pack still reports each table on its own.
+    assert.match(
+      modelViolations(objects, { ...prod, environment: "staging" })[0],
+      /are not protected although the stack is named prod:/,
+    );
+    assert.equal(
+      violations(facts("Table", spec("Table"), { stack: "prod" }))["stage2-prod-tables-protected"][0],
+      "table public.partner_org is not protected although the stack is named prod: set stage2:protectTables to " +
+        "true (the default for prod), so that no update or destroy can drop it.",
+    );
+  });
 });
 
 describe("policy pack through the engine: pulumi preview --policy-pack policy", function () {
@@ -192,6 +218,28 @@ describe("policy pack through the engine: pulumi preview --policy-pack policy", 
     );
     assert.match(protectedTables.stdout, new RegExp(`✅ ${PACK}@v1\\.0\\.0`));
     assert.deepEqual(mandatoryViolations(protectedTables.stdout), []);
+  });
+
+  it("an unprotected production stack fails its preview with one message: the setting once, each table once (issue 27)", async () => {
+    await s.setConfig({ environment: "prod", projectRef: "abcdefghijklmnopqrst", protectTables: false });
+    try {
+      const preview = await s.cli(["preview"]);
+      assert.notEqual(preview.code, 0, preview.stdout);
+      const printed = `${preview.stdout}\n${preview.stderr}`;
+      const count = (pattern: RegExp) => [...printed.matchAll(pattern)].length;
+      assert.equal(count(/stage2:protectTables/g), 1, printed);
+      for (const table of STAGE2_TABLE_NAMES) assert.equal(count(new RegExp(`public\\.${table}\\b`, "g")), 1, table);
+      assert.match(
+        printed,
+        new RegExp(
+          "The model breaks a Stage 2 guardrail \\(nothing was changed\\):\\n\\s+- stage2-prod-tables-protected: " +
+            `${STAGE2_TABLE_NAMES.length} tables \\(public\\.partner_org, .*\\) are not protected although ` +
+            "stage2:environment is prod: set stage2:protectTables to true",
+        ),
+      );
+    } finally {
+      await s.setConfig({ environment: "local", projectRef: "local", protectTables: true });
+    }
   });
 
   it("a model edit that breaks a guardrail fails a plain preview, before anything is declared", async () => {

@@ -16,6 +16,7 @@ import { planOf } from "../../report/plan";
 import { readEvents } from "../../cli/plan";
 import { databaseChecksum, withClient } from "../support/database";
 import { createTestStack, previewJobEnv, testReviewer, type CliResult, type TestStack } from "../support/engine";
+import { runShell } from "../support/shell";
 
 const output = (r: CliResult) => `${r.stdout}\n${r.stderr}`;
 
@@ -102,6 +103,51 @@ describe("the read-only reviewer role", function () {
       "the refused up touched a resource",
     );
     assert.equal(await databaseChecksum(s.db.superuserUrl), before, "the refused up changed the database");
+  });
+
+  it("an operator previews as the reviewer with the documented commands: npm run -s reviewer-url, then scripts/stage2.sh (issue 27)", async () => {
+    // The owner's environment (STAGE2_DATABASE_URL as postgres, STAGE2_REVIEWER_PASSWORD), in the stack's project
+    // folder, as an operator's shell in the checkout has them.
+    const shell = (command: string, env: Record<string, string> = {}) =>
+      runShell(command.replaceAll("<stack>", s.name), { cwd: s.workDir, env: { ...s.env, ...env } });
+
+    const printed = await shell("npm run -s reviewer-url -- --stack <stack>");
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.equal(printed.stderr, "");
+    const lines = printed.stdout.split("\n");
+    assert.deepEqual(lines.slice(1), [""], "stdout must hold the URL alone, for $(...)");
+    const url = new URL(lines[0]);
+    const owner = new URL(s.db.url);
+    assert.deepEqual(
+      [url.protocol, url.hostname, url.port, url.pathname, url.search, url.username],
+      [owner.protocol, owner.hostname, owner.port, owner.pathname, owner.search, role],
+    );
+    assert.equal(decodeURIComponent(url.password), reviewer.password);
+    assert.deepEqual(await withClient(lines[0], async (c) => (await c.query("select current_user as who")).rows), [
+      { who: role },
+    ]);
+
+    const preview = await shell(
+      'STAGE2_DATABASE_URL="$(npm run -s reviewer-url -- --stack <stack>)" scripts/stage2.sh preview --stack <stack>',
+    );
+    assert.equal(preview.code, 0, output(preview).slice(-3000));
+    assert.match(preview.stdout, new RegExp(`preflight permissions: role ${role} is the stack's read-only reviewer`));
+    assert.match(preview.stdout, /Plan \(npm run plan\).*\nno changes: the database matches the model\n$/);
+
+    const before = await databaseChecksum(s.db.superuserUrl);
+    const up = await shell(
+      'STAGE2_DATABASE_URL="$(npm run -s reviewer-url -- --stack <stack>)" scripts/stage2.sh up --yes --skip-preview --stack <stack>',
+    );
+    assert.notEqual(up.code, 0);
+    assert.match(up.stdout, new RegExp(`STAGE2_DATABASE_URL connects as ${role}, the stack's read-only reviewer role`));
+    assert.equal(await databaseChecksum(s.db.superuserUrl), before, "the reviewer's up changed the database");
+
+    // Without the reviewer's password: nothing on stdout (so $(...) is empty), the variable and the fix on stderr.
+    const refused = await shell("npm run -s reviewer-url -- --stack <stack>", { STAGE2_REVIEWER_PASSWORD: "" });
+    assert.equal(refused.code, 2);
+    assert.equal(refused.stdout, "");
+    assert.match(refused.stderr, /STAGE2_REVIEWER_PASSWORD: is not set\. .*read -rs STAGE2_REVIEWER_PASSWORD/);
+    assert.ok(!refused.stderr.includes(reviewer.password));
   });
 
   it("cannot write: PostgreSQL refuses every write asked as the reviewer, and nothing changes", async () => {

@@ -15,6 +15,7 @@ import { engineBin, projectCopy, REPO_ROOT, runPulumi, type CliResult } from "..
 import { freshDatabase, type TestDatabase } from "./database";
 import { randomBytes } from "node:crypto";
 import { CREDENTIAL_VARIABLES, type CredentialName } from "../../config/credentials";
+import { urlForRole } from "../../config/database-url";
 
 export { REPO_ROOT } from "../../cli/lib/pulumi";
 export type { CliResult } from "../../cli/lib/pulumi";
@@ -140,7 +141,8 @@ export function testReviewer(label: string): TestReviewer {
     config: { name },
     password,
     credentials: { reviewerPassword: password },
-    urlFor: (db, as = password) => db.url.replace(/\/\/postgres:[^@]*@/, `//${name}:${encodeURIComponent(as)}@`),
+    // The derivation `npm run reviewer-url` prints (cli/reviewer-url.ts).
+    urlFor: (db, as = password) => urlForRole(db.url, name, as),
   };
 }
 

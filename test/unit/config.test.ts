@@ -8,6 +8,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RunError } from "@pulumi/pulumi/errors";
+import { parseConnection } from "../../config/connection";
 import { PROJECT_ROOT } from "../../config/project";
 import { ConfigError, type StackConfig } from "../../config/schema";
 import { parseFlat } from "../support/config";
@@ -121,7 +122,8 @@ describe("stack configuration", () => {
       {
         what: "a missing connection string for transport direct",
         values: { ...LOCAL, databaseUrl: undefined },
-        problem: /^STAGE2_DATABASE_URL: is required with transport direct: export STAGE2_DATABASE_URL='postgresql/,
+        problem:
+          /^STAGE2_DATABASE_URL: is not set\. It is the URL of the database of the stack named by --stack, and comes from the environment only, never a command line .*`read -rs STAGE2_DATABASE_URL && export STAGE2_DATABASE_URL`/,
       },
       {
         what: "a missing access token for transport management-api",
@@ -419,6 +421,22 @@ describe("stack configuration", () => {
         assert.match(problems[0], c.problem);
       });
     }
+  });
+
+  it("asks for a missing database URL the safe way, the same in the program and in the provider (issue 27)", () => {
+    const [program] = problemsOf({ ...LOCAL, databaseUrl: undefined });
+    let provider = "";
+    try {
+      parseConnection(() => undefined, {});
+    } catch (error) {
+      provider = (error as Error).message;
+    }
+    assert.equal(provider, program);
+    // Every way it shows to set the variable takes the URL from the terminal or another command's output, never
+    // from the command line itself (no URL, no quoted value after the =).
+    assert.doesNotMatch(program, /postgres(ql)?:\/\/|STAGE2_DATABASE_URL='|STAGE2_DATABASE_URL=[^"$ ]/);
+    assert.match(program, /read -rs STAGE2_DATABASE_URL/);
+    assert.match(program, /--stack/);
   });
 
   it("reports several problems together, one per key", () => {
