@@ -1,6 +1,6 @@
 /**
  * Faults (issues 6 and 12): `pulumi up` killed with SIGKILL while it creates objects, at a fixed list of points,
- * then the documented recovery (README, "A killed up"):
+ * then the documented recovery (docs/runbook.md, "If a run is interrupted or fails"):
  *
  *   npm run recover -- --stack <s>      stale lock (once the killed run is gone), torn state sidecar, pending creates
  *   scripts/stage2.sh up --stack <s>     creates adopt whatever the killed run had made
@@ -105,8 +105,13 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
       async () => (await programSessions(s.db.superuserUrl, s.db.name)) === 0,
     );
     assert.ok(run.providersAtKill.length > 0, "the killed run had no provider process");
-    assert.ok(run.descendantsAtKill.length >= 3, `expected provider, program and language host: ${run.descendantsAtKill}`);
-    await waitFor("every process of the killed run to exit", async () => run.descendantsAtKill.every((pid) => !isAlive(pid)));
+    assert.ok(
+      run.descendantsAtKill.length >= 3,
+      `expected provider, program and language host: ${run.descendantsAtKill}`,
+    );
+    await waitFor("every process of the killed run to exit", async () =>
+      run.descendantsAtKill.every((pid) => !isAlive(pid)),
+    );
     processesExited += run.descendantsAtKill.length;
   }
 
