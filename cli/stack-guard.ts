@@ -13,12 +13,17 @@
  *   stack's record says is refused; a preview reports the state as its own ("rolled back, not yet committed").
  *   A stack without a record yet gets the file's rollback as its record at its first guarded `up`.
  *
+ * - An up or destroy connected as the stack's read-only reviewer: one line, before a whole preview's output.
+ *
  * Exit 0: go ahead; 2: the state could not be read; 3: foreign provider code; 4: a killed run's leftovers;
- * 5: a rollback not yet committed. Nothing is run in the engine when it exits non-zero.
+ * 5: a rollback not yet committed; 6: a change as the reviewer. Nothing is run in the engine when it exits
+ * non-zero.
  */
 import * as os from "node:os";
 import { foreignProviderCode } from "../components/resource";
+import { parseDatabaseUrl } from "../config/database-url";
 import { printable } from "../config/printable";
+import { REVIEWER_DEFAULT_NAME } from "../config/schema";
 import { isRunning } from "../provider/engine-watch";
 import { fileBackendRoot, stackLocks } from "./recover";
 import { pulumiEnv, runPulumi, selectedStack, stackArgument } from "./lib/pulumi";
@@ -32,7 +37,7 @@ import {
   uncommitted,
   uncommittedText,
 } from "./lib/rollback-record";
-import { pulumiJson, type StackPlace } from "./lib/stack-config";
+import { credentialsOf, pulumiJson, type StackPlace } from "./lib/stack-config";
 
 export class GuardRefusal extends Error {
   constructor(
@@ -100,14 +105,16 @@ function refuseForeignCode(stack: string, deployment: { resources?: [] }): void 
   );
 }
 
-interface RollbackState {
+interface StackFacts {
   /** The stack tag's text; undefined when the stack has no record yet. */
   readonly recorded?: string;
   /** What the file's stage2:rollback takes out. */
   readonly file: RollbackRecord;
+  /** The stack's read-only reviewer role, if it has one. */
+  readonly reviewer?: string;
 }
 
-async function rollbackState(stack: string, place: StackPlace, configFile?: string): Promise<RollbackState> {
+async function stackFacts(stack: string, place: StackPlace, configFile?: string): Promise<StackFacts> {
   const fileArgs = configFile ? ["--config-file", configFile] : [];
   const [tags, config] = await Promise.all([
     pulumiJson(["stack", "tag", "ls", "--stack", stack], place) as Promise<Record<string, string>>,
@@ -115,14 +122,19 @@ async function rollbackState(stack: string, place: StackPlace, configFile?: stri
       Record<string, { value?: string; objectValue?: unknown }>
     >,
   ]);
-  return { recorded: tags[RECORD_TAG], file: fileRecordOf(config["stage2:rollback"]) };
+  const reviewer = config["stage2:reviewer"]?.objectValue as { name?: unknown } | undefined;
+  return {
+    recorded: tags[RECORD_TAG],
+    file: fileRecordOf(config["stage2:rollback"]),
+    reviewer: reviewer ? String(reviewer.name ?? REVIEWER_DEFAULT_NAME) : undefined,
+  };
 }
 
 /** The stack's rollback record against the file's stage2:rollback (refresh and destroy change no object). */
 async function checkRollback(
   command: string,
   stack: string,
-  state: RollbackState,
+  state: StackFacts,
   place: StackPlace,
   configFile?: string,
 ) {
@@ -138,6 +150,23 @@ async function checkRollback(
   throw new GuardRefusal(command === "preview" ? text : `${text}\nThe up was refused; nothing was run.`, 5);
 }
 
+/**
+ * An up or destroy connected as the stack's read-only reviewer is refused by the preflight too, but only once the
+ * engine ran a whole preview (hundreds of lines around the one that matters): said here, in one line, first.
+ */
+function refuseReviewerChange(command: string, stack: string, reviewer: string | undefined, place: StackPlace) {
+  const url = credentialsOf(place).databaseUrl;
+  if (!reviewer || !url || command === "preview" || command === "refresh") return;
+  const parsed = parseDatabaseUrl(url, place.cwd);
+  const role = parsed.target?.user.split(".")[0];
+  if (role !== reviewer) return;
+  throw new GuardRefusal(
+    `STAGE2_DATABASE_URL connects as ${printable(role, 80)}, stack ${stack}'s read-only reviewer: it previews and ` +
+      `cannot change the database. Run ${command} with the owner's URL (postgres); nothing was run.`,
+    6,
+  );
+}
+
 /** Writes the stack's rollback record. */
 export async function setRecord(stack: string, text: string, place: StackPlace): Promise<void> {
   const result = await runPulumi(["stack", "tag", "set", RECORD_TAG, text, "--stack", stack], place);
@@ -150,12 +179,10 @@ export async function setRecord(stack: string, text: string, place: StackPlace):
 export async function guardStack(command: string, stack: string, place: StackPlace, configFile?: string) {
   if (!RUNS_STORED_CODE.has(command)) return;
   if (CHANGES_STATE.has(command)) killedRunLeftovers(stack, place);
-  const [deployment, rollback] = await Promise.all([
-    exportedState(stack, place),
-    rollbackState(stack, place, configFile),
-  ]);
+  const [deployment, facts] = await Promise.all([exportedState(stack, place), stackFacts(stack, place, configFile)]);
   refuseForeignCode(stack, deployment);
-  await checkRollback(command, stack, rollback, place, configFile);
+  refuseReviewerChange(command, stack, facts.reviewer, place);
+  await checkRollback(command, stack, facts, place, configFile);
 }
 
 export async function main(argv: string[], place: StackPlace = { cwd: process.cwd(), env: pulumiEnv() }) {

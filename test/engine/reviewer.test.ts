@@ -138,8 +138,13 @@ describe("the read-only reviewer role", function () {
     const up = await shell(
       'STAGE2_DATABASE_URL="$(npm run -s reviewer-url -- --stack <stack>)" scripts/stage2.sh up --yes --skip-preview --stack <stack>',
     );
-    assert.notEqual(up.code, 0);
-    assert.match(up.stdout, new RegExp(`STAGE2_DATABASE_URL connects as ${role}, the stack's read-only reviewer role`));
+    // Refused by the stack guard before the engine starts: one line, not a preview's output around it.
+    assert.equal(up.code, 6, output(up));
+    assert.equal(up.stdout, "");
+    assert.deepEqual(up.stderr.trim().split("\n"), [
+      `stack guard: STAGE2_DATABASE_URL connects as ${role}, stack ${s.name}'s read-only reviewer: it previews and ` +
+        "cannot change the database. Run up with the owner's URL (postgres); nothing was run.",
+    ]);
     assert.equal(await databaseChecksum(s.db.superuserUrl), before, "the reviewer's up changed the database");
 
     // Without the reviewer's password: nothing on stdout (so $(...) is empty), the variable and the fix on stderr.
