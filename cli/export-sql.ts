@@ -130,7 +130,10 @@ export function parseExportConfig(
   };
 }
 
-/** Reads Pulumi.<stack>.yaml from the project root and validates the keys the export needs. */
+/**
+ * Reads Pulumi.<stack>.yaml from `root` (the checkout the command runs in; the project by default) and validates
+ * the keys the export needs. The files it names (seeds, tenants) are the project's.
+ */
 export function loadExportConfig(stack: string, root = PROJECT_ROOT): ExportConfig {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(stack)) {
     throw new Error(`--stack "${stack}": expected a stack name such as local, staging or prod`);
@@ -144,7 +147,7 @@ export function loadExportConfig(stack: string, root = PROJECT_ROOT): ExportConf
       .filter(Boolean);
     throw new Error(
       `${stackFile} not found in ${root}; stacks with a stack file: ${known.join(", ") || "none"}. ` +
-        `Create it with \`pulumi stack init ${stack}\` and set its stage2:* keys (README.md, Configuration).`,
+        `Create it with \`pulumi stack init ${stack}\` and set its stage2:* keys (docs/configuration.md).`,
     );
   }
   let document: unknown;
@@ -429,10 +432,10 @@ export function renderScripts(config: ExportConfig, seeds: PartnerSeeds): Record
   return { [SCRIPT_FILES.bootstrap]: bootstrap, [SCRIPT_FILES.apply]: apply, [SCRIPT_FILES.verify]: verify };
 }
 
-/** Loads the stack's config and seeds and renders its scripts. */
+/** Loads the stack's config (its file in `root`) and the project's seeds, and renders its scripts. */
 export function scriptsForStack(stack: string, root = PROJECT_ROOT): Record<string, string> {
   const config = loadExportConfig(stack, root);
-  return renderScripts(config, loadSeeds(config.seedsFile, root));
+  return renderScripts(config, loadSeeds(config.seedsFile, PROJECT_ROOT));
 }
 
 /** Writes the scripts into `outDir` (created if missing); returns the paths written. */
@@ -460,7 +463,7 @@ function main(argv: string[]): void {
   }
   if (!values.stack) throw new Error(`--stack is required\n${USAGE}`);
   const outDir = path.resolve(process.cwd(), values.out ?? "sql");
-  const written = exportSql(values.stack, outDir);
+  const written = exportSql(values.stack, outDir, process.cwd());
   process.stdout.write(
     `export-sql: stack ${values.stack} -> ${written.map((f) => path.relative(process.cwd(), f) || f).join(", ")}\n` +
       "Run them in Studio's SQL editor in that order (runbook Steps A, B, C).\n",

@@ -70,7 +70,7 @@ import {
   type Format,
   type StackResult,
 } from "./lib/fleet";
-import { engineBin, pulumiEnv, REPO_ROOT } from "./lib/pulumi";
+import { engineBin, pulumiEnv } from "./lib/pulumi";
 import { sessionEngine } from "./lib/session-engine";
 
 class UsageError extends Error {}
@@ -159,7 +159,7 @@ export function parseArgs(argv: readonly string[]): FleetOptions & { files: stri
     canary: flags.get("--canary"),
     format,
     shard,
-    cwd: path.resolve(flags.get("--cwd") ?? REPO_ROOT),
+    cwd: path.resolve(flags.get("--cwd") ?? process.cwd()),
     skipConverged: !bare.has("--no-skip"),
     files,
   };

@@ -23,7 +23,7 @@ import { openPlan, sealPlan, seenOf } from "../report/approval";
 import { formatOutcome, outcomeOf } from "../report/outcome";
 import { formatPlan, planOf, type EngineEvent } from "../report/plan";
 import { provenanceOf } from "./lib/approval";
-import { pulumiEnv, REPO_ROOT, runPulumi, selectedStack } from "./lib/pulumi";
+import { pulumiEnv, runPulumi, selectedStack } from "./lib/pulumi";
 import type { StackPlace } from "./lib/stack-config";
 
 const FORMATS = ["text", "markdown", "json"] as const;
@@ -101,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${formatOutcome(outcomeOf(readEvents(eventsFile)))}\n`);
     return 0;
   }
-  const place = { cwd: option("--cwd") ?? REPO_ROOT, env: pulumiEnv() };
+  const place = { cwd: option("--cwd") ?? process.cwd(), env: pulumiEnv() };
   const save = option("--save");
   const stack = option("--stack") ?? (eventsFile && !save ? undefined : await selectedStack(place.cwd, place.env));
   const { events, enginePlan } = eventsFile

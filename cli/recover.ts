@@ -20,7 +20,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { isRunning } from "../provider/engine-watch";
-import { pulumiEnv, REPO_ROOT, runPulumi, selectedStack, type CliResult } from "./lib/pulumi";
+import { pulumiEnv, runPulumi, selectedStack, type CliResult } from "./lib/pulumi";
 
 export interface RecoverTarget {
   readonly stack: string;
@@ -143,7 +143,7 @@ async function main(argv: string[]): Promise<void> {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const env = pulumiEnv();
-  const cwd = option("--cwd") ?? REPO_ROOT;
+  const cwd = option("--cwd") ?? process.cwd();
   const stack = option("--stack") ?? (await selectedStack(cwd, env));
   const recovery = await recoverStack({ stack, cwd, env });
   const lines = [

@@ -27,7 +27,7 @@ import {
   type VerificationReport,
 } from "../report/verify";
 import { managementApiFor, openTransport } from "../transports";
-import { pulumiEnv, REPO_ROOT, selectedStack } from "./lib/pulumi";
+import { pulumiEnv, selectedStack } from "./lib/pulumi";
 import { pulumiJson, readStackConfig, type StackPlace } from "./lib/stack-config";
 
 export interface CapturedReport {
@@ -128,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const place = { cwd: option("--cwd") ?? REPO_ROOT, env: pulumiEnv() };
+  const place = { cwd: option("--cwd") ?? process.cwd(), env: pulumiEnv() };
   const stack = option("--stack") ?? (await selectedStack(place.cwd, place.env));
   const captured = argv.includes("--from-state") ? await recordedReport(stack, place) : await liveReport(stack, place);
   process.stdout.write(argv.includes("--json") ? JSON.stringify(captured, null, 2) + "\n" : printable(captured) + "\n");

@@ -32,7 +32,7 @@ import { buildModel } from "../model";
 import { formatPlan, planOf } from "../report/plan";
 import { openTransport } from "../transports";
 import { readEvents, firstError } from "./plan";
-import { pulumiEnv, REPO_ROOT, runPulumi, selectedStack } from "./lib/pulumi";
+import { pulumiEnv, runPulumi, selectedStack } from "./lib/pulumi";
 import {
   decodeRecord,
   encodeRecord,
@@ -197,7 +197,7 @@ const USAGE =
 /** The command; what it says goes to `say` (stdout by default). */
 export async function main(
   argv: string[],
-  place: StackPlace = { cwd: REPO_ROOT, env: pulumiEnv() },
+  place: StackPlace = { cwd: process.cwd(), env: pulumiEnv() },
   say: (text: string) => void = (text) => process.stdout.write(text),
 ): Promise<number> {
   const option = (flag: string): string | undefined => {
