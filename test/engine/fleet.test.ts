@@ -23,7 +23,7 @@ import { createFleetProject, type FleetProject, type FleetRunResult } from "../s
 const STACKS = ["fleet-a", "fleet-b", "fleet-c", "fleet-d", "fleet-e", "fleet-f"];
 /** The plan of a stack whose policy attachments_delete was dropped by hand, as `npm run plan` prints it. */
 const DROPPED_POLICY_PLAN = [
-  "access  authenticated loses delete on storage.objects through policy attachments_delete (drift; up creates it)",
+  "access  authenticated loses delete on storage.objects through policy attachments_delete (drift; up recreates it)",
   "drift   policy attachments_delete on storage.objects: is missing from the database -> up creates it",
   "drift   verification report: storage_policies_ok fails in the database -> up checks again after converging",
 ];
