@@ -122,12 +122,41 @@ async function stackFacts(stack: string, place: StackPlace, configFile?: string)
       Record<string, { value?: string; objectValue?: unknown }>
     >,
   ]);
-  const reviewer = config["stage2:reviewer"]?.objectValue as { name?: unknown } | undefined;
   return {
     recorded: tags[RECORD_TAG],
     file: fileRecordOf(config["stage2:rollback"]),
-    reviewer: reviewer ? String(reviewer.name ?? REVIEWER_DEFAULT_NAME) : undefined,
+    reviewer: await reviewerName(config["stage2:reviewer"], stack, place, fileArgs),
   };
+}
+
+/** A value set as a JSON string (`config set stage2:reviewer '{"name": ...}'`) is an object to the program too. */
+function jsonObject(value: string | undefined): object | undefined {
+  try {
+    const parsed: unknown = value === undefined ? undefined : JSON.parse(value);
+    return parsed && typeof parsed === "object" ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The reviewer's role name, read without the passphrase: `pulumi config` hides a whole object that holds a secret
+ * (an earlier release kept the reviewer's password there), so its name is then asked for by path.
+ */
+async function reviewerName(
+  entry: { value?: string; objectValue?: unknown } | undefined,
+  stack: string,
+  place: StackPlace,
+  fileArgs: string[],
+): Promise<string | undefined> {
+  if (!entry) return undefined;
+  const object = entry.objectValue ?? jsonObject(entry.value);
+  if (object) return String((object as { name?: unknown }).name ?? REVIEWER_DEFAULT_NAME);
+  const got = await runPulumi(
+    ["config", "get", "--path", "stage2:reviewer.name", "--stack", stack, ...fileArgs],
+    place,
+  );
+  return got.code === 0 ? got.stdout.trim() : REVIEWER_DEFAULT_NAME;
 }
 
 /** The stack's rollback record against the file's stage2:rollback (refresh and destroy change no object). */
