@@ -10,11 +10,18 @@ import { rawStackConfig, readStackConfig, type StackPlace } from "./stack-config
 
 /** What is not the program: dependencies, git's own files, this tool's scratch, and the stacks' files. */
 const NOT_PROGRAM = /^(node_modules|\.git|\.stage2)$|^Pulumi\.[^/]+\.yaml$/;
+/**
+ * The files at the project's top level that are the program. The rest of the top level is where a run leaves its
+ * files (the approved plan, the preview's event log and engine plan, plan.md: preview.yml and up-prod.yml write
+ * them there), and a file written between approval and up must not make the program "another program".
+ */
+const PROGRAM_AT_TOP = /\.(ts|js|mjs|cjs)$|^(Pulumi\.yaml|package\.json|package-lock\.json|tsconfig\.json|\.npmrc)$/;
 
 /**
- * A digest of the program's source: every file of the project folder the command runs in (links followed), less
- * what is not the program; stack files are left out (their `stage2:` settings are bound on their own). Not the
- * commit: a merge changes the commit, not the program; uncommitted changes count.
+ * A digest of the program's source: every file in the folders of the project the command runs in (links
+ * followed) and its top-level program files, less what is not the program; stack files are left out (their
+ * `stage2:` settings are bound on their own). Not the commit: a merge changes the commit, not the program;
+ * uncommitted changes count.
  */
 export function programDigest(root: string): string {
   const entries: string[] = [];
@@ -25,7 +32,8 @@ export function programDigest(root: string): string {
       const full = path.join(dir, name);
       const stat = fs.statSync(full);
       if (stat.isDirectory()) walk(full, relative);
-      else if (stat.isFile()) entries.push(`${relative}\0${sha256(fs.readFileSync(full))}`);
+      else if (stat.isFile() && (prefix || PROGRAM_AT_TOP.test(name)))
+        entries.push(`${relative}\0${sha256(fs.readFileSync(full))}`);
     }
   };
   walk(root, "");

@@ -4,6 +4,10 @@
  * difference named. The whole path through the engine is test/engine/approved-plan.test.ts.
  */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { programDigest } from "../../cli/lib/approval";
 import {
   canonicalJson,
   openPlan,
@@ -109,5 +113,37 @@ describe("approved plans", () => {
 
   it("write one text per value, whatever order its keys were built in", () => {
     assert.equal(canonicalJson({ b: 1, a: [{ d: 2, c: undefined }] }), canonicalJson({ a: [{ d: 2 }], b: 1 }));
+  });
+});
+
+describe("the program an approved plan is bound to (cli/lib/approval.ts programDigest)", () => {
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), "stage2-digest-"));
+  const write = (file: string, text: string) => {
+    fs.mkdirSync(path.dirname(path.join(project, file)), { recursive: true });
+    fs.writeFileSync(path.join(project, file), text);
+  };
+  before(() => {
+    write("index.ts", "export {};\n");
+    write("Pulumi.yaml", "name: stage2\n");
+    write("model/stage2.ts", "export const tables = 13;\n");
+  });
+  after(() => fs.rmSync(project, { recursive: true, force: true }));
+
+  it("is the same after a run leaves its files at the top level (preview.yml, up-prod.yml) and the stacks' files change", () => {
+    const before = programDigest(project);
+    write("approved-plan-prod.json", "{}\n");
+    write("events.jsonl", "{}\n");
+    write("plan.md", "access ...\n");
+    write("Pulumi.prod.yaml", "config: {}\n");
+    assert.equal(programDigest(project), before);
+  });
+
+  it("changes with a program file, in a folder or at the top level", () => {
+    const before = programDigest(project);
+    write("model/stage2.ts", "export const tables = 14;\n");
+    const edited = programDigest(project);
+    assert.notEqual(edited, before);
+    write("helper.ts", "export {};\n");
+    assert.notEqual(programDigest(project), edited);
   });
 });
