@@ -401,7 +401,7 @@ async function benchSize(
 ): Promise<SizeRun> {
   const database = `bench_t${tenants}`;
   let databaseUrl = await createDatabase(cluster, database);
-  // The tenants in a file (README, Configuration): inline, the engine would keep the list in the state twice more,
+  // The tenants in a file (docs/configuration.md): inline, the engine would keep the list in the state twice more,
   // as the dynamic provider's configuration.
   const tenantsFile = path.join(ROOT, `tenants-${tenants}.txt`);
   fs.writeFileSync(tenantsFile, `${tenantIds(tenants).join("\n")}\n`);

@@ -2,7 +2,7 @@
  * The stack's tenants: listed in the configuration (stage2:features.tenants), or, for long lists, in a text file
  * of the project, one id per line (stage2:features.tenantsFile). The engine hands a dynamic provider the whole
  * stack configuration and keeps it in the state, twice; a file keeps thousands of tenant ids out of every state
- * (README, "Feature rows"), and a pull request that adds a tenant still shows it in the file's diff.
+ * (docs/decisions.md, "Feature rows"), and a pull request that adds a tenant still shows it in the file's diff.
  */
 import * as fs from "node:fs";
 import { z } from "zod";

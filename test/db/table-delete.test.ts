@@ -1,5 +1,5 @@
 /**
- * A table removed from the model is dropped only while it holds no rows (README, "Destructive changes are
+ * A table removed from the model is dropped only while it holds no rows (docs/decisions.md, "Destructive changes are
  * refused"), through the provider code against a real database: a table with rows is kept, and the run says so
  * with its row count (it does not fail: one such table must not halt every later rollout); a row that arrives
  * after the count stops the drop instead of vanishing with the table.
