@@ -59,7 +59,7 @@ describe("adopting a database bootstrapped by hand", function () {
     );
     // The live clause that was the real problem.
     assert.deepEqual(said("policy contacts_update on public.contacts").slice(0, 1), [
-      "adopt exists; USING differs (database: true) -> up adopts it and recreates it (drop and create in one transaction)",
+      "adopt exists; USING is true, the model says private.using_rls_for_project(project_id) -> up adopts it and recreates it (drop and create in one transaction)",
     ]);
     assert.deepEqual(said("policy projects_select on public.projects"), [
       "adopt exists and matches the model -> up adopts it as is",
