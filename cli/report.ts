@@ -17,14 +17,7 @@ import { buildModel } from "../model";
 import { runPreflight } from "../preflight/run";
 import { runVerification } from "../report/kind";
 import type { Rollback } from "../config/schema";
-import {
-  allOk,
-  checksOf,
-  expectedChecks,
-  formatCapture,
-  reportSchema,
-  type VerificationReport,
-} from "../report/verify";
+import { formatCapture, reportOk, reportSchema, type VerificationReport } from "../report/verify";
 import { managementApiFor, openTransport } from "../transports";
 import { pulumiEnv, REPO_ROOT, selectedStack } from "./lib/pulumi";
 import { pulumiJson, readStackConfig, type StackPlace } from "./lib/stack-config";
@@ -32,7 +25,10 @@ import { pulumiJson, readStackConfig, type StackPlace } from "./lib/stack-config
 export interface CapturedReport {
   readonly stack: string;
   readonly report: VerificationReport;
-  /** Every check as the stack intends it (a rollback's objects absent). */
+  /**
+   * report/verify.ts reportOk: every check as the stack intends it (a rollback's objects absent), access as the
+   * model has it, and no feature flag enabled.
+   */
   readonly allOk: boolean;
   readonly rollback: Rollback | null;
   /** "live", or "state" (the last recorded result). */
@@ -59,11 +55,11 @@ export async function liveReport(stack: string, place: StackPlace, now = new Dat
       now,
       env: process.env,
     });
-    const report = await runVerification(new Db(transport, config.ddl), model.verification);
+    const report = await runVerification(new Db(transport, config.ddl), model);
     return {
       stack,
       report,
-      allOk: allOk(checksOf(report), expectedChecks(model.verification)),
+      allOk: reportOk(report, model.verification),
       rollback: model.rollback,
       source: "live",
       checkedAt: now.toISOString(),
