@@ -13,7 +13,7 @@ import type { Comparison, ModelObject } from "../database/compare";
 import { EXCEPTIONS_LISTED } from "../database/specs";
 import { orderedObjects, type Stage2Model } from "../model";
 import { accessDifferences, bearsAccess, grantedOnOf, type GrantedOn } from "./plan";
-import type { AccessCheck } from "./verify";
+import { moreDifferences, type AccessCheck } from "./verify";
 
 /**
  * How long each part of a difference may be in the report (the stack outputs, the capture, a tracker comment): a
@@ -37,8 +37,9 @@ export function grantedOnIn(objects: readonly ModelObject[]): GrantedOn {
 
 /**
  * access_ok from each object's comparison (`comparisons[i]` is `objects[i]`'s): every difference that moves access,
- * one line each, in the plan's words. Text read from the database (a policy's expression, a role's name) is
- * escaped and bounded here, once, so the outputs, the capture and the JSON all carry the safe form.
+ * one line each, in the plan's words, to who has other access through it. Text read from the database (a policy's
+ * expression, a role's name) is escaped and bounded here, once, so the outputs, the capture and the JSON all carry
+ * the safe form. Sorted, at most EXCEPTIONS_LISTED listed.
  */
 export function accessCheck(
   objects: readonly ModelObject[],
@@ -46,14 +47,18 @@ export function accessCheck(
   grantedOn: GrantedOn,
 ): AccessCheck {
   const differences = objects.flatMap((o, i) => accessDifferences(o.kind, o.spec, comparisons[i], grantedOn));
+  const lines = new Map<string, string[]>();
+  for (const d of differences) {
+    const line = `${printable(d.subject, SUBJECT_SHOWN)}: ${printable(d.what, WHAT_SHOWN)}`;
+    const who = d.access.slice(0, WHO_LISTED).map((a) => printable(`${a.role} ${a.change} ${a.what}`, WHO_SHOWN));
+    lines.set(line, [...(lines.get(line) ?? []), ...who]);
+  }
+  const sorted = [...lines.keys()].sort();
+  const listed = sorted.slice(0, EXCEPTIONS_LISTED).map((line) => [line, lines.get(line)!.join("; ")] as const);
+  const rest = sorted.length - listed.length;
   return {
-    ok: differences.length === 0,
-    checked: objects.length,
-    count: differences.length,
-    differences: differences.slice(0, EXCEPTIONS_LISTED).map((d) => ({
-      subject: printable(d.subject, SUBJECT_SHOWN),
-      what: printable(d.what, WHAT_SHOWN),
-      who: d.access.slice(0, WHO_LISTED).map((a) => printable(`${a.role} ${a.change} ${a.what}`, WHO_SHOWN)),
-    })),
+    access_ok: differences.length === 0,
+    access_checked: objects.length,
+    access_differs: Object.fromEntries([...listed, ...(rest > 0 ? [[moreDifferences(rest), ""] as const] : [])]),
   };
 }

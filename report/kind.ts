@@ -42,7 +42,7 @@ export interface ReportSpec {
  * it whether all is ok.
  */
 export async function runVerification(db: Db, model: Stage2Model): Promise<VerificationReport> {
-  return { ...(await runChecks(db, model.verification)), access_ok: await checkAccess(db, model) };
+  return { ...(await runChecks(db, model.verification)), ...(await checkAccess(db, model)) };
 }
 
 /**

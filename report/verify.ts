@@ -53,29 +53,22 @@ export const reportSchema = z.object({
   }),
   /**
    * Access as the model has it (report/access.ts): every grant, policy, row level security setting, the bucket,
-   * the functions policies call and the reviewer role, compared with the database; each difference named, in the
-   * plan's words. Absent from outputs recorded before the report checked access.
+   * the functions policies call and the reviewer role, compared with the database. Absent from outputs recorded
+   * before the report checked access.
    */
-  access_ok: z
-    .object({
-      ok: z.boolean(),
-      /** Objects of the model compared. */
-      checked: z.number().int(),
-      /** Differences found; at most EXCEPTIONS_LISTED of them are listed. */
-      count: z.number().int(),
-      differences: z.array(
-        z.object({
-          subject: z.string(),
-          what: z.string(),
-          /** Who has other access than the model gives through it: "anon gains select on ...". */
-          who: z.array(z.string()),
-        }),
-      ),
-    })
-    .optional(),
+  access_ok: z.boolean().optional(),
+  /** How many objects of the model were compared. */
+  access_checked: z.number().int().optional(),
+  /**
+   * Each difference, as the plan words it ("grants on public.projects: authenticated lacks SELECT"), to who has
+   * other access than the model gives through it ("authenticated loses SELECT on public.projects"). A map keyed by
+   * the line, as sets travel through the engine (database/wire.ts): `preview --diff` of the outputs names the line
+   * that came or went, in one line. At most EXCEPTIONS_LISTED, then one "and N more" key.
+   */
+  access_differs: z.record(z.string(), z.string()).optional(),
 });
 export type VerificationReport = z.infer<typeof reportSchema>;
-export type AccessCheck = NonNullable<VerificationReport["access_ok"]>;
+export type AccessCheck = Required<Pick<VerificationReport, "access_ok" | "access_checked" | "access_differs">>;
 
 /** The boolean checks of a report, in one shape: what the VerificationReport resource compares. */
 export interface Checks {
@@ -100,10 +93,9 @@ export function checksOf(report: VerificationReport): Checks {
   };
 }
 
-/** "grants on public.projects: authenticated lacks SELECT". */
-export function differenceLine(d: { readonly subject: string; readonly what: string }): string {
-  return `${d.subject}: ${d.what}`;
-}
+/** The access_differs key that counts differences past the listed ones. */
+export const moreDifferences = (n: number): string => `and ${n} more (npm run plan lists every one)`;
+const MORE = /^and (\d+) more \(npm run plan lists every one\)$/;
 
 /** A list of exceptions, with a last element counting those past EXCEPTIONS_LISTED (still a failed check). */
 function listedWithRest(list: { count: number; rows: readonly string[] }): readonly string[] {
@@ -142,7 +134,7 @@ export function allOk(checks: Checks, expected: Checks): boolean {
 export function reportOk(report: VerificationReport, e: VerificationExpectations): boolean {
   return (
     allOk(checksOf(report), expectedChecks(e)) &&
-    report.access_ok?.ok === true &&
+    report.access_ok === true &&
     report.features_present.enabled.count === 0
   );
 }
@@ -261,9 +253,9 @@ export function formatCapture(
     Object.entries(record)
       .map(([k, v]) => `${k}=${v}`)
       .join(", ");
-  const access = report.access_ok;
+  const differs = Object.keys(report.access_differs ?? {}).sort();
   // A storage policy that exists under its name but lets through other than the model's is not "ok" either.
-  const storageDiffers = (access?.differences ?? []).some((d) => / on storage\.objects$/.test(d.subject));
+  const storageDiffers = differs.some((line) => /^polic(y|ies) \S+ on storage\.objects: /.test(line));
   const lines = [
     `Stage 2 verification - stack ${meta.stack} - ${meta.target} - ${meta.checkedAt}`,
     `- tables_ok: ${pairs(report.tables_ok)}`,
@@ -280,7 +272,7 @@ export function formatCapture(
   lines.push(
     `- features_enabled: ${enabled.count ? `${enabled.rows.join(", ")}${more(enabled)} (Stage 2 enables none)` : "none"}`,
   );
-  lines.push(...accessLines(access));
+  lines.push(...accessLines(report, differs));
   if (report.partner_org_unlisted.count > 0) {
     const rows = report.partner_org_unlisted.rows.map((r) => `${r.id} (${JSON.stringify(r.label)})`);
     const more = report.partner_org_unlisted.count - rows.length;
@@ -327,20 +319,22 @@ function featureLines(f: VerificationReport["features_present"]): string[] {
   ];
 }
 
-/** access_ok, then one line per difference, in the plan's words. */
-function accessLines(access: VerificationReport["access_ok"]): string[] {
-  if (!access) return ["- access_ok: not checked (recorded by a release before the report checked access)"];
-  if (access.ok) {
+/** access_ok, then one line per difference, in the plan's words (sorted: the outputs keep a map's keys sorted). */
+function accessLines(report: VerificationReport, differs: readonly string[]): string[] {
+  if (report.access_ok === undefined) {
+    return ["- access_ok: not checked (recorded by a release before the report checked access)"];
+  }
+  const checked = report.access_checked ?? 0;
+  if (report.access_ok) {
     return [
-      `- access_ok: true (${access.checked} objects compared with the model: grants, policies, row level security, ` +
+      `- access_ok: true (${checked} objects compared with the model: grants, policies, row level security, ` +
         "bucket, functions, roles)",
     ];
   }
+  const listed = differs.filter((line) => !MORE.test(line));
+  const count = listed.length + differs.reduce((n, line) => n + Number(MORE.exec(line)?.[1] ?? 0), 0);
   return [
-    `- access_ok: false (${access.count} difference${access.count === 1 ? "" : "s"} from the model in ${access.checked} objects)`,
-    ...access.differences.map((d) => `- access_differs: ${differenceLine(d)}`),
-    ...(access.count > access.differences.length
-      ? [`- access_differs: and ${access.count - access.differences.length} more (npm run plan lists every one)`]
-      : []),
+    `- access_ok: false (${count} difference${count === 1 ? "" : "s"} from the model in ${checked} objects)`,
+    ...[...listed, ...differs.filter((line) => MORE.test(line))].map((line) => `- access_differs: ${line}`),
   ];
 }

@@ -171,7 +171,7 @@ for (const previewAs of ["owner", "reviewer"] as const) {
       assert.deepEqual(outputs.features_present.value.missing, { count: 0, rows: [] });
       // The runbook's Stage 2 enables no flag: the capture is no proof of Stage 2 while one is (issue 27).
       assert.equal(outputs.all_ok.value, false);
-      assert.equal(outputs.access_ok.value.ok, true);
+      assert.equal(outputs.access_ok.value, true);
     });
   });
 }

@@ -6,7 +6,7 @@
 import { strict as assert } from "node:assert";
 import type { Comparison, ModelObject } from "../../database/compare";
 import type { FieldChange } from "../../database/reconcile";
-import { accessCheck, accessObjects, grantedOnIn, WHAT_SHOWN } from "../../report/access";
+import { accessCheck, accessObjects, grantedOnIn, SUBJECT_SHOWN, WHAT_SHOWN } from "../../report/access";
 import { accessDifferences, bearsAccess } from "../../report/plan";
 import {
   checksOf,
@@ -186,7 +186,7 @@ describe("the report's access check: wording (report/plan.ts accessDifferences)"
 });
 
 describe("the report's access check: access_ok, all_ok and the capture", () => {
-  const base: Omit<VerificationReport, "access_ok"> = {
+  const base: Omit<VerificationReport, "access_ok" | "access_checked" | "access_differs"> = {
     tables_ok: { projects: true },
     indexes_ok: { tenant_id: true },
     bucket_ok: true,
@@ -210,7 +210,14 @@ describe("the report's access check: access_ok, all_ok and the capture", () => {
     },
   };
   const expectations = { ...model.verification, tables: ["projects"], indexColumns: ["tenant_id"] };
-  const green: AccessCheck = { ok: true, checked: 71, count: 0, differences: [] };
+  const green: AccessCheck = { access_ok: true, access_checked: 71, access_differs: {} };
+  const revoked: AccessCheck = {
+    access_ok: false,
+    access_checked: 71,
+    access_differs: {
+      "grants on public.projects: authenticated lacks SELECT": "authenticated loses SELECT on public.projects",
+    },
+  };
   const show = (report: VerificationReport) =>
     formatCapture(report, {
       stack: "prod",
@@ -219,46 +226,56 @@ describe("the report's access check: access_ok, all_ok and the capture", () => {
       allOk: reportOk(report, expectations),
     }).split("\n");
 
-  it("escapes and bounds what came from the database, and lists at most 100 differences with their count", () => {
+  it("keys each line to who has other access through it: escaped, bounded, sorted, at most 100 and a count", () => {
     const all = objects.map((): Comparison => ({ found: "missing" }));
     const hostile = objects.findIndex((o) => o.kind === "Policy");
     all[hostile] = present({ path: "using", before: `x = '\u001b[2K${"y".repeat(5000)}'`, after: "true" });
     const check = accessCheck(objects, all, grantedOn);
-    assert.equal(check.ok, false);
-    assert.equal(check.checked, 71);
+    assert.equal(check.access_ok, false);
+    assert.equal(check.access_checked, 71);
+    const lines = Object.keys(check.access_differs);
     // Every object missing but the 14 policy sets (their tables' lines say it), and the hostile one differs.
-    assert.equal(check.count, 71 - 14);
-    assert.equal(check.differences.length, 57);
-    const shown = check.differences.find((d) => d.what.startsWith("USING"))!;
-    assert.ok(!shown.what.includes("\u001b"));
-    assert.match(shown.what, /^USING is x = '\\x1b\[2Kyyy/);
-    assert.ok(shown.what.length <= WHAT_SHOWN + 40);
+    assert.equal(lines.length, 71 - 14);
+    assert.deepEqual(lines, [...lines].sort());
+    const shown = lines.find((l) => l.includes(": USING is"))!;
+    assert.ok(!shown.includes("\u001b"));
+    assert.match(shown, /: USING is x = '\\x1b\[2Kyyy/);
+    assert.match(shown, /\.\.\. \(\d+ more characters\)$/);
+    assert.ok(shown.length <= SUBJECT_SHOWN + WHAT_SHOWN + 60);
+    assert.match(
+      check.access_differs[shown],
+      /^authenticated changes \w+ on public\.\w+ through policy \w+ \(USING differs\)$/,
+    );
     const many = accessCheck(
-      Array.from({ length: 150 }, () => objects[hostile]),
-      Array.from({ length: 150 }, () => all[hostile]),
+      Array.from({ length: 150 }, (_, i) => ({
+        kind: "Grants" as const,
+        spec: {
+          ...objects[0].spec,
+          target: { kind: "table", schema: "public", name: `t${String(i).padStart(3, "0")}` },
+        },
+      })),
+      Array.from({ length: 150 }, () => present({ path: "privileges.anon", before: ["SELECT"], after: [] })),
       grantedOn,
     );
-    assert.equal(many.count, 150);
-    assert.equal(many.differences.length, 100);
+    assert.equal(Object.keys(many.access_differs).length, 101);
+    assert.equal(many.access_differs["and 50 more (npm run plan lists every one)"], "");
+    const capture = show({ ...base, ...many });
     assert.ok(
-      show({ ...base, access_ok: many }).includes("- access_differs: and 50 more (npm run plan lists every one)"),
+      capture.includes("- access_ok: false (150 differences from the model in 150 objects)"),
+      capture.join("\n"),
     );
+    assert.equal(capture.at(-2), "- access_differs: and 50 more (npm run plan lists every one)");
+    assert.equal(capture.filter((l) => l.startsWith("- access_differs: grants on public.t")).length, 100);
   });
 
   it("all_ok: true only with every check, access as the model has it and no flag enabled", () => {
-    assert.equal(reportOk({ ...base, access_ok: green }, expectations), true);
-    const differs: AccessCheck = {
-      ok: false,
-      checked: 71,
-      count: 1,
-      differences: [{ subject: "grants on public.projects", what: "authenticated lacks SELECT", who: [] }],
-    };
-    assert.equal(reportOk({ ...base, access_ok: differs }, expectations), false);
+    assert.equal(reportOk({ ...base, ...green }, expectations), true);
+    assert.equal(reportOk({ ...base, ...revoked }, expectations), false);
     // The report resource's drift state stays the runbook's checks: a difference in access is its object's own
     // drift, which the plan names once, there.
-    assert.deepEqual(checksOf({ ...base, access_ok: differs }), expectedChecks(expectations));
+    assert.deepEqual(checksOf({ ...base, ...revoked }), expectedChecks(expectations));
     const enabled = { ...base.features_present, enabled: { count: 1, rows: ["TELCO/ENABLE_PROJECTS"] } };
-    const flagged = { ...base, features_present: enabled, access_ok: green };
+    const flagged = { ...base, features_present: enabled, ...green };
     // Not a check of the drift check (up never turns it off), but not all_ok either.
     assert.deepEqual(checksOf(flagged), expectedChecks(expectations));
     assert.equal(reportOk(flagged, expectations), false);
@@ -267,37 +284,35 @@ describe("the report's access check: access_ok, all_ok and the capture", () => {
   });
 
   it("the capture: features_enabled always, access_ok, one access_differs line per difference", () => {
-    const green_ = show({ ...base, access_ok: green });
-    assert.ok(green_.includes("- features_enabled: none"));
+    const greenLines = show({ ...base, ...green });
+    assert.ok(greenLines.includes("- features_enabled: none"));
     assert.ok(
-      green_.includes(
+      greenLines.includes(
         "- access_ok: true (71 objects compared with the model: grants, policies, row level security, bucket, functions, roles)",
       ),
     );
-    assert.equal(green_.at(-1), "- all_ok: true");
+    assert.equal(greenLines.at(-1), "- all_ok: true");
     const enabled = { ...base.features_present, enabled: { count: 1, rows: ["TELCO/ENABLE_PROJECTS"] } };
     const widened: AccessCheck = {
-      ok: false,
-      checked: 71,
-      count: 101,
-      differences: [
-        {
-          subject: "policy attachments_read on storage.objects",
-          what: "USING is (bucket_id = 'attachments'::text), the model says (...)",
-          who: [],
-        },
-      ],
+      access_ok: false,
+      access_checked: 71,
+      access_differs: {
+        "policy attachments_read on storage.objects: USING is (bucket_id = 'attachments'::text), the model says (...)":
+          "authenticated changes select on storage.objects through policy attachments_read (USING differs)",
+        ...revoked.access_differs,
+      },
     };
-    const red = show({ ...base, features_present: enabled, access_ok: widened });
+    const red = show({ ...base, features_present: enabled, ...widened });
     assert.deepEqual(red.slice(-6), [
       "- features_present: ENABLE_PROJECTS=true for tenant_id='TELCO'",
       "- features_enabled: TELCO/ENABLE_PROJECTS (Stage 2 enables none)",
-      "- access_ok: false (101 differences from the model in 71 objects)",
+      "- access_ok: false (2 differences from the model in 71 objects)",
+      "- access_differs: grants on public.projects: authenticated lacks SELECT",
       "- access_differs: policy attachments_read on storage.objects: USING is (bucket_id = 'attachments'::text), the model says (...)",
-      "- access_differs: and 100 more (npm run plan lists every one)",
       "- all_ok: false",
     ]);
     assert.ok(red.some((l) => l.endsWith("- NOT as the model has them (access_differs below)")));
+    assert.ok(!show({ ...base, ...revoked }).some((l) => l.includes("NOT as the model has them")));
     assert.ok(show(base).includes("- access_ok: not checked (recorded by a release before the report checked access)"));
   });
 });
