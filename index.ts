@@ -22,14 +22,7 @@ import { runPreflight } from "./preflight/run";
 import { Db } from "./database/db";
 import { runVerification } from "./report/kind";
 import { adoptionRecord } from "./report/plan";
-import {
-  allOk,
-  checksOf,
-  expectedChecks,
-  reportSchema,
-  rollbackText,
-  type VerificationReport as Report,
-} from "./report/verify";
+import { reportOk, reportSchema, rollbackText, type VerificationReport as Report } from "./report/verify";
 import { managementApiFor, openTransport } from "./transports";
 
 async function preflight(config: StackConfig, model: Stage2Model) {
@@ -80,7 +73,7 @@ function registerStackOutputsOurselves(): (outputs: pulumi.Inputs) => void {
 async function verifyNow(config: StackConfig, model: Stage2Model) {
   const transport = openTransport(connectionOf(config));
   try {
-    return await runVerification(new Db(transport, config.ddl), model.verification);
+    return await runVerification(new Db(transport, config.ddl), model);
   } finally {
     await transport.close();
   }
@@ -135,7 +128,8 @@ export = async () => {
   );
   const outputs = {
     ...fields,
-    all_ok: report.apply((r) => r !== undefined && allOk(checksOf(r), expectedChecks(model.verification))),
+    // report/verify.ts reportOk: what all_ok means, computed as `npm run report` computes it.
+    all_ok: report.apply((r) => r !== undefined && reportOk(r, model.verification)),
     rolled_back: model.rollback,
     // How the objects entered the stack: created, adopted as is, or converged, dropped and renamed by name.
     adoption: pulumi.all(objects.map((o) => o.status)).apply(adoptionRecord),

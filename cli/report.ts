@@ -18,11 +18,11 @@ import { runPreflight } from "../preflight/run";
 import { runVerification } from "../report/kind";
 import type { Rollback } from "../config/schema";
 import {
-  allOk,
   checksOf,
   expectedChecks,
   failingChecks,
   formatCapture,
+  reportOk,
   reportSchema,
   type VerificationReport,
 } from "../report/verify";
@@ -33,7 +33,10 @@ import { pulumiJson, readStackConfig, type StackPlace } from "./lib/stack-config
 export interface CapturedReport {
   readonly stack: string;
   readonly report: VerificationReport;
-  /** Every check as the stack intends it (a rollback's objects absent). */
+  /**
+   * report/verify.ts reportOk: every check as the stack intends it (a rollback's objects absent), access as the
+   * model has it, and no feature flag enabled.
+   */
   readonly allOk: boolean;
   /** The checks that fail, named as the plan names them (a live check only: the recorded one has no model). */
   readonly failing?: readonly string[];
@@ -62,13 +65,12 @@ export async function liveReport(stack: string, place: StackPlace, now = new Dat
       now,
       env: process.env,
     });
-    const report = await runVerification(new Db(transport, config.ddl), model.verification);
-    const [checks, expected] = [checksOf(report), expectedChecks(model.verification)];
+    const report = await runVerification(new Db(transport, config.ddl), model);
     return {
       stack,
       report,
-      allOk: allOk(checks, expected),
-      failing: failingChecks(checks, expected),
+      allOk: reportOk(report, model.verification),
+      failing: failingChecks(checksOf(report), expectedChecks(model.verification)),
       rollback: model.rollback,
       source: "live",
       checkedAt: now.toISOString(),

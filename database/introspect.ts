@@ -299,6 +299,28 @@ select coalesce(string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.
 from pg_attribute a where a.attrelid = ${relationOid(schema, table)} and a.attnum > 0 and not a.attisdropped`;
 }
 
+/** columnDefinitionsQuery for several tables in one round trip, keyed by `schema.table`. */
+export function columnDefinitionsOfQuery(
+  tables: readonly { readonly schema: string; readonly table: string }[],
+): string {
+  return tables
+    .map(
+      (t) =>
+        `select ${literal(`${t.schema}.${t.table}`)} as key, d.columns from (${columnDefinitionsQuery(t.schema, t.table)}) d`,
+    )
+    .join("\nunion all\n");
+}
+
+/** Every policy on this session's temporary tables (the copies of a batched probe, see policies.ts), by table/name. */
+export function probePoliciesQuery(): string {
+  return `
+select c.relname || '/' || p.polname as key, ${POLICY_COLUMNS} as spec
+from pg_policy p
+join pg_class c on c.oid = p.polrelid
+join pg_namespace n on n.oid = c.relnamespace
+where c.relnamespace = pg_catalog.pg_my_temp_schema()`;
+}
+
 /** The same policy, created on a temporary copy of its table, printed by PostgreSQL (see policies.ts). */
 export function probePolicyQuery(tableCopy: string, name: string): string {
   return `

@@ -16,14 +16,10 @@ import { PreflightError, runPreflight } from "../preflight/run";
 import { managementApiFor, openTransport } from "../transports";
 import { Db } from "../database/db";
 import { changedFields, project, recordedDifferences, replacedKeys } from "../database/reconcile";
-import { featureRows, buckets, rows } from "../database/kinds/data";
-import { indexes } from "../database/kinds/indexes";
+import { DATABASE_KINDS, type DatabaseKindName } from "../database/kinds";
+import { compareWithModel } from "../database/compare";
 import type { Kept, ObjectKind } from "../database/kinds/kind";
 import { DatabaseError } from "../transports/transport";
-import { policies, policySets } from "../database/kinds/policies";
-import { functions, grants, schemas } from "../database/kinds/routines";
-import { roles } from "../database/kinds/roles";
-import { tables } from "../database/kinds/tables";
 import { verificationReport } from "../report/kind";
 import { isDeepStrictEqual } from "node:util";
 import { adoptionLines, type Adoption } from "../report/plan";
@@ -57,20 +53,7 @@ if (/dynamic-provider/.test(process.argv[1] ?? "")) {
   };
 }
 
-export const KINDS = {
-  Schema: schemas,
-  Role: roles,
-  Table: tables,
-  Index: indexes,
-  Function: functions,
-  Grants: grants,
-  Policy: policies,
-  PolicySet: policySets,
-  Bucket: buckets,
-  SeedRow: rows,
-  FeatureRows: featureRows,
-  VerificationReport: verificationReport,
-} as const;
+export const KINDS = { ...DATABASE_KINDS, VerificationReport: verificationReport } as const;
 
 export type KindName = keyof typeof KINDS;
 
@@ -177,7 +160,7 @@ export async function check(kindName: string, olds: Bag, news: Bag): Promise<{ i
   if (kind.adoptable === false || !settings || hasUnknowns(news)) return { inputs: news };
   let adoption: Adoption;
   try {
-    adoption = await adoptionOf(kind, specOf(kindName, news));
+    adoption = await adoptionOf(kindName as DatabaseKindName, kind, specOf(kindName, news));
   } catch (error) {
     adoption = { does: "unknown", reason: printableLines(error instanceof Error ? error.message : String(error)) };
   }
@@ -190,16 +173,16 @@ export async function check(kindName: string, olds: Bag, news: Bag): Promise<{ i
  * converge each field that differs (its value in the database and in the model). The plan words it
  * (report/plan.ts), and create() keeps it in the object's status; no later diff carries it.
  */
-async function adoptionOf(kind: ObjectKind<Bag>, spec: Bag): Promise<Adoption> {
+async function adoptionOf(kindName: DatabaseKindName, kind: ObjectKind<Bag>, spec: Bag): Promise<Adoption> {
   const db = database();
-  const seen = await kind.read(db, spec);
-  if (!seen) {
+  // The same comparison as the report's access check (database/compare.ts), every field counting.
+  const [compared] = await compareWithModel(db, [{ kind: kindName, spec }]);
+  if (compared.found === "missing") {
     const twin = kind.findTwin ? await kind.findTwin(db, spec) : undefined;
     return twin ? { does: "renames", twin } : { does: "creates" };
   }
-  const expected = kind.canonicalForm ? await kind.canonicalForm(db, spec) : undefined;
-  const changes = changedFields(project(seen.live, expected, spec), spec);
-  return changes.length ? { does: "converges", changes } : { does: "adopts" };
+  if (compared.found === "unknown") return { does: "unknown", reason: compared.reason };
+  return compared.changes.length ? { does: "converges", changes: compared.changes } : { does: "adopts" };
 }
 
 /** `value` with control characters escaped in every string and key that is not the spec's own (see read). */

@@ -9,11 +9,15 @@ import type { ObjectKind } from "../database/kinds/kind";
 import { isDeepStrictEqual } from "node:util";
 import { loadSeeds } from "../config/seeds";
 import { configuredStack, tenantsDigest } from "../database/stack-config";
-import { buildModel } from "../model";
+import { compareWithModel } from "../database/compare";
+import { buildModel, type Stage2Model } from "../model";
+import { accessCheck, accessObjects, grantedOnIn } from "./access";
+import { movesAccess } from "./plan";
 import {
   checksOf,
   reportSchema,
   verificationQuery,
+  type AccessCheck,
   type Checks,
   type VerificationExpectations,
   type VerificationReport,
@@ -32,7 +36,20 @@ export interface ReportSpec {
   readonly expect: Checks;
 }
 
-export async function runVerification(db: Db, expectations: VerificationExpectations): Promise<VerificationReport> {
+/**
+ * The whole report, from the live database: the runbook's checks and access as the model has it (report/access.ts).
+ * The stack outputs (index.ts) and `npm run report` both compute it here, and report/verify.ts reportOk says from
+ * it whether all is ok.
+ */
+export async function runVerification(db: Db, model: Stage2Model): Promise<VerificationReport> {
+  return { ...(await runChecks(db, model.verification)), ...(await checkAccess(db, model)) };
+}
+
+/**
+ * The runbook's checks alone (one query): the report resource's live state. Access drift is each object's own
+ * drift (its resource's diff names it), so the resource does not compare access again on every preview.
+ */
+export async function runChecks(db: Db, expectations: VerificationExpectations): Promise<VerificationReport> {
   const rows = await db.read<{ report: unknown }>(verificationQuery(expectations, await db.bucketSource()));
   const parsed = reportSchema.safeParse(rows[0]?.report);
   if (!parsed.success) {
@@ -41,6 +58,20 @@ export async function runVerification(db: Db, expectations: VerificationExpectat
     );
   }
   return parsed.data;
+}
+
+/**
+ * Every access-bearing object of the model compared with the database. A role's password is not read (no login):
+ * it is no access a role has, and the program and `npm run report` hold no reviewer password.
+ */
+export async function checkAccess(db: Db, model: Stage2Model): Promise<AccessCheck> {
+  const objects = accessObjects(model);
+  const grantedOn = grantedOnIn(objects);
+  const compared = await compareWithModel(db, objects, {
+    counts: (o, change) => movesAccess(o.kind, o.spec, change, grantedOn),
+    read: { logins: false },
+  });
+  return accessCheck(objects, compared, grantedOn);
 }
 
 /** The spec's form of what the report checks: the tenant list by its digest. */
@@ -66,7 +97,7 @@ async function observe(db: Db, spec: ReportSpec, writing: boolean) {
         "PULUMI_RUN_PROGRAM=true (the documented commands do) so that the provider reads the current configuration",
     );
   }
-  const report = await runVerification(db, expectations);
+  const report = await runChecks(db, expectations);
   return {
     live: { expectations: current, expect: checksOf(report) },
     status: { report, target: db.transport.description },

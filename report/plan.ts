@@ -12,6 +12,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { changedFields, type FieldChange } from "../database/reconcile";
+import type { Comparison } from "../database/compare";
 import { markdownText, printable } from "../config/printable";
 import { fromResource } from "../database/wire";
 
@@ -97,7 +98,7 @@ export interface Plan {
  * Who the model grants anything on each table ("public.projects") and function ("function private.helper"), from
  * every grants object of the preview: whom row level security being off, or a helper's body, concerns.
  */
-type GrantedOn = ReadonlyMap<string, readonly string[]>;
+export type GrantedOn = ReadonlyMap<string, readonly string[]>;
 
 export function planOf(events: readonly EngineEvent[]): Plan {
   // What the state held before the preview's refresh: the spec the last `up` wrote.
@@ -156,12 +157,74 @@ function attention(access: readonly AccessLine[]): string[] {
 function grantees(step: StepMetadata): { table: string; roles: string[] } | undefined {
   if (step.type !== `${PREFIX}Grants`) return undefined;
   const spec = specOf("Grants", step.new);
-  const target = spec?.target as GrantTarget | undefined;
-  if (!spec || !target || target.kind === "schema") return undefined;
+  return spec ? granteesOf(spec) : undefined;
+}
+
+function granteesOf(spec: Bag): { table: string; roles: string[] } | undefined {
+  const target = spec.target as GrantTarget | undefined;
+  if (!target || target.kind === "schema") return undefined;
   const privileges = spec.privileges as Record<string, string[]>;
   const roles = Object.keys(privileges).filter((role) => role !== "public" && privileges[role].length > 0);
   const key = target.kind === "function" ? `function ${target.schema}.${target.name}` : grantedObject(target);
   return { table: key, roles: roles.sort() };
+}
+
+/** GrantedOn from the model's grants specs (what planOf gathers from a preview's events). */
+export function grantedOnOf(grantsSpecs: readonly object[]): GrantedOn {
+  const found = grantsSpecs.map((spec) => granteesOf(spec as Bag)).filter((g) => g !== undefined);
+  return new Map(found.map((g) => [g.table, g.roles]));
+}
+
+/** One way the database differs from the model, in the plan's words, and whose access it moves. */
+export interface Difference {
+  /** The object, as the plan names it: "grants on public.projects". */
+  readonly subject: string;
+  /** What differs, as the plan's drift line says it: "authenticated lacks SELECT". */
+  readonly what: string;
+  /** Who has other access than the model gives because of it (the plan's access lines). */
+  readonly access: readonly AccessLine[];
+}
+
+/** Whether the plan words access for this kind of object: grants, policies, RLS, the bucket, functions, roles. */
+export function bearsAccess(kind: string): boolean {
+  return WORDS[kind]?.access !== undefined;
+}
+
+/** Whether one field that differs moves some role's access, as the plan's access lines count it. */
+export function movesAccess(kind: string, spec: object, change: FieldChange, grantedOn: GrantedOn): boolean {
+  return (WORDS[kind]?.access?.(spec as Bag, change, "drift", grantedOn) ?? []).length > 0;
+}
+
+/**
+ * How the database differs from the model, for one object, where it moves access: each field through which some
+ * role has other access than the model gives (movesAccess), worded as the plan's drift line for it; an object the
+ * database lacks; an object PostgreSQL could not compare. Differences that move no access (an index, a column's
+ * default) are the plan's alone. Pure: the comparison is database/compare.ts's.
+ */
+export function accessDifferences(
+  kind: string,
+  spec: object,
+  compared: Comparison,
+  grantedOn: GrantedOn,
+): Difference[] {
+  const words = WORDS[kind] ?? GENERIC;
+  const bag = spec as Bag;
+  const subject = words.subject(bag);
+  switch (compared.found) {
+    case "missing":
+      // A policy set guards its table's policies and owns nothing: its table's absence is the table's line.
+      if (kind === "PolicySet") return [];
+      return [
+        { subject, what: "is missing from the database", access: words.createdAccess?.(bag, "drift", grantedOn) ?? [] },
+      ];
+    case "unknown":
+      return [{ subject, what: `could not be compared with the model (${compared.reason})`, access: [] }];
+    case "present":
+      return compared.changes.flatMap((change) => {
+        const access = words.access?.(bag, change, "drift", grantedOn) ?? [];
+        return access.length ? words.differs(bag, change, true).map((d) => ({ subject, what: d.what, access })) : [];
+      });
+  }
 }
 
 type GrantTarget = { kind: "table" | "function" | "schema"; schema?: string; name: string; arguments?: string };
@@ -381,6 +444,9 @@ const show = (value: unknown): string =>
 const added = (before: unknown, after: unknown): string[] =>
   ((after as string[] | null) ?? []).filter((x) => !((before as string[] | null) ?? []).includes(x));
 
+/** "authenticated, anon", or "no role". */
+const roleList = (roles: unknown): string => ((roles as string[] | null) ?? []).join(", ") || "no role";
+
 /** What `up` does about something a role holds beyond the model (database/kinds/roles.ts). */
 function takesAway(held: string): string {
   if (held.startsWith("owns large object")) return "deletes it (a read-only role stores nothing)";
@@ -434,7 +500,7 @@ const WORDS: Readonly<Record<string, Words>> = {
         : c.path === "memberOf"
           ? [
               {
-                what: `member of ${show(c.before)} in the database, ${show(c.after)} in the model`,
+                what: `member of ${roleList(c.before)} in the database, ${roleList(c.after)} in the model`,
                 up: "grants and revokes memberships to match",
               },
             ]
@@ -608,7 +674,8 @@ const WORDS: Readonly<Record<string, Words>> = {
     },
     access(spec, c, group) {
       const role = c.path.split(".")[1];
-      if (!c.path.startsWith("privileges.") || role === "public") return [];
+      // PUBLIC too: a privilege granted to PUBLIC is every role's, anon's included.
+      if (!c.path.startsWith("privileges.")) return [];
       const target = spec.target as GrantTarget;
       const on = grantedObject(target);
       const table = target.kind === "table" ? on : undefined;
@@ -667,7 +734,7 @@ const WORDS: Readonly<Record<string, Words>> = {
         const clause = c.path === "using" ? "USING" : "WITH CHECK";
         return [
           {
-            what: `${clause} differs (database: ${show(c.before)})`,
+            what: `${clause} is ${show(c.before)}, the model says ${show(c.after)}`,
             up: "recreates it (drop and create in one transaction)",
           },
         ];
@@ -717,10 +784,15 @@ const WORDS: Readonly<Record<string, Words>> = {
 
   PolicySet: words({
     subject: (s) => `policies ${s.prefix ? `${s.prefix}* ` : ""}on ${s.schema}.${s.table}`,
+    // Named from unexpectedTo, the same change whose access() says who it lets through (`unexpected` names the
+    // same policies, for the engine's diff), so that the report pairs the line with its access.
     differs: (spec, c) =>
-      c.path !== "unexpected"
+      c.path !== "unexpectedTo"
         ? []
-        : added(c.after, c.before).map((name) => ({
+        : added(
+            ((c.after ?? []) as { name: string }[]).map((p) => p.name),
+            ((c.before ?? []) as { name: string }[]).map((p) => p.name),
+          ).map((name) => ({
             what: `policy ${name} on ${spec.schema}.${spec.table} is not in the model (a permissive policy widens access)`,
             up: "drops it",
           })),
@@ -761,6 +833,19 @@ const WORDS: Readonly<Record<string, Words>> = {
     created: () => "creates it, private",
     removed: () => "deletes it if it is empty (a bucket with files is kept)",
     access(spec, c, group) {
+      if (c.path === "fileSizeLimit" || c.path === "allowedMimeTypes") {
+        // What an upload may be (its size, its type: an HTML file served from the bucket's domain) is the
+        // bucket's part of what its insert policy lets through.
+        return [
+          {
+            group,
+            role: "every role that may upload to it",
+            change: "changes" as const,
+            what: `what an upload to bucket ${spec.bucketId} may be (its ${c.path} differs)`,
+            up: group === "drift" ? "restores the model's" : "sets it",
+          },
+        ];
+      }
       if (c.path !== "public") return [];
       // A public bucket serves every file to anyone who has its URL, signed in or not.
       const files = `every file of bucket ${spec.bucketId}, by its public URL`;

@@ -51,8 +51,24 @@ export const reportSchema = z.object({
      */
     enabled: z.object({ count: z.number().int(), rows: z.array(z.string()) }),
   }),
+  /**
+   * Access as the model has it (report/access.ts): every grant, policy, row level security setting, the bucket,
+   * the functions policies call and the reviewer role, compared with the database. Absent from outputs recorded
+   * before the report checked access.
+   */
+  access_ok: z.boolean().optional(),
+  /** How many objects of the model were compared. */
+  access_checked: z.number().int().optional(),
+  /**
+   * Each difference, as the plan words it ("grants on public.projects: authenticated lacks SELECT"), to who has
+   * other access than the model gives through it ("authenticated loses SELECT on public.projects"). A map keyed by
+   * the line, as sets travel through the engine (database/wire.ts): `preview --diff` of the outputs names the line
+   * that came or went, in one line. At most EXCEPTIONS_LISTED, then one "and N more" key.
+   */
+  access_differs: z.record(z.string(), z.string()).optional(),
 });
 export type VerificationReport = z.infer<typeof reportSchema>;
+export type AccessCheck = Required<Pick<VerificationReport, "access_ok" | "access_checked" | "access_differs">>;
 
 /** The boolean checks of a report, in one shape: what the VerificationReport resource compares. */
 export interface Checks {
@@ -77,6 +93,10 @@ export function checksOf(report: VerificationReport): Checks {
   };
 }
 
+/** The access_differs key that counts differences past the listed ones. */
+export const moreDifferences = (n: number): string => `and ${n} more (npm run plan lists every one)`;
+const MORE = /^and (\d+) more \(npm run plan lists every one\)$/;
+
 /** A list of exceptions, with a last element counting those past EXCEPTIONS_LISTED (still a failed check). */
 function listedWithRest(list: { count: number; rows: readonly string[] }): readonly string[] {
   const rest = list.count - list.rows.length;
@@ -98,6 +118,25 @@ export function expectedChecks(e: VerificationExpectations): Checks {
 /** Every check reads as it must: as Stage 2 left it, less what a rollback took out on purpose. */
 export function allOk(checks: Checks, expected: Checks): boolean {
   return isDeepStrictEqual(checks, expected);
+}
+
+/**
+ * The report's all_ok, in the stack outputs and `npm run report` alike: true only when
+ *   - every runbook check reads as the model has it (allOk: tables, indexes, bucket, storage policies, seeds, feature
+ *     rows present; what a rollback took out, absent),
+ *   - access was checked and is the model's (access_ok: grants, policies, RLS, the bucket, the functions policies
+ *     call, the reviewer role; report/access.ts), and
+ *   - no feature flag is enabled: the runbook's Stage 2 ends with every flag disabled ("Do not enable flags yet").
+ * The last two are not checks of the report resource (Checks), whose failing checks are drift for `up` to repair:
+ * access drift is each object's own drift already (the plan names it there, once), and `up` never turns an
+ * operator's flag off. But the capture is the tracker's proof that Stage 2 is as the runbook leaves it.
+ */
+export function reportOk(report: VerificationReport, e: VerificationExpectations): boolean {
+  return (
+    allOk(checksOf(report), expectedChecks(e)) &&
+    report.access_ok === true &&
+    report.features_present.enabled.count === 0
+  );
 }
 
 /**
@@ -214,17 +253,26 @@ export function formatCapture(
     Object.entries(record)
       .map(([k, v]) => `${k}=${v}`)
       .join(", ");
+  const differs = Object.keys(report.access_differs ?? {}).sort();
+  // A storage policy that exists under its name but lets through other than the model's is not "ok" either.
+  const storageDiffers = differs.some((line) => /^polic(y|ies) \S+ on storage\.objects: /.test(line));
   const lines = [
     `Stage 2 verification - stack ${meta.stack} - ${meta.target} - ${meta.checkedAt}`,
     `- tables_ok: ${pairs(report.tables_ok)}`,
     `- indexes_ok: ${pairs(report.indexes_ok)}`,
     `- bucket_ok: ${report.bucket_ok}${report.bucket.exists ? ` (public=${report.bucket.public})` : " (bucket missing)"}`,
     `- storage_policies_ok: ${report.storage_policies_ok.count} (${report.storage_policies_ok.names.join(", ")})` +
-      (report.storage_policies_ok.ok ? "" : " - NOT the expected three"),
+      (report.storage_policies_ok.ok ? "" : " - NOT the expected three") +
+      (storageDiffers ? " - NOT as the model has them (access_differs below)" : ""),
     `- partner_org_count: ${report.partner_org_count ?? "table missing"}; samples: ${JSON.stringify(report.partner_org_samples)}`,
     `- partner_normalization_count: ${report.partner_normalization_count ?? "table missing"}`,
   ];
   lines.push(...featureLines(report.features_present));
+  const enabled = report.features_present.enabled;
+  lines.push(
+    `- features_enabled: ${enabled.count ? `${enabled.rows.join(", ")}${more(enabled)} (Stage 2 enables none)` : "none"}`,
+  );
+  lines.push(...accessLines(report, differs));
   if (report.partner_org_unlisted.count > 0) {
     const rows = report.partner_org_unlisted.rows.map((r) => `${r.id} (${JSON.stringify(r.label)})`);
     const more = report.partner_org_unlisted.count - rows.length;
@@ -247,34 +295,47 @@ export function rollbackText(rollback: { readonly reason: string; readonly [what
   return `${parts.join("; ")} (because: ${rollback.reason})`;
 }
 
-/** The runbook's features_present lines: one per tenant up to TENANTS_LISTED, then one line for all of them. */
+/** " and 3 more" past the listed rows of a list. */
+const more = (list: { readonly count: number; readonly rows: readonly unknown[] }): string =>
+  list.count > list.rows.length ? ` and ${list.count - list.rows.length} more` : "";
+
+/**
+ * The runbook's features_present lines: one per tenant up to TENANTS_LISTED, then one line for all of them. Whether
+ * a flag is enabled is features_enabled's line, for every tenant (one that left the configuration keeps the rows an
+ * operator enabled).
+ */
 function featureLines(f: VerificationReport["features_present"]): string[] {
   const missing = new Set(f.missing.rows);
-  const enabledText = (rows: readonly string[], count: number): string =>
-    rows.length
-      ? `; enabled by an operator: ${rows.join(", ")}${count > rows.length ? ` and ${count - rows.length} more` : ""}`
-      : "; all disabled";
   if (f.listed) {
-    const listed = f.listed;
-    const lines = listed.map((tenant) => {
+    return f.listed.map((tenant) => {
       const states = f.flags.map((flag) => `${flag}=${!missing.has(`${tenant}/${flag}`)}`).join(", ");
-      const enabled = f.enabled.rows.filter((r) => r.startsWith(`${tenant}/`)).map((r) => r.slice(tenant.length + 1));
-      return `- features_present: ${states} for tenant_id='${tenant}'${enabledText(enabled, enabled.length)}`;
+      return `- features_present: ${states} for tenant_id='${tenant}'`;
     });
-    // A tenant that left the configuration keeps the rows an operator enabled: they stay visible here.
-    const elsewhere = f.enabled.rows.filter((r) => !listed.includes(r.slice(0, r.indexOf("/"))));
-    if (elsewhere.length) {
-      lines.push(`- features enabled by an operator for tenants not configured here: ${elsewhere.join(", ")}`);
-    }
-    return lines;
   }
   const states = f.flags.map((flag) => `${flag}=${![...missing].some((m) => m.endsWith(`/${flag}`))}`).join(", ");
   return [
     `- features_present: ${states} for all ${f.tenants} configured tenants` +
-      (f.missing.count
-        ? ` (missing: ${f.missing.rows.join(", ")}${f.missing.count > f.missing.rows.length ? ` and ${f.missing.count - f.missing.rows.length} more` : ""})`
-        : "") +
-      enabledText(f.enabled.rows, f.enabled.count),
+      (f.missing.count ? ` (missing: ${f.missing.rows.join(", ")}${more(f.missing)})` : ""),
+  ];
+}
+
+/** access_ok, then one line per difference, in the plan's words (sorted: the outputs keep a map's keys sorted). */
+function accessLines(report: VerificationReport, differs: readonly string[]): string[] {
+  if (report.access_ok === undefined) {
+    return ["- access_ok: not checked (recorded by a release before the report checked access)"];
+  }
+  const checked = report.access_checked ?? 0;
+  if (report.access_ok) {
+    return [
+      `- access_ok: true (${checked} objects compared with the model: grants, policies, row level security, ` +
+        "bucket, functions, roles)",
+    ];
+  }
+  const listed = differs.filter((line) => !MORE.test(line));
+  const count = listed.length + differs.reduce((n, line) => n + Number(MORE.exec(line)?.[1] ?? 0), 0);
+  return [
+    `- access_ok: false (${count} difference${count === 1 ? "" : "s"} from the model in ${checked} objects)`,
+    ...[...listed, ...differs.filter((line) => MORE.test(line))].map((line) => `- access_differs: ${line}`),
   ];
 }
 

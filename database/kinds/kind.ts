@@ -19,6 +19,16 @@ export interface Observation<S> {
   readonly status?: Readonly<Record<string, unknown>>;
 }
 
+/** How a read may go about it. */
+export interface ReadOptions {
+  /**
+   * False: a read logs in as no one (a role's password then reads back as the spec names it, unchecked). The
+   * report compares access, which a password is not, and runs where no reviewer password is held (the program, a
+   * laptop's `npm run report`); a login per report would also be one more failed-login line in the server's log.
+   */
+  readonly logins?: boolean;
+}
+
 export interface ObjectKind<S> {
   /** "table public.projects", for messages. */
   describe(spec: S): string;
@@ -32,13 +42,18 @@ export interface ObjectKind<S> {
    */
   readonly outputOnly?: readonly string[];
   /** Live state from the shared catalog snapshot, or undefined when the object does not exist. */
-  read(db: Db, spec: S): Promise<Observation<S> | undefined>;
+  read(db: Db, spec: S, options?: ReadOptions): Promise<Observation<S> | undefined>;
   /**
    * The spec as PostgreSQL would print it (for kinds with expressions, whose model text never equals the
    * catalog's), computed without touching the live object. Used to tell an existing object that matches the
    * model from one that differs, when adopting it.
    */
   canonicalForm?(db: Db, spec: S): Promise<S>;
+  /**
+   * canonicalForm for many specs at once, in as few round trips as the kind can (the report compares every policy
+   * of the model on every preview: one probe, not one per policy). Same results, in the same order.
+   */
+  canonicalForms?(db: Db, specs: readonly S[]): Promise<S[]>;
   /**
    * The name of an existing object that does the same job under another name (a hand-made index), which
    * create() renames rather than building a second one.

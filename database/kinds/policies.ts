@@ -5,7 +5,15 @@
  * included, runs alone (Db.policies): on Supabase each one locks the auth and storage tables, in an order two
  * at once would cross.
  */
-import { canonicalPolicy, columnDefinitionsQuery, policiesQuery, policyKey, probePolicyQuery } from "../introspect";
+import {
+  canonicalPolicy,
+  columnDefinitionsOfQuery,
+  columnDefinitionsQuery,
+  policiesQuery,
+  policyKey,
+  probePoliciesQuery,
+  probePolicyQuery,
+} from "../introspect";
 import * as render from "../render";
 import type { PolicySetResourceSpec, PolicySetSpec, PolicySpec } from "../specs";
 import { ident, qualified } from "../sql";
@@ -35,16 +43,55 @@ async function canonicalFormOf(db: Db, spec: PolicySpec): Promise<PolicySpec> {
   const copy = qualified("pg_temp", spec.table);
   const [{ columns }] = await db.read<{ columns: string }>(columnDefinitionsQuery(spec.schema, spec.table));
   const statements = [`create temporary table ${copy} (${columns}) on commit drop`, render.createPolicy(spec, copy)];
-  const probe = (as: string[], options: { policies?: boolean }) =>
-    db.probe<{ spec: PolicySpec }>([...as, ...statements], probePolicyQuery(spec.table, spec.name), options);
-  let rows: { spec: PolicySpec }[];
+  const rows = await probeAsApiRole<{ spec: PolicySpec }>(db, statements, probePolicyQuery(spec.table, spec.name));
+  return { ...canonicalPolicy(rows[0].spec), schema: spec.schema };
+}
+
+/** A probe as PROBE_ROLE where the connection may set it, else as the connected role, one at a time (see above). */
+async function probeAsApiRole<R>(db: Db, statements: readonly string[], query: string): Promise<R[]> {
   try {
-    rows = await probe([`set local role ${ident(PROBE_ROLE)}`], {});
+    return await db.probe<R>([`set local role ${ident(PROBE_ROLE)}`, ...statements], query, {});
   } catch (error) {
     if (!(error instanceof DatabaseError && error.sqlstate === "42501")) throw error;
-    rows = await probe([], { policies: true });
+    return db.probe<R>(statements, query, { policies: true });
   }
-  return { ...canonicalPolicy(rows[0].spec), schema: spec.schema };
+}
+
+/**
+ * canonicalFormOf for many policies: the copies of their tables and the policies made in one probe transaction,
+ * read back with one query. A policy names its table by its bare name (`objects.bucket_id`), so its copy must
+ * carry that name: two tables of one name in different schemas go in separate probes.
+ */
+async function canonicalFormsOf(db: Db, specs: readonly PolicySpec[]): Promise<PolicySpec[]> {
+  const batches: PolicySpec[][] = [];
+  for (const spec of specs) {
+    const fits = (batch: readonly PolicySpec[]) =>
+      batch.every((s) => s.table !== spec.table || (s.schema === spec.schema && s.name !== spec.name));
+    let batch = batches.find(fits);
+    if (!batch) batches.push((batch = []));
+    batch.push(spec);
+  }
+  const printed = new Map<PolicySpec, PolicySpec>();
+  for (const batch of batches) {
+    const tables = [...new Map(batch.map((s) => [`${s.schema}.${s.table}`, s])).values()];
+    const rows = await db.read<{ key: string; columns: string }>(columnDefinitionsOfQuery(tables));
+    const columns = new Map(rows.map((r) => [r.key, r.columns]));
+    const statements = [
+      ...tables.map(
+        (t) =>
+          `create temporary table ${qualified("pg_temp", t.table)} (${columns.get(`${t.schema}.${t.table}`) ?? ""}) on commit drop`,
+      ),
+      ...batch.map((spec) => render.createPolicy(spec, qualified("pg_temp", spec.table))),
+    ];
+    const found = await probeAsApiRole<{ key: string; spec: PolicySpec }>(db, statements, probePoliciesQuery());
+    const byKey = new Map(found.map((r) => [r.key, r.spec]));
+    for (const spec of batch) {
+      const raw = byKey.get(policyKey(spec));
+      if (!raw) throw new Error(`policy ${spec.name} on ${spec.schema}.${spec.table} was not found on its probe copy`);
+      printed.set(spec, { ...canonicalPolicy(raw), schema: spec.schema });
+    }
+  }
+  return specs.map((spec) => printed.get(spec)!);
 }
 
 /** A role the program's connection may set, that supautils does not list for policy DDL (see canonicalFormOf). */
@@ -64,6 +111,7 @@ export const policies: ObjectKind<PolicySpec> = {
   id: (spec) => `${spec.schema}.${spec.table}/${spec.name}`,
   identityKeys: ["schema", "table", "name"],
   canonicalForm: canonicalFormOf,
+  canonicalForms: canonicalFormsOf,
 
   async read(db, spec) {
     const live = (await db.snapshot<PolicySpec>(policiesQuery(spec.schema))).get(policyKey(spec));

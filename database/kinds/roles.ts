@@ -35,7 +35,7 @@ function passwordOf(spec: RoleSpec): string {
   throw new Error(`${spec.password} is not set: export ${spec.password}=<the role's password> (README: Credentials)`);
 }
 
-async function readRole(db: Db, spec: RoleSpec, fresh: boolean): Promise<RoleSpec | undefined> {
+async function readRole(db: Db, spec: RoleSpec, fresh: boolean, logins = true): Promise<RoleSpec | undefined> {
   type Read = Omit<RoleSpec, "password" | "grantedBy">;
   const query = rolesQuery(spec.name, spec.grantedBy ?? []);
   const read = fresh
@@ -43,7 +43,7 @@ async function readRole(db: Db, spec: RoleSpec, fresh: boolean): Promise<RoleSpe
     : (await db.snapshot<Read>(query)).get(spec.name);
   if (!read) return undefined;
   // A role without LOGIN cannot log in whatever its password: that difference is the attribute's alone.
-  const refused = read.login && (await db.transport.canLogIn?.(spec.name, passwordOf(spec))) === false;
+  const refused = logins && read.login && (await db.transport.canLogIn?.(spec.name, passwordOf(spec))) === false;
   return {
     ...read,
     // Not known until an up records what the model grants (state of an earlier release): not read yet.
@@ -113,8 +113,8 @@ export const roles: ObjectKind<RoleSpec> = {
   id: (spec) => spec.name,
   identityKeys: ["name"],
 
-  async read(db, spec) {
-    const live = await readRole(db, spec, false);
+  async read(db, spec, options) {
+    const live = await readRole(db, spec, false, options?.logins !== false);
     return live ? { live } : undefined;
   },
 

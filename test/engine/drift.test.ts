@@ -157,7 +157,7 @@ for (const previewAs of ["owner", "reviewer"] as const) {
       );
     });
 
-    it("leaves a flag an operator enabled alone: no drift, and up keeps it enabled", async () => {
+    it("leaves a flag an operator enabled alone: no drift, and up keeps it enabled, its all_ok false", async () => {
       await sql("update public.features set enabled = true where tenant_id = 'TELCO' and name = 'ENABLE_PROJECTS'");
       const clean = await preview(["--expect-no-changes"]);
       assert.equal(clean.code, 0, clean.stdout + clean.stderr);
@@ -169,6 +169,9 @@ for (const previewAs of ["owner", "reviewer"] as const) {
       const outputs = await s.stack.outputs();
       assert.deepEqual(outputs.features_present.value.enabled, { count: 1, rows: ["TELCO/ENABLE_PROJECTS"] });
       assert.deepEqual(outputs.features_present.value.missing, { count: 0, rows: [] });
+      // The runbook's Stage 2 enables no flag: the capture is no proof of Stage 2 while one is (issue 27).
+      assert.equal(outputs.all_ok.value, false);
+      assert.equal(outputs.access_ok.value, true);
     });
   });
 }

@@ -9,9 +9,20 @@ import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { tenantListName } from "../../database/specs";
+import { STAGE2_TABLES } from "../../model/stage2";
+import { STORAGE_POLICIES } from "../../model/storage";
 import { withClient } from "../support/database";
 import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
 import { patchProgram, restoreFile } from "../support/reliability-variant";
+
+/** A policy's USING in the model, on one line, as a plan line shows it. */
+const using = (policies: readonly { name: string; using: string | null }[], name: string): string =>
+  policies
+    .find((p) => p.name === name)!
+    .using!.replace(/\s+/g, " ")
+    .trim();
+const PROJECTS_UPDATE = using(STAGE2_TABLES.find((t) => t.spec.name === "projects")!.policies, "projects_update");
+const ATTACHMENTS_READ = using(STORAGE_POLICIES, "attachments_read");
 
 interface Planned {
   readonly code: number | null;
@@ -106,7 +117,7 @@ describe("change review: npm run plan", function () {
       alter table public.contacts alter column full_name drop not null;`);
     await expectPlan([
       "drift   policy contacts_select on public.contacts: is missing from the database -> up creates it",
-      "drift   policy projects_update on public.projects: USING differs (database: true) -> up recreates it (drop and create in one transaction)",
+      `drift   policy projects_update on public.projects: USING is true, the model says ${PROJECTS_UPDATE} -> up recreates it (drop and create in one transaction)`,
       "drift   table public.engagements: row level security is off -> up turns it on",
       "drift   index projects_derived_status_idx on public.projects (derived_status): is missing from the database -> up builds it (CONCURRENTLY when the table holds rows)",
       "drift   function private.using_rls_for_project(p_project_id uuid): its body differs -> up replaces it",
@@ -140,7 +151,7 @@ describe("change review: npm run plan", function () {
     await expectPlan([
       "drift   bucket attachments: public is true in the database, false in the model -> up makes it private",
       "drift   policy attachments_delete on storage.objects: is missing from the database -> up creates it",
-      "drift   policy attachments_read on storage.objects: USING differs (database: false) -> up recreates it (drop and create in one transaction)",
+      `drift   policy attachments_read on storage.objects: USING is false, the model says ${ATTACHMENTS_READ} -> up recreates it (drop and create in one transaction)`,
       "drift   policies attachments_* on storage.objects: policy attachments_everyone on storage.objects is not in the model (a permissive policy widens access) -> up drops it",
       'drift   seed row partner_org (id=vendor-x): label is "Vendor Z" in the database, "Vendor X" in the seed file -> up writes the file\'s value',
       'drift   seed row partner_normalization (alias=vendor x): partner_org_id is "dp-alpha" in the database, "vendor-x" in the seed file -> up writes the file\'s value',
@@ -215,10 +226,7 @@ describe("change review: npm run plan", function () {
     const text = await plan(s);
     assert.equal(text.code, 7, text.stdout + text.stderr);
     assert.ok(!text.stdout.includes("\u001b"), `an escape sequence reached the plan:\n${text.stdout}`);
-    assert.match(
-      text.stdout,
-      /policy contacts_select on public\.contacts: USING differs \(database: .*\\x1b\[2K\\x1b\[1A/,
-    );
+    assert.match(text.stdout, /policy contacts_select on public\.contacts: USING is .*\\x1b\[2K\\x1b\[1A/);
     assert.match(text.stdout, /policy sneaky\\x1b\[2K\\x1b\[1Aall on public\.contacts is not in the model/);
     const diff = await s.cli(["preview", "--diff"]);
     assert.ok(!`${diff.stdout}${diff.stderr}`.includes("\u001b"), "an escape sequence reached preview --diff");

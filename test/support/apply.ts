@@ -16,7 +16,9 @@ export interface AppliedObject {
   readonly outs: Record<string, unknown>;
 }
 
-export function testModel(overrides: Partial<Pick<StackConfig, "features" | "bucket">> = {}): Stage2Model {
+export function testModel(
+  overrides: Partial<Pick<StackConfig, "features" | "bucket" | "rollback" | "reviewer">> = {},
+): Stage2Model {
   return buildModel(
     {
       features: overrides.features ?? {
@@ -24,15 +26,21 @@ export function testModel(overrides: Partial<Pick<StackConfig, "features" | "buc
         flags: ["ENABLE_PROJECTS", "ENABLE_ATTACHMENTS_UPLOAD", "ENABLE_OKTA_AUTH"],
       },
       bucket: overrides.bucket ?? { fileSizeLimit: null, allowedMimeTypes: null },
+      ...(overrides.rollback ? { rollback: overrides.rollback } : {}),
+      ...(overrides.reviewer ? { reviewer: overrides.reviewer } : {}),
     },
     loadSeeds("data/partners.yaml"),
   );
 }
 
 /** Points the in-process provider at a database (what configure() does with the stack config and environment). */
-export function useDatabase(url: string, tenants: readonly string[] = ["TELCO"]): void {
+export function useDatabase(
+  url: string,
+  tenants: readonly string[] = ["TELCO"],
+  env: Record<string, string> = {},
+): void {
   const config: Record<string, unknown> = { "stage2:features": { tenants } };
-  provider.configure({ get: (key: string) => config[key] }, { STAGE2_DATABASE_URL: url });
+  provider.configure({ get: (key: string) => config[key] }, { STAGE2_DATABASE_URL: url, ...env });
 }
 
 /** An object's spec as its resource declares it (components/): the feature rows name their tenant list. */
@@ -43,8 +51,13 @@ export function resourceSpec(object: DesiredObject): Record<string, unknown> {
   >;
 }
 
-export async function applyModel(url: string, model: Stage2Model = testModel()): Promise<AppliedObject[]> {
-  useDatabase(url);
+/** `env`: more of the provider's environment (STAGE2_REVIEWER_PASSWORD, for a model with the reviewer). */
+export async function applyModel(
+  url: string,
+  model: Stage2Model = testModel(),
+  env: Record<string, string> = {},
+): Promise<AppliedObject[]> {
+  useDatabase(url, ["TELCO"], env);
   const applied: AppliedObject[] = [];
   for (const object of orderedObjects(model)) {
     const spec = resourceSpec(object);
