@@ -32,7 +32,17 @@ fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/stage2-sdk-next.XXXXXX")"
 cleanup() {
-  if [[ "${STAGE2_SDK_NEXT_KEEP:-0}" == 1 ]]; then log "kept $work"; else rm -rf "$work"; fi
+  if [[ "${STAGE2_SDK_NEXT_KEEP:-0}" == 1 ]]; then
+    log "kept $work"
+    return
+  fi
+  # The tests leave their PostgreSQL cluster running (keyed by the copy's path, test/support/database.ts):
+  # stop and remove it while the copy that names it still exists.
+  if [[ -d "$work/project/node_modules" ]]; then
+    (cd "$work/project" && npx ts-node scripts/localdb.ts destroy --name "${STAGE2_TEST_CLUSTER:-test}") >&2 ||
+      log "could not stop the copy's test cluster (see above)"
+  fi
+  rm -rf "$work"
 }
 trap cleanup EXIT
 copy="$work/project"
