@@ -15,7 +15,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Client } from "pg";
-import { createDatabase, destroyCluster, ensureCluster } from "./localdb";
+import { createDatabase, destroyCluster, ensureCluster, serverMajor } from "./localdb";
 import { urlForRole } from "../config/database-url";
 import {
   engineBin,
@@ -64,7 +64,8 @@ async function main(keep: boolean): Promise<void> {
   say("Engine: the pinned Pulumi CLI, built from Go modules on first use (minutes), then cached");
   detail(`${engineBin()}`);
 
-  say("Local Supabase-shaped PostgreSQL 15 (roles, auth, storage, the platform's refusals)");
+  // Debian's 15 by default; PG_BIN names other server binaries (.ci/run's third leg runs the demo on 17).
+  say(`Local Supabase-shaped PostgreSQL ${serverMajor()} (roles, auth, storage, the platform's refusals)`);
   const cluster = await ensureCluster(CLUSTER);
   const databaseUrl = await createDatabase(cluster, DATABASE);
   detail(`127.0.0.1:${cluster.port}/${DATABASE}, the program connects as postgres (not a superuser), as on Supabase`);

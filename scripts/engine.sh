@@ -6,6 +6,8 @@
 #                                  eval "$(scripts/engine.sh --env)"
 #   scripts/engine.sh --rebuild  ignore the cache and the PATH, build from Go modules again
 #                                (STAGE2_ENGINE_REBUILD=1 does the same; combinable with --env)
+#   scripts/engine.sh --cli-version  print the pinned CLI version (X.Y.Z) and nothing else; needs neither
+#                                node nor node_modules (the workflows install that release with it)
 #
 # bin/ holds:
 #   pulumi                         the CLI, github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
@@ -14,8 +16,12 @@
 #   pulumi-resource-pulumi-nodejs  the dynamic-provider shim from node_modules/@pulumi/pulumi
 # (the policy pack's analyzer is the project's own plugin: see ANALYZER SHIM below)
 #
-# The version comes from package.json ("@pulumi/pulumi", an exact version) and nowhere else;
-# scripts/engine/go.mod must require pkg/v3 and sdk/v3 at that same version (checked below).
+# Two versions, each from one place:
+#   - the CLI's: the `require github.com/pulumi/pulumi/pkg/v3 v<version>` line of scripts/engine/go.mod
+#     (sdk/v3 must be required at the same version there; checked below);
+#   - the SDK's: package.json ("@pulumi/pulumi", an exact version), which also gives the shim.
+# The CLI is versioned apart from the SDK and runs older SDKs, so it may be newer, never older (checked),
+# except with STAGE2_ENGINE_SDK_AHEAD=1: .ci/run's SDK leg sets it to run the newest SDK on this engine.
 #
 # Where it comes from, in this order:
 #   (a) the cache ${STAGE2_ENGINE_CACHE:-$HOME/.cache/stage2-engine}/pulumi-v<version>/bin,
@@ -45,7 +51,8 @@
 # folder, with the stack's config in PULUMI_CONFIG. So the pack declares its own runtime name, and the
 # project's Pulumi.yaml names policy/bin/pulumi-analyzer-policy-stage2-nodejs as that analyzer: it starts the
 # SDK's run-policy-pack with node, on this engine and on an installed one (a project plugin, so the CLI does
-# not warn about a plugin found on PATH).
+# not warn about a plugin found on PATH). CLI v3.274.0 and later dropped that fallback (the last served version
+# with it is v3.260.0): with them `--policy-pack policy` fails, see scripts/engine/README.md.
 #
 # All progress goes to stderr; stdout carries only the result.
 set -euo pipefail
@@ -72,31 +79,50 @@ for arg in "$@"; do
   case "$arg" in
     --env) MODE="env" ;;
     --rebuild) REBUILD=1 ;;
-    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    --cli-version) MODE="cli-version" ;;
+    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     *) die "unknown argument: $arg (see --help)" ;;
   esac
 done
 
 T0="$(now)"
 
-# --- 1. the pinned version -------------------------------------------------------------------
+# --- 1. the pinned versions ------------------------------------------------------------------
+# The CLI's version: the one pkg/v3 requirement of scripts/engine/go.mod.
+[[ -f "$ENGINE_MOD/go.mod" ]] || die "$ENGINE_MOD/go.mod is missing"
+VERSION="$(sed -nE 's/^[[:space:]]*(require[[:space:]]+)?github\.com\/pulumi\/pulumi\/pkg\/v3[[:space:]]+v([0-9]+\.[0-9]+\.[0-9]+)([[:space:]].*)?$/\2/p' "$ENGINE_MOD/go.mod")"
+[[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] \
+  || die "scripts/engine/go.mod must require github.com/pulumi/pulumi/pkg/v3 at one release version (found \"$VERSION\")"
+if [[ "$MODE" == cli-version ]]; then
+  printf '%s\n' "$VERSION"
+  exit 0
+fi
+
 command -v node >/dev/null 2>&1 || die "node is not on PATH (Node.js is needed to read package.json and to run the program)"
 
-VERSION="$(cd "$REPO_ROOT" && node -e '
+SDK_VERSION="$(cd "$REPO_ROOT" && node -e '
   const pj = require("./package.json");
   const v = (pj.dependencies || {})["@pulumi/pulumi"] || (pj.devDependencies || {})["@pulumi/pulumi"] || "";
   process.stdout.write(v);
 ')"
-[[ -n "$VERSION" ]] || die "package.json has no dependency on @pulumi/pulumi"
-[[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] \
-  || die "package.json must pin @pulumi/pulumi to an exact version (found \"$VERSION\"): the engine is built for exactly that version"
+[[ -n "$SDK_VERSION" ]] || die "package.json has no dependency on @pulumi/pulumi"
+[[ "$SDK_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] \
+  || die "package.json must pin @pulumi/pulumi to an exact version (found \"$SDK_VERSION\")"
+
+# sort -V puts the older first: the CLI must not be older than the SDK it runs.
+if [[ "$(printf '%s\n%s\n' "$SDK_VERSION" "$VERSION" | sort -V | head -n 1)" != "$SDK_VERSION" ]]; then
+  [[ "${STAGE2_ENGINE_SDK_AHEAD:-0}" == 1 ]] \
+    || die "the CLI in scripts/engine/go.mod (v$VERSION) is older than the SDK package.json pins ($SDK_VERSION): update scripts/engine/ as its README says"
+  [[ "${STAGE2_ENGINE_VERBOSE:-0}" != 1 ]] ||
+    log "SDK $SDK_VERSION on the older CLI v$VERSION (STAGE2_ENGINE_SDK_AHEAD=1: a trial of a newer SDK, not the pinned setup)"
+fi
 
 SDK_DIR="$REPO_ROOT/node_modules/@pulumi/pulumi"
 [[ -f "$SDK_DIR/package.json" ]] \
   || die "node_modules/@pulumi/pulumi is missing: run npm ci in $REPO_ROOT"
 INSTALLED="$(node -e 'process.stdout.write(require(process.argv[1]).version)' "$SDK_DIR/package.json")"
-[[ "$INSTALLED" == "$VERSION" ]] \
-  || die "node_modules/@pulumi/pulumi is $INSTALLED but package.json pins $VERSION: run npm ci in $REPO_ROOT"
+[[ "$INSTALLED" == "$SDK_VERSION" ]] \
+  || die "node_modules/@pulumi/pulumi is $INSTALLED but package.json pins $SDK_VERSION: run npm ci in $REPO_ROOT"
 [[ -f "$SDK_DIR/$SHIM_NAME" ]] \
   || die "$SDK_DIR/$SHIM_NAME is missing: run npm ci in $REPO_ROOT"
 
@@ -176,11 +202,10 @@ build_from_go() {
   if [[ -z "$go_bin" ]]; then
     die "cannot provide the Pulumi engine v$VERSION: no cached build in $BIN, no pulumi v$VERSION (with pulumi-language-nodejs next to it) on PATH, and no Go toolchain to build it. Install Go (https://go.dev/dl, or the Debian package golang-go if it is new enough for scripts/engine/go.mod) or install Pulumi v$VERSION, then run this again."
   fi
-  [[ -f "$ENGINE_MOD/go.mod" ]] || die "$ENGINE_MOD/go.mod is missing"
   local p
   for p in pkg sdk; do
     grep -Eq "^[[:space:]]*(require[[:space:]]+)?github\.com/pulumi/pulumi/$p/v3[[:space:]]+v$VERSION([[:space:]]|\$)" "$ENGINE_MOD/go.mod" \
-      || die "scripts/engine/go.mod does not require github.com/pulumi/pulumi/$p/v3 v$VERSION, but package.json pins $VERSION: update scripts/engine/ as its README says"
+      || die "scripts/engine/go.mod does not require github.com/pulumi/pulumi/$p/v3 v$VERSION (its pkg/v3 version): update scripts/engine/ as its README says"
   done
   grep -Eq "^[[:space:]]*(require[[:space:]]+)?github\.com/pulumi/pulumi/sdk/v3[[:space:]]+$LANGHOST_VERSION([[:space:]]|\$)" "$LANGHOST_MOD/go.mod" \
     || die "scripts/engine/language-host/go.mod does not require github.com/pulumi/pulumi/sdk/v3 $LANGHOST_VERSION"
@@ -249,7 +274,7 @@ cp "$SDK_DIR/$SHIM_NAME" "$BIN/.$SHIM_NAME.$$"
 chmod 0755 "$BIN/.$SHIM_NAME.$$"
 mv -f "$BIN/.$SHIM_NAME.$$" "$BIN/$SHIM_NAME"
 
-[[ "$CACHED" == 1 && "${STAGE2_ENGINE_VERBOSE:-0}" != 1 ]] || log "engine v$VERSION ready in $(elapsed "$T0"): $(cd "$BIN" && echo *)"
+[[ "$CACHED" == 1 && "${STAGE2_ENGINE_VERBOSE:-0}" != 1 ]] || log "engine v$VERSION (SDK $SDK_VERSION) ready in $(elapsed "$T0"): $(cd "$BIN" && echo *)"
 
 if [[ "$MODE" == env ]]; then
   home="${PULUMI_HOME:-$REPO_ROOT/.stage2/pulumi-home}"
