@@ -86,13 +86,14 @@ describe("bucket, seed and feature rows", () => {
     const read = await provider.read("FeatureRows", features.id, features.outs);
     const diff = await provider.diff("FeatureRows", features.id, read.props, features.spec);
     assert.equal(diff.changes, true, "a deleted feature row is drift");
-    // Keyed by the row, so that the preview names it (database/wire.ts).
-    assert.deepEqual((read.props as { missing: Record<string, true> }).missing, { "TELCO/ENABLE_OKTA_AUTH": true });
-    assert.deepEqual((read.props as { status: { enabled: unknown } }).status.enabled, {
+    // The live rows become the refreshed inputs (what preview --diff shows), keyed by the row so that the preview
+    // names it (database/wire.ts); the outputs stay as the last write left them until the update.
+    assert.deepEqual((read.inputs as { missing: Record<string, true> }).missing, { "TELCO/ENABLE_OKTA_AUTH": true });
+    const updated = await provider.update("FeatureRows", features.id, read.props, features.spec);
+    assert.deepEqual((updated.outs as { status: { enabled: unknown } }).status.enabled, {
       count: 1,
       rows: ["TELCO/ENABLE_PROJECTS"],
     });
-    await provider.update("FeatureRows", features.id, read.props, features.spec);
     const rows = await withClient(
       db.superuserUrl,
       async (c) =>
