@@ -30,8 +30,11 @@ if [[ "${1:-}" == up && " $* " == *" --approved-plan "* ]]; then
 fi
 
 # A preview ends with its plan, one line per change, so that the last lines a reviewer sees say what differs
-# (the engine's own output above can run to hundreds of lines). Not for --json, which must stay JSON.
-if [[ "${1:-}" == preview && " $* " != *" --json "* ]]; then
+# (the engine's own output above can run to hundreds of lines). An up ends with what it did to the database
+# objects, in the runbook's words: the engine's counts do not say that a "deleted" row was kept because rows
+# still reference it, nor what an adoption dropped or renamed. Not for --json, which must stay JSON, nor when
+# the caller keeps its own --event-log.
+if [[ ("${1:-}" == preview || "${1:-}" == up) && " $* " != *" --json "* && " $* " != *" --event-log "* ]]; then
   events=$(mktemp)
   trap 'rm -f "$events"' EXIT
   set +e
@@ -39,23 +42,13 @@ if [[ "${1:-}" == preview && " $* " != *" --json "* ]]; then
   PULUMI_DEBUG_COMMANDS=true pulumi "$@" --event-log "$events"
   code=$?
   set -e
-  if [[ $code -eq 0 || $code -eq 7 ]]; then
+  if [[ "$1" == up ]]; then
+    printf '\n'
+    node "$root/scripts/lib/run.js" cli/plan.ts --events "$events" --outcome || true
+  elif [[ $code -eq 0 || $code -eq 7 ]]; then
     printf '\nPlan (npm run plan): drift = the database moved; change = the program did\n'
     node "$root/scripts/lib/run.js" cli/plan.ts --events "$events" || true
   fi
-  exit $code
-fi
-# An up ends with what it did to the database objects, in the runbook's words: the engine's counts do not say
-# that a "deleted" row was kept because rows still reference it, nor what an adoption dropped or renamed.
-if [[ "${1:-}" == up && " $* " != *" --json "* && " $* " != *" --event-log "* ]]; then
-  events=$(mktemp)
-  trap 'rm -f "$events"' EXIT
-  set +e
-  PULUMI_DEBUG_COMMANDS=true pulumi "$@" --event-log "$events"
-  code=$?
-  set -e
-  printf '\n'
-  node "$root/scripts/lib/run.js" cli/plan.ts --events "$events" --outcome || true
   exit $code
 fi
 exec pulumi "$@"
