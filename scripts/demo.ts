@@ -3,7 +3,8 @@
  *
  *   npm run demo            engine -> local Supabase-shaped PostgreSQL -> pulumi up -> verification report
  *                           -> an out-of-band change -> the read-only reviewer's preview catches it (and its
- *                           up is refused) -> up repairs it -> report green
+ *                           up is refused) -> a plan approved, the database moved, up --approved-plan
+ *                           refuses naming it -> up repairs it -> report green
  *   npm run demo -- --keep  the same, but keeps the database and the stack to explore afterwards
  *
  * It runs the real CLI the way an operator does (`pulumi up --stack demo`), in a project folder under
@@ -11,6 +12,7 @@
  * it works whatever the checkout's own local stack holds, and touches none of it. The credentials are in the
  * environment of each run (README: Credentials). Safe to run twice: every run starts from scratch.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -35,8 +37,8 @@ const CLUSTER = "demo";
 const DATABASE = "stage2_demo";
 const ROOT = path.join(REPO_ROOT, ".stage2", "demo");
 const PROJECT = path.join(ROOT, "project");
-/** The steps `say` numbers: eight, then the clean-up unless --keep. */
-let steps = 9;
+/** The steps `say` numbers: nine, then the clean-up unless --keep. */
+let steps = 10;
 
 /** The demo's own stack: the local stack's settings and the reviewer; no credential (they are the environment's). */
 const DEMO_STACK_FILE = `# npm run demo's own stack (scripts/demo.ts); the credentials are in the environment of each run.
@@ -111,13 +113,7 @@ async function main(keep: boolean): Promise<void> {
   await printReport(env);
 
   say("Out-of-band change, as someone might make it in Studio: DROP POLICY attachments_delete ON storage.objects");
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    await client.query("drop policy attachments_delete on storage.objects");
-  } finally {
-    await client.end();
-  }
+  await sql(databaseUrl, "drop policy attachments_delete on storage.objects");
 
   say("The drift check as a pull request runs it: preview --expect-no-changes as the read-only stage2_reviewer");
   const events = path.join(ROOT, "events.jsonl");
@@ -141,6 +137,23 @@ async function main(keep: boolean): Promise<void> {
   const reason = /- permissions: ([^\n]*)/.exec(refused.stdout + refused.stderr)?.[1];
   detail(`refused before any change: ${reason ?? firstError([], refused.stdout + refused.stderr)}`);
 
+  say("Approve, then apply exactly that: the database moves after approval, and up --approved-plan refuses");
+  const approved = path.join(ROOT, "approved-plan.json");
+  detail(`$ npm run plan -- --stack ${STACK} --save <file>   (as the reviewer, as a pull request's preview does)`);
+  const saved = shell("npm", ["run", "-s", "plan", "--", "--stack", STACK, "--save", approved], previewJob);
+  if (saved.code !== 7) throw new Error(`npm run plan --save failed (exit ${saved.code}):\n${saved.output}`);
+  detail("approved; then, before the up: REVOKE SELECT ON public.projects FROM authenticated");
+  await sql(databaseUrl, "revoke select on public.projects from authenticated");
+  detail(`$ scripts/stage2.sh up --stack ${STACK} --yes --approved-plan <file>`);
+  const applied = shell(
+    path.join(PROJECT, "scripts", "stage2.sh"),
+    ["up", "--stack", STACK, "--yes", "--approved-plan", approved],
+    env,
+  );
+  if (applied.code !== 7)
+    throw new Error(`up --approved-plan was not refused (exit ${applied.code}):\n${applied.output}`);
+  detail(applied.output.trim());
+
   say("pulumi up: repairs what drifted, and only that");
   const repair = await pulumi(["up", "--yes", "--skip-preview"], "up");
   detail(summaryLine(repair.stdout));
@@ -159,6 +172,23 @@ async function main(keep: boolean): Promise<void> {
     return;
   }
   await clean(env);
+}
+
+/** A change made out of band, as the owner in Studio would. */
+async function sql(url: string, statement: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+/** An operator's command in the demo's project folder; its stdout and stderr as one text. */
+function shell(command: string, args: string[], env: Record<string, string>): { code: number | null; output: string } {
+  const run = spawnSync(command, args, { cwd: PROJECT, env: { ...process.env, ...env }, encoding: "utf8" });
+  return { code: run.status, output: `${run.stdout}${run.stderr}` };
 }
 
 async function printReport(env: Record<string, string>): Promise<void> {
@@ -185,7 +215,7 @@ async function clean(env?: Record<string, string>): Promise<void> {
 
 if (require.main === module) {
   const argv = process.argv.slice(2);
-  if (argv.includes("--keep")) steps = 8;
+  if (argv.includes("--keep")) steps = 9;
   if (argv.includes("--clean")) steps = 1;
   const run = argv.includes("--clean") ? clean() : main(argv.includes("--keep"));
   run.catch((error: Error) => {

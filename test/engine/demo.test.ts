@@ -127,7 +127,12 @@ describe("npm run demo in a checkout whose local stack is populated", function (
     const demo = await shell("npm run demo", 1_200_000);
     assert.equal(demo.code, 0, output(demo).slice(-5000));
     assert.match(demo.stdout, /its own stack "demo" in \.stage2\/demo\/project/);
-    assert.match(demo.stdout, /\n\[9\/9\] Cleaning up: destroy the stack.*\n {6}done in \d+s\n$/);
+    // Issue 26: an approved plan, then a drift, and the approved up refuses naming the new line.
+    assert.match(
+      demo.stdout,
+      /up --approved-plan: refused, nothing was changed:\n.*not in the approved plan: drift +grants on public\.projects: authenticated lacks SELECT/,
+    );
+    assert.match(demo.stdout, /\n\[10\/10\] Cleaning up: destroy the stack.*\n {6}done in \d+s\n$/);
 
     assert.deepEqual(state(), before.state, "the demo changed the local stack's state");
     assert.deepEqual(tree(), before.tree, "the demo changed a file of the checkout (Pulumi.local.yaml?)");
