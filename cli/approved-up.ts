@@ -17,19 +17,39 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { printable } from "../config/printable";
-import { openPlan, planRefusals, provenanceRefusals, seenOf } from "../report/approval";
+import { openPlan, planRefusals, provenanceRefusals, seenOf, type ApprovedPlan } from "../report/approval";
 import { planOf } from "../report/plan";
 import { provenanceOf } from "./lib/approval";
 import { engineBin, pulumiEnv, selectedStack, stackArgument } from "./lib/pulumi";
+import type { StackPlace } from "./lib/stack-config";
 import { CHANGES_EXIT_CODE, preview } from "./plan";
 
-class Refused extends Error {
+export class Refused extends Error {
   constructor(
     readonly reasons: readonly string[],
     readonly code: number,
   ) {
     super(reasons.join("; "));
   }
+}
+
+/**
+ * The approved plan in `file`, once it is known to apply to `stack` now: intact, made for this stack, program,
+ * configuration and database, and the plan of a preview run now, line for line. Throws Refused naming every
+ * difference otherwise; changes nothing either way. npm run fleet -- up --approved-plans runs it per stack.
+ */
+export async function checkApprovedPlan(stack: string, place: StackPlace, file: string): Promise<ApprovedPlan> {
+  const opened = openPlan(fs.readFileSync(file, "utf8"));
+  if (opened.problem !== undefined) throw new Refused([opened.problem], 2);
+  const approved = opened.plan;
+  const provenance = provenanceRefusals(approved, await provenanceOf(stack, place));
+  if (provenance.length) throw new Refused(provenance, 2);
+
+  const now = await preview(stack, place);
+  const plan = planOf(now.events);
+  const differences = planRefusals(approved, plan, seenOf(now.events, plan));
+  if (differences.length) throw new Refused(differences, CHANGES_EXIT_CODE);
+  return approved;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -45,20 +65,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const place = { cwd: process.cwd(), env: pulumiEnv() };
   const stack = stackArgument(upArgs) ?? (await selectedStack(place.cwd, place.env));
-
-  const opened = openPlan(fs.readFileSync(file, "utf8"));
-  if (opened.problem !== undefined) throw new Refused([opened.problem], 2);
-  const approved = opened.plan;
-  const provenance = provenanceRefusals(approved, await provenanceOf(stack, place));
-  if (provenance.length) throw new Refused(provenance, 2);
-
-  const now = await preview(stack, place);
-  const plan = planOf(now.events);
-  const differences = planRefusals(approved, plan, seenOf(now.events, plan));
-  if (differences.length) throw new Refused(differences, CHANGES_EXIT_CODE);
-
+  const approved = await checkApprovedPlan(stack, place, file);
   process.stdout.write(
-    `The approved plan of ${approved.made} is the plan of now (${plan.lines.length} lines); applying exactly it.\n`,
+    `The approved plan of ${approved.made} is the plan of now (${approved.plan.lines.length} lines); applying exactly it.\n`,
   );
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stage2-approved-"));
   try {

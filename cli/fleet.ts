@@ -3,7 +3,8 @@
  * (the same program and pinned engine as scripts/stage2.sh), at most N stacks at once:
  *
  *   npm run fleet -- preview --stacks <selector> [--concurrency N] [--shard i/K] [--format text|markdown|json]
- *   npm run fleet -- up      --stacks <selector> [--canary <stack>] [--concurrency N] [--no-skip] [--format ...]
+ *   npm run fleet -- up      --stacks <selector> [--canary <stack>] [--approved-plans <folder>] [--concurrency N]
+ *                            [--no-skip] [--format ...]
  *   npm run fleet -- report  --stacks <selector> [--concurrency N] [--shard i/K] [--format ...]
  *   npm run fleet -- merge   [--shards K] [--format ...] <shard.json>...
  *
@@ -18,7 +19,9 @@
  *          each stack passes the stack guard (cli/stack-guard.ts); the program's own preflight (right project,
  *          backups, change window) runs in its up. A stack whose last operation is a fleet up that succeeded at
  *          this program revision with these stack settings is skipped (--no-skip runs it anyway; see
- *          cli/lib/fleet.ts convergedMarker for why the history decides).
+ *          cli/lib/fleet.ts convergedMarker for why the history decides). With --approved-plans, each stack's up
+ *          applies exactly its approved plan (approved-plan-<stack>.json in the folder), or the stack fails,
+ *          naming the missing file or each difference, with nothing changed.
  * report   the runbook's verification capture of every stack, checked live (`npm run report` per stack), in one
  *          report: each stack's all_ok and failing checks.
  * merge    the `--format json` outputs of shards (.github/workflows/fleet-drift.yml) as one summary and exit code.
@@ -44,6 +47,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, Stack, type OpMap, type PulumiCommand } from "@pulumi/pulumi/automation";
 import { planOf, type EngineEvent, type Plan } from "../report/plan";
+import { checkApprovedPlan, Refused } from "./approved-up";
 import { firstError } from "./plan";
 import { GuardRefusal, guardStack } from "./stack-guard";
 import {
@@ -85,10 +89,12 @@ export interface FleetOptions {
   readonly cwd: string;
   readonly skipConverged: boolean;
   /**
-   * The hook for approved plans (being built for single stacks): the file of the plan approved for a stack, which
-   * its up must then follow (Automation API `up({ plan })`). No command-line flag sets it yet.
+   * up --approved-plans <folder>: each stack's up needs the plan approved for it, `approved-plan-<stack>.json` in
+   * the folder (the name preview.yml's artifact has), checked as `scripts/stage2.sh up --approved-plan` checks it
+   * and then applied exactly (Automation API `up({ plan })`). Without it, up converges whatever each stack's
+   * preview would show.
    */
-  readonly approvedPlan?: (stack: string) => string | undefined;
+  readonly approvedPlans?: string;
 }
 
 /**
@@ -123,7 +129,16 @@ export function parseArgs(argv: readonly string[]): FleetOptions & { files: stri
   if (command !== "merge" && !FLEET_COMMANDS.includes(command as FleetCommand)) {
     throw new UsageError(`the first word must be one of ${[...FLEET_COMMANDS, "merge"].join(", ")}`);
   }
-  const known = ["--stacks", "--concurrency", "--canary", "--format", "--shard", "--shards", "--cwd"];
+  const known = [
+    "--stacks",
+    "--concurrency",
+    "--canary",
+    "--format",
+    "--shard",
+    "--shards",
+    "--cwd",
+    "--approved-plans",
+  ];
   for (const flag of flags.keys()) if (!known.includes(flag)) throw new UsageError(`unknown option ${flag}`);
   const format = (flags.get("--format") ?? "text") as Format;
   if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(", ")}`);
@@ -151,7 +166,9 @@ export function parseArgs(argv: readonly string[]): FleetOptions & { files: stri
       "up takes no --shard: a rollout stops at its first failure, which shards on other machines would not see",
     );
   }
-  if (command !== "up" && flags.has("--canary")) throw new UsageError("--canary is for up");
+  for (const flag of ["--canary", "--approved-plans"]) {
+    if (command !== "up" && flags.has(flag)) throw new UsageError(`${flag} is for up`);
+  }
   return {
     command: command as FleetCommand,
     selector,
@@ -161,6 +178,7 @@ export function parseArgs(argv: readonly string[]): FleetOptions & { files: stri
     shard,
     cwd: path.resolve(flags.get("--cwd") ?? process.cwd()),
     skipConverged: !bare.has("--no-skip"),
+    approvedPlans: flags.has("--approved-plans") ? path.resolve(flags.get("--approved-plans")!) : undefined,
     files,
   };
 }
@@ -310,6 +328,32 @@ const changesText = (changes: Record<string, number | undefined> | undefined): s
     .map(([op, n]) => `${n} ${op === "same" ? "unchanged" : op === "create" ? "created" : `${op}d`}`)
     .join(", ");
 
+/**
+ * With --approved-plans: the engine plan of the stack's approved plan, in a file for `up({ plan })`, once the plan
+ * is known to be the plan of now (cli/approved-up.ts); a missing or refused plan throws, failing the stack.
+ */
+async function approvedEnginePlan(
+  fleet: Fleet,
+  stack: string,
+  env: Record<string, string>,
+): Promise<string | undefined> {
+  const folder = fleet.options.approvedPlans;
+  if (folder === undefined) return undefined;
+  const file = path.join(folder, `approved-plan-${stack}.json`);
+  if (!fs.existsSync(file)) {
+    throw new Error(`no approved plan: ${file} is missing (npm run plan -- --stack ${stack} --save ${file})`);
+  }
+  try {
+    const approved = await checkApprovedPlan(stack, { cwd: fleet.options.cwd, env: { ...fleet.env, ...env } }, file);
+    const enginePlan = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stage2-fleet-plan-")), "engine-plan.json");
+    fs.writeFileSync(enginePlan, JSON.stringify(approved.enginePlan));
+    return enginePlan;
+  } catch (error) {
+    if (error instanceof Refused) throw new Error(`the approved plan does not apply: ${error.reasons.join("; ")}`);
+    throw error;
+  }
+}
+
 async function upStack(fleet: Fleet, stack: string, wave: number): Promise<StackResult> {
   const t0 = Date.now();
   const credentials = stackCredentials(stack, process.env);
@@ -326,15 +370,17 @@ async function upStack(fleet: Fleet, stack: string, wave: number): Promise<Stack
     }
     const refusal = await guardRefusal(fleet, "up", stack);
     if (refusal) return failed(stack, refusal, t0, wave);
-    const plan = fleet.options.approvedPlan?.(stack);
-    const result = await s.up({
-      color: "never",
-      message: marker,
-      onEvent: (event) => events.push(event as EngineEvent),
-      ...output,
-      ...(plan ? { plan } : {}),
-      signal: fleet.cancel,
-    });
+    const plan = await approvedEnginePlan(fleet, stack, credentials.env);
+    const result = await s
+      .up({
+        color: "never",
+        message: marker,
+        onEvent: (event) => events.push(event as EngineEvent),
+        ...output,
+        ...(plan ? { plan } : {}),
+        signal: fleet.cancel,
+      })
+      .finally(() => plan && fs.rmSync(path.dirname(plan), { recursive: true, force: true }));
     const allOk = result.outputs.all_ok?.value;
     return {
       stack,

@@ -19,6 +19,7 @@ import { EXIT } from "../../cli/lib/fleet";
 import { runPulumi } from "../../cli/lib/pulumi";
 import { databaseChecksum, freshDatabase, withClient, type TestDatabase } from "../support/database";
 import { createFleetProject, type FleetProject, type FleetRunResult } from "../support/fleet";
+import { runShell } from "../support/shell";
 
 const STACKS = ["fleet-a", "fleet-b", "fleet-c", "fleet-d", "fleet-e", "fleet-f"];
 /** The plan of a stack whose policy attachments_delete was dropped by hand, as `npm run plan` prints it. */
@@ -203,5 +204,34 @@ describe("npm run fleet: six stacks on local databases", function () {
     assert.match(row(preview, "fleet-a"), /\sclean\s/);
     assert.match(row(preview, "fleet-b"), /not started\s+not started: Ctrl-C$/);
     assert.match(preview.stderr, /Ctrl-C: no stack starts from now on; the running ones finish/);
+  });
+
+  it("up --approved-plans: each stack applies exactly its approved plan; one without a plan fails naming the file", async () => {
+    const plans = path.join(scratch, "plans");
+    fs.mkdirSync(plans, { recursive: true });
+    for (const stack of ["fleet-a", "fleet-b"]) await sql(stack, "drop policy attachments_delete on storage.objects");
+    // The plan a reviewer approved for fleet-a, saved as preview.yml saves it (the artifact's name).
+    const approved = path.join(plans, "approved-plan-fleet-a.json");
+    const saved = await runShell(`npm run -s plan -- --stack fleet-a --save ${approved}`, {
+      cwd: project.dir,
+      env: { ...project.env, STAGE2_DATABASE_URL: dbs.get("fleet-a")!.url },
+    });
+    assert.equal(saved.code, 7, `${saved.stdout}\n${saved.stderr}`);
+    const before = await databaseChecksum(dbs.get("fleet-b")!.superuserUrl);
+
+    const flags = ["--approved-plans", plans, "--no-skip", "--concurrency", "1"];
+    const up = await project.fleet(["up", "--stacks", "fleet-a,fleet-b", "--canary", "fleet-a", ...flags]);
+    assert.equal(up.code, EXIT.failed, shown(up));
+    assert.match(row(up, "fleet-a"), /canary\s+converged\s.*all_ok true$/);
+    assert.match(row(up, "fleet-b"), /FAILED\s.*no approved plan: \S*approved-plan-fleet-b\.json is missing/);
+    assert.equal(await databaseChecksum(dbs.get("fleet-b")!.superuserUrl), before, "fleet-b changed without a plan");
+
+    // Applied, the plan is no longer the plan of now: a second up with it is refused, naming the line.
+    const again = await project.fleet(["up", "--stacks", "fleet-a", ...flags]);
+    assert.equal(again.code, EXIT.failed, shown(again));
+    assert.match(row(again, "fleet-a"), /FAILED\s.*the approved plan does not apply: approved, no longer planned: /);
+
+    const repair = await project.fleet(["up", "--stacks", "fleet-b", "--no-skip"]);
+    assert.equal(repair.code, EXIT.ok, shown(repair));
   });
 });

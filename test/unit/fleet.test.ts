@@ -98,6 +98,11 @@ describe("fleet: selecting stacks", () => {
     assert.throws(() => parseArgs(["preview", "--stacks", "x", "--shard", "5/4"]), /--shard must be i\/K/);
     assert.throws(() => parseArgs(["up", "--stacks", "x", "--shard", "1/2"]), /up takes no --shard/);
     assert.throws(() => parseArgs(["preview", "--stacks", "x", "--canary", "x"]), /--canary is for up/);
+    assert.throws(
+      () => parseArgs(["preview", "--stacks", "x", "--approved-plans", "plans"]),
+      /--approved-plans is for up/,
+    );
+    assert.equal(parseArgs(["up", "--stacks", "x", "--approved-plans", "plans"]).approvedPlans, path.resolve("plans"));
     assert.throws(() => parseArgs(["preview", "--stacks", "x", "--format", "html"]), /--format must be one of/);
     assert.throws(() => parseArgs(["preview"]), /--stacks/);
     assert.throws(() => parseArgs(["deploy", "--stacks", "x"]), /first word/);
