@@ -370,7 +370,12 @@ async function upStack(fleet: Fleet, stack: string, wave: number): Promise<Stack
     }
     const refusal = await guardRefusal(fleet, "up", stack);
     if (refusal) return failed(stack, refusal, t0, wave);
-    const plan = await approvedEnginePlan(fleet, stack, credentials.env);
+    let plan: string | undefined;
+    try {
+      plan = await approvedEnginePlan(fleet, stack, credentials.env);
+    } catch (error) {
+      return failed(stack, (error as Error).message, t0, wave);
+    }
     const result = await s
       .up({
         color: "never",

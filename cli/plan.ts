@@ -45,7 +45,11 @@ export function readEvents(file: string): EngineEvent[] {
 /** The first error the preview reported, on one line (the program's own messages say what to do). */
 export function firstError(events: readonly EngineEvent[], output: string): string {
   const error = events.map((e) => e.diagnosticEvent).find((d) => d && d.severity === "error");
-  const text = error?.message ?? output.split("\n").find((line) => /error:/.test(line)) ?? "the preview failed";
+  const lines = output.split("\n").filter((line) => line.trim());
+  const text =
+    error?.message ??
+    lines.find((line) => /error:/.test(line)) ??
+    `the preview failed${lines.length ? `: ${lines[lines.length - 1]}` : ""}`;
   return text
     .replace(/^\s*error:\s*/, "")
     .replace(/\s+/g, " ")

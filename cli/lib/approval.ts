@@ -8,14 +8,17 @@ import { connectionOf } from "../../config/connection";
 import { settingDigests, sha256, type Provenance } from "../../report/approval";
 import { rawStackConfig, readStackConfig, type StackPlace } from "./stack-config";
 
-/** What is not the program: dependencies, git's own files, this tool's scratch, and the stacks' files. */
-const NOT_PROGRAM = /^(node_modules|\.git|\.stage2)$|^Pulumi\.[^/]+\.yaml$/;
+/**
+ * What is not the program: dependencies, the stacks' files, and hidden entries at the top (git's files, this
+ * tool's scratch, a file backend's state such as .stage2/state, which every run rewrites).
+ */
+const NOT_PROGRAM = /^(node_modules|\..*)$|^Pulumi\.[^/]+\.yaml$/;
 /**
  * The files at the project's top level that are the program. The rest of the top level is where a run leaves its
  * files (the approved plan, the preview's event log and engine plan, plan.md: preview.yml and up-prod.yml write
  * them there), and a file written between approval and up must not make the program "another program".
  */
-const PROGRAM_AT_TOP = /\.(ts|js|mjs|cjs)$|^(Pulumi\.yaml|package\.json|package-lock\.json|tsconfig\.json|\.npmrc)$/;
+const PROGRAM_AT_TOP = /\.(ts|js|mjs|cjs)$|^(Pulumi\.yaml|package\.json|package-lock\.json|tsconfig\.json)$/;
 
 /**
  * A digest of the program's source: every file in the folders of the project the command runs in (links

@@ -129,12 +129,13 @@ describe("the program an approved plan is bound to (cli/lib/approval.ts programD
   });
   after(() => fs.rmSync(project, { recursive: true, force: true }));
 
-  it("is the same after a run leaves its files at the top level (preview.yml, up-prod.yml) and the stacks' files change", () => {
+  it("is the same after a run leaves its files at the top level (preview.yml, up-prod.yml), and the stacks' files and state change", () => {
     const before = programDigest(project);
     write("approved-plan-prod.json", "{}\n");
     write("events.jsonl", "{}\n");
     write("plan.md", "access ...\n");
     write("Pulumi.prod.yaml", "config: {}\n");
+    write(".stage2/state/.pulumi/stacks/stage2/prod.json", "{}\n");
     assert.equal(programDigest(project), before);
   });
 
