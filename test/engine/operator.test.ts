@@ -77,7 +77,7 @@ describe("the on-call operator's paths", function () {
       );
       assert.match(
         did,
-        /\n {2}kept row public\.partner_org \(id="dp-alpha"\): 1 row of public\.projects still reference it\n/,
+        /\n {2}kept row public\.partner_org \(id="dp-alpha"\): 1 row of public\.projects still reference it, so it was kept; it is no longer managed \(the seed file no longer lists it\)\n/,
       );
       assert.deepEqual(await one("select count(*)::int as n from public.partner_org where id = 'dp-alpha'"), { n: 1 });
       const again = await s.cli(["preview", "--expect-no-changes"]);
