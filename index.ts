@@ -23,7 +23,7 @@ import { Db } from "./database/db";
 import { runVerification } from "./report/kind";
 import { adoptionRecord } from "./report/plan";
 import { reportOk, reportSchema, rollbackText, type VerificationReport as Report } from "./report/verify";
-import { managementApiFor, openTransport } from "./transports";
+import { describeConnection, managementApiFor, openTransport } from "./transports";
 
 async function preflight(config: StackConfig, model: Stage2Model) {
   const transport = openTransport(connectionOf(config));
@@ -118,6 +118,7 @@ export = async () => {
     expectations: model.verification,
     dependsOn: objects,
     verifyNow: () => verifyNow(config, model),
+    target: describeConnection(connectionOf(config)),
   });
 
   const report = verification.report;

@@ -14,6 +14,8 @@ export interface VerificationReportArgs {
   readonly dependsOn: DatabaseObject<object>[];
   /** Computes the report from the live database now (after an `up` converged everything it depends on). */
   readonly verifyNow: () => Promise<Report>;
+  /** The database verifyNow reads, as its transport names it. */
+  readonly target: string;
 }
 
 export class VerificationReport extends pulumi.ComponentResource {
@@ -36,7 +38,9 @@ export class VerificationReport extends pulumi.ComponentResource {
     // depends on; in an up, converged), ask again. None yet: a refresh after the run that would have created it
     // was killed.
     this.report = resource.status.apply(async (s) => (s?.report === undefined ? undefined : args.verifyNow()));
-    this.target = resource.status.apply((s) => String(s?.target ?? ""));
+    // Where the report was read now, not where the resource's last write was: after a move to another database
+    // with nothing to change, the resource is not written again.
+    this.target = resource.status.apply((s) => (s?.report === undefined ? "" : args.target));
     this.registerOutputs({ report: this.report });
   }
 }

@@ -34,6 +34,11 @@ export function connectionSecrets(databaseUrl: string): string[] {
 
 const CLIENT_CHECK_INTERVAL = "2s";
 
+/** How a direct connection is named in messages, the report and the stack outputs. */
+export function describeDirect(target: DatabaseTarget): string {
+  return `direct connection to ${describeTarget(target)}`;
+}
+
 export class DirectTransport implements Transport {
   readonly description: string;
   private readonly pool: Pool;
@@ -44,7 +49,7 @@ export class DirectTransport implements Transport {
     databaseUrl: string,
     private readonly target: DatabaseTarget = databaseTarget(databaseUrl),
   ) {
-    this.description = `direct connection to ${describeTarget(target)}`;
+    this.description = describeDirect(target);
     this.secrets = connectionSecrets(databaseUrl);
     this.pool = new Pool({
       host: target.host,

@@ -1,7 +1,7 @@
 import type { ConnectionSettings } from "../config/connection";
 import type { StackConfig } from "../config/schema";
-import { DirectTransport } from "./direct";
-import { ManagementApi, ManagementApiTransport } from "./management-api";
+import { describeDirect, DirectTransport } from "./direct";
+import { describeApi, ManagementApi, ManagementApiTransport } from "./management-api";
 import type { Transport } from "./transport";
 
 export function openTransport(settings: ConnectionSettings): Transport {
@@ -14,6 +14,11 @@ export function openTransport(settings: ConnectionSettings): Transport {
           apiUrl: settings.managementApiUrl,
         }),
       );
+}
+
+/** The connection as openTransport's transport names it (its description), without opening it. */
+export function describeConnection(settings: ConnectionSettings): string {
+  return settings.transport === "direct" ? describeDirect(settings.target) : describeApi(settings.projectRef);
 }
 
 /** The Management API client for the preflight (project record, backups), when the stack has a token. */

@@ -168,6 +168,11 @@ export class ManagementApi {
   }
 }
 
+/** How a connection through the Management API is named in messages, the report and the stack outputs. */
+export function describeApi(projectRef: string): string {
+  return `Supabase Management API, project ${projectRef}`;
+}
+
 /**
  * SQL over the Management API. query() is one request; batch() is one request and one implicit transaction
  * with the DDL timeouts scoped to it; standalone() is one request holding a single statement.
@@ -176,7 +181,7 @@ export class ManagementApiTransport implements Transport {
   readonly description: string;
 
   constructor(private readonly api: ManagementApi) {
-    this.description = `Supabase Management API, project ${api.projectRef}`;
+    this.description = describeApi(api.projectRef);
   }
 
   async query<R>(sql: string, params: readonly unknown[] = [], options: CallOptions = {}): Promise<R[]> {
