@@ -89,10 +89,10 @@ setInterval(() => {
 `;
 
 /** Ends this process (and `alsoEnd`) once the engine that started it has ended; nothing when no engine did. */
-function endWithEngine(alsoEnd: readonly number[] = []): void {
+function endWithEngine(alsoEnd: readonly number[] = []): ProcessIdentity | undefined {
   const engine = engineAncestor();
-  if (!engine) return;
-  new Worker(WATCH, { eval: true, workerData: { ...engine, alsoEnd, pollMs: POLL_MS } }).unref();
+  if (engine) new Worker(WATCH, { eval: true, workerData: { ...engine, alsoEnd, pollMs: POLL_MS } }).unref();
+  return engine;
 }
 
 /**
@@ -110,5 +110,21 @@ export function exitWithEngine(): void {
  */
 export function endProgramWithEngine(): void {
   const host = stat(process.pid)?.ppid;
-  endWithEngine(host && /^pulumi-language-/.test(commandName(host)) ? [host] : []);
+  if (!host || !/^pulumi-language-/.test(commandName(host))) {
+    endWithEngine();
+    return;
+  }
+  const engine = endWithEngine([host]);
+  // The program may also end by itself once the engine is gone (its calls to the engine fail; CLI v3.260 does
+  // that before the watch's next look), and the host must not outlive it.
+  process.on("exit", () => {
+    const now = engine && stat(engine.pid);
+    if (engine && (!now || now.state === "Z" || now.startTime !== engine.startTime)) {
+      try {
+        process.kill(host, "SIGTERM");
+      } catch {
+        // Gone already.
+      }
+    }
+  });
 }

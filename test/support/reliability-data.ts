@@ -3,8 +3,11 @@
  * application (not by the program), read back byte for byte after the fault and the recovery. Also small
  * catalog probes the fault tests share.
  */
+import { strict as assert } from "node:assert";
 import type { Client } from "pg";
+import { liveReport } from "../../cli/report";
 import { withClient } from "./database";
+import type { TestStack } from "./engine";
 
 export const CANARY_USER = "0c0c0c0c-0000-4000-8000-00000000ca11";
 const CANARY_PROJECTS = ["0c0c0c0c-0000-4000-8000-0000000000a1", "0c0c0c0c-0000-4000-8000-0000000000a2"];
@@ -134,4 +137,16 @@ export async function programSessions(superuserUrl: string, database: string): P
 /** Number of tables in schema public (0 means a failed run changed nothing there). */
 export async function publicTableCount(url: string): Promise<number> {
   return withClient(url, async (client) => (await existingTables(client)).size);
+}
+
+/**
+ * The stack's report is green but for the canaries' enabled flag, which `up` never turns off and which makes
+ * all_ok false (issue 27): every runbook check passes, live, and access is the model's in the outputs.
+ */
+export async function assertGreenButTheCanaryFlag(s: TestStack, label: string): Promise<void> {
+  const outputs = await s.stack.outputs();
+  assert.equal(outputs.access_ok?.value, true, `${label}: access is not the model's: ${JSON.stringify(outputs)}`);
+  const live = await liveReport(s.name, { cwd: s.workDir, env: s.env });
+  assert.deepEqual(live.failing, [], `${label}: report not all green`);
+  assert.deepEqual(live.report.features_present.enabled.rows, ["TELCO/ENABLE_PROJECTS"], label);
 }
