@@ -101,11 +101,11 @@ export interface FleetOptions {
  * Stacks at once when --concurrency is not given: one per CPU. A stack's preview is CPU-bound: about 5 CPU-seconds
  * (user and system time of one `scripts/stage2.sh preview`, measured at 5.4-6.1 s), spent by its CLI, language
  * host, program and provider, which overlap, so one stack keeps more than one CPU busy while it runs; a second
- * stack per CPU only shares the CPUs, and costs about 0.5 GB more memory (results/fleet.md: 1.2 GB at 2 at once,
- * 2.2 GB at 4). In that run 4 at once beat 2 (2.12x the one-after-another baseline against 1.28x at 50 stacks),
- * but the machine was shared with other test suites (load 11 to 22 on 2 CPUs), where more processes win a larger
- * share of the CPUs from the others' work; on a machine of its own, such as a CI runner, that share is not there
- * to win. --concurrency sets it.
+ * stack per CPU only shares the CPUs, and costs about 0.5 GB more memory (results/fleet.md: 1.3 GB at 2 at once,
+ * 2.4 GB at 4). In the last run, at 50 stacks, 2 and 4 at once were alike (3.40x and 3.43x the one-after-another
+ * baseline's stacks per minute) on a machine shared with other work (load 6 to 13 on 2 CPUs); an earlier run, at
+ * load 11 to 22, had 4 ahead of 2, as more processes win a larger share of a shared machine's CPUs, a share a
+ * machine of its own, such as a CI runner, does not offer. --concurrency sets it.
  */
 export function defaultConcurrency(stacks: number, cpus = os.availableParallelism()): number {
   return Math.max(1, Math.min(stacks, cpus));
