@@ -10,6 +10,7 @@
  * provider's create, as applyModel runs it) makes it true again with no difference line.
  */
 import { strict as assert } from "node:assert";
+import { urlForRole } from "../../config/database-url";
 import { randomBytes } from "node:crypto";
 import { Db } from "../../database/db";
 import type { Stage2Model } from "../../model";
@@ -335,6 +336,32 @@ describe("the report's access check of the reviewer role", function () {
   it("compares the role without logging in, and is green as up leaves it", async () => {
     // No reviewer password in this process's provider configuration is needed: powers and memberships are read.
     assert.deepEqual(await differences(), { allOk: true, differences: [], checked: 78 });
+  });
+
+  it("shows the reviewer the attachments bucket through private.stage2_buckets(), and no other bucket (issue 23)", async () => {
+    await sql(
+      "insert into storage.buckets (id, name, public) values ('avatars', 'avatars', true) on conflict do nothing",
+    );
+    try {
+      const asReviewer = urlForRole(db.url, name, password);
+      const rows = await withClient(
+        asReviewer,
+        async (c) => (await c.query("select id from private.stage2_buckets()")).rows,
+      );
+      assert.deepEqual(rows, [{ id: "attachments" }]);
+      const direct = await withClient(asReviewer, (c) =>
+        c.query("select id from storage.buckets").then(
+          () => "read",
+          (e) => e.code,
+        ),
+      );
+      assert.equal(direct, "42501", "the reviewer reads storage.buckets directly");
+    } finally {
+      // Through the platform's delete guard, as the Storage API would.
+      await sql(
+        "select set_config('storage.allow_delete_query', 'true', true); delete from storage.buckets where id = 'avatars'",
+      );
+    }
   });
 
   it("names a membership and a power the model does not give it", async () => {
