@@ -33,8 +33,16 @@ end
 $$;
 
 grant anon, authenticated, service_role to authenticator;
--- 20230201083204: postgres is a member of the API roles (plain membership on PG 15).
+-- 20230201083204: postgres is a member of the API roles (plain membership on PG 15). From PostgreSQL 16 on, where
+-- CREATEROLE no longer lets it grant or revoke them, the platform gives it ADMIN OPTION on them.
 grant anon, authenticated, service_role to postgres;
+do $$
+begin
+  if current_setting('server_version_num')::int >= 160000 then
+    execute 'grant anon, authenticated, service_role to postgres with admin option';
+  end if;
+end
+$$;
 -- 20240606060239, 20230306081037
 grant pg_read_all_data, pg_signal_backend, pg_monitor to postgres;
 

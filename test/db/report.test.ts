@@ -365,8 +365,12 @@ describe("the report's access check of the reviewer role", function () {
   });
 
   it("names a membership and a power the model does not give it", async () => {
-    await sql(`grant authenticated to ${name}`);
-    await sql(`alter role ${name} createrole`);
+    // As the owner (postgres), as an operator in the SQL editor would: from PostgreSQL 16 on, only the grantor (or
+    // a superuser) may revoke a membership, so one a superuser granted is refused at up, naming what to run.
+    await withClient(db.url, async (c) => {
+      await c.query(`grant authenticated to ${name}`);
+      await c.query(`alter role ${name} createrole`);
+    });
     const found = await differences();
     console.log(`      ${found.differences.map((d) => `access_differs: ${d}`).join("\n      ")}`);
     assert.deepEqual(found, {
