@@ -267,7 +267,8 @@ function missingCredential(variable: string): string {
 /** scripts/stage2.sh's stack guard (cli/stack-guard.ts) for one stack: its refusal, or undefined to go on. */
 async function guardRefusal(fleet: Fleet, command: "up" | "preview", stack: string): Promise<string | undefined> {
   try {
-    await guardStack(command, stack, { cwd: fleet.options.cwd, env: fleet.env });
+    // Detached, as the engine's runs are: a Ctrl-C stops the fleet starting stacks, not a running stack's guard.
+    await guardStack(command, stack, { cwd: fleet.options.cwd, env: fleet.env, detached: true });
     return undefined;
   } catch (error) {
     if (error instanceof GuardRefusal) return error.message;
@@ -344,7 +345,8 @@ async function approvedEnginePlan(
     throw new Error(`no approved plan: ${file} is missing (npm run plan -- --stack ${stack} --save ${file})`);
   }
   try {
-    const approved = await checkApprovedPlan(stack, { cwd: fleet.options.cwd, env: { ...fleet.env, ...env } }, file);
+    const place = { cwd: fleet.options.cwd, env: { ...fleet.env, ...env }, detached: true };
+    const approved = await checkApprovedPlan(stack, place, file);
     const enginePlan = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stage2-fleet-plan-")), "engine-plan.json");
     fs.writeFileSync(enginePlan, JSON.stringify(approved.enginePlan));
     return enginePlan;

@@ -73,6 +73,7 @@ export async function preview(
     const result = await runPulumi(["preview", "--stack", stack, "--event-log", log, "--save-plan", saved], {
       cwd: place.cwd,
       env,
+      detached: place.detached,
     });
     const events = fs.existsSync(log) ? readEvents(log) : [];
     if (result.code !== 0) throw new PlanFailure(firstError(events, result.stdout + result.stderr));
