@@ -34,7 +34,6 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Client } from "pg";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { parseStackConfig } from "../config/schema";
 import { loadSeeds } from "../config/seeds";
@@ -48,6 +47,7 @@ import {
   dropDatabase,
   ensureCluster,
   stopCluster,
+  withClient,
   type LocalCluster,
 } from "../scripts/localdb";
 import { writeFloorProject, type FloorShape } from "./lib/floor";
@@ -155,14 +155,10 @@ function expectationsFor(config: Record<string, unknown>, databaseUrl: string): 
 
 async function baselinePg(databaseUrl: string, query: string): Promise<number> {
   const started = performance.now();
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
+  await withClient(databaseUrl, async (client) => {
     const { rows } = await client.query<{ report: { tables_ok?: unknown } }>(query);
     if (!rows[0]?.report?.tables_ok) throw new Error("the verification query returned no report");
-  } finally {
-    await client.end();
-  }
+  });
   return performance.now() - started;
 }
 
@@ -551,13 +547,7 @@ async function coverageOf(run: SizeRun, cluster: LocalCluster): Promise<Coverage
   ];
   const cases: CoverageCase[] = [];
   for (const { change, sql } of changes) {
-    const client = new Client({ connectionString: superuser });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
+    await withClient(superuser, (client) => client.query(sql));
     const drift = run.snapshot
       ? await pgDeltaDrift(run.databaseUrl, run.snapshot).catch((error: Error) => ({
           drift: false,

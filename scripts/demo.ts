@@ -16,8 +16,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Client } from "pg";
-import { createDatabase, destroyCluster, ensureCluster, serverMajor } from "./localdb";
+import { createDatabase, destroyCluster, ensureCluster, serverMajor, withClient } from "./localdb";
 import { urlForRole } from "../config/database-url";
 import {
   engineBin,
@@ -176,13 +175,7 @@ async function main(keep: boolean): Promise<void> {
 
 /** A change made out of band, as the owner in Studio would. */
 async function sql(url: string, statement: string): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
+  await withClient(url, (client) => client.query(statement));
 }
 
 /** An operator's command in the demo's project folder; its stdout and stderr as one text. */

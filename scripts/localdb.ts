@@ -296,6 +296,17 @@ export async function ensureCluster(name = "local"): Promise<LocalCluster> {
   });
 }
 
+/** Runs `fn` with a connected client and always closes it. */
+export async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
 async function superuserClient(cluster: LocalCluster, database: string): Promise<Client> {
   const client = new Client({ connectionString: databaseUrl(cluster, database, "superuser") });
   await client.connect();

@@ -5,8 +5,16 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as path from "node:path";
-import { Client } from "pg";
-import { createDatabase, databaseUrl, dropDatabase, ensureCluster, type LocalCluster } from "../../scripts/localdb";
+import {
+  createDatabase,
+  databaseUrl,
+  dropDatabase,
+  ensureCluster,
+  withClient,
+  type LocalCluster,
+} from "../../scripts/localdb";
+
+export { withClient };
 
 export const TEST_CLUSTER = process.env.STAGE2_TEST_CLUSTER ?? "test";
 
@@ -46,17 +54,6 @@ export function psqlFile(url: string, file: string, options: { tuplesOnly?: bool
     throw new Error(`psql -f ${path.basename(file)} exited with ${result.status}:\n${result.stderr}`);
   }
   return result.stdout;
-}
-
-/** Runs `fn` with a connected client and always closes it. */
-export async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** The cluster's identity (what stage2:target.systemIdentifier pins a self-hosted stack to). */
