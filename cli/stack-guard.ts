@@ -87,7 +87,11 @@ async function exportedState(stack: string, place: StackPlace): Promise<{ resour
       4,
     );
   }
-  throw new GuardRefusal(`could not read the state of stack ${stack}: ${printable(said, 500)}`, 2);
+  const how = result.signal ? `ended by ${result.signal}` : `exit ${result.code}`;
+  throw new GuardRefusal(
+    `could not read the state of stack ${stack} (pulumi stack export, ${how}): ${printable(said, 500)}`,
+    2,
+  );
 }
 
 function refuseForeignCode(stack: string, deployment: { resources?: [] }): void {

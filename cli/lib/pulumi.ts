@@ -6,6 +6,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { restartIfInterruptedAtStart } from "./processes";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
@@ -64,6 +65,8 @@ export function projectCopy(dir: string, copyStackFiles: readonly string[] = [])
 
 export interface CliResult {
   readonly code: number | null;
+  /** The signal that ended the CLI, when one did (code is then null). */
+  readonly signal?: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -80,6 +83,11 @@ export function runPulumi(
     detached?: boolean;
   },
 ): Promise<CliResult> {
+  const run = () => runPulumiOnce(args, options);
+  return options.detached ? restartIfInterruptedAtStart(run) : run();
+}
+
+function runPulumiOnce(args: readonly string[], options: Parameters<typeof runPulumi>[1]): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(path.join(engineBin(), "pulumi"), [...args, "--non-interactive", "--color", "never"], {
       cwd: options.cwd,
@@ -94,9 +102,9 @@ export function runPulumi(
     });
     child.stderr.on("data", (d: Buffer) => (stderr += d));
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 600_000);
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, signal, stdout, stderr });
     });
   });
 }

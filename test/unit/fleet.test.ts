@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { defaultConcurrency, main, parseArgs } from "../../cli/fleet";
+import { restartIfInterruptedAtStart } from "../../cli/lib/processes";
 import {
   convergedMarker,
   EXIT,
@@ -345,5 +346,28 @@ describe("bench:fleet: issue 28's targets from one run's samples", () => {
       ],
     );
     assert.equal(fleetTargets(result([sample(50, 0, 100_000), sample(50, 1, 120_000)]))[1].met, false);
+  });
+});
+
+describe("a CLI run that a Ctrl-C ended as it started (cli/lib/processes.ts)", () => {
+  const runs = (...signals: (NodeJS.Signals | null)[]) => {
+    let n = 0;
+    return { start: async () => ({ signal: signals[n++] ?? null, attempt: n }), count: () => n };
+  };
+
+  it("is started again, at most three times in all, while it ends by SIGINT", async () => {
+    const once = runs("SIGINT", null);
+    assert.deepEqual(await restartIfInterruptedAtStart(once.start), { signal: null, attempt: 2 });
+    const always = runs("SIGINT", "SIGINT", "SIGINT", "SIGINT");
+    assert.deepEqual(await restartIfInterruptedAtStart(always.start), { signal: "SIGINT", attempt: 3 });
+  });
+
+  it("is not started again when the interrupt was ours, or another signal or an exit ended it", async () => {
+    const ours = runs("SIGINT", null);
+    assert.equal((await restartIfInterruptedAtStart(ours.start, () => true)).attempt, 1);
+    for (const signal of ["SIGKILL", "SIGTERM", null] as const) {
+      const other = runs(signal, null);
+      assert.equal((await restartIfInterruptedAtStart(other.start)).attempt, 1);
+    }
   });
 });
