@@ -8,7 +8,7 @@
  *   npm run -s localdb -- url [--name local] [--db stage2]
  *                              the URL of a database `start` made (the cluster is started if it was stopped)
  *   npx ts-node scripts/localdb.ts stop [--name local]
- *   npx ts-node scripts/localdb.ts destroy [--name local]
+ *   npx ts-node scripts/localdb.ts destroy [--name local ...]
  *
  * Both print the URL alone on stdout (for `export STAGE2_DATABASE_URL="$(npm run -s localdb -- url)"`) and which
  * cluster and database it names on stderr. Without --db both mean the same database, stage2, the local stack's.
@@ -449,7 +449,9 @@ async function main(argv: string[]): Promise<void> {
       stopCluster(name);
       return;
     case "destroy":
-      destroyCluster(name);
+      // Several `--name`s at once: the parallel test runner's clusters (test/run.ts).
+      rest.forEach((arg, i) => arg === "--name" && rest[i + 1] && destroyCluster(rest[i + 1]));
+      if (!rest.includes("--name")) destroyCluster(name);
       return;
     default:
       throw new Error(`unknown command "${command}"; use start | url | stop | destroy`);

@@ -12,9 +12,11 @@
 # STAGE2_ENGINE_SDK_AHEAD=1 lets engine.sh run it. Nothing in the work tree or its node_modules changes; the
 # copy is removed at the end unless STAGE2_SDK_NEXT_KEEP=1.
 #
-# The default tests run each process the engine starts once, on the newer SDK: the program (smoke), the
-# event log read by the plan (plan), the policy pack's analyzer (policy-pack), the reviewer's preview
-# (reviewer) and update plans saved and applied (approved-plan).
+# By default, each process the engine starts runs once on the newer SDK: the demo runs the program, the dynamic
+# provider and the plan read from the event log (up, the owner's and the reviewer's previews, drift, a refused
+# approved plan, the report, destroy); then, in parallel (test/run.ts), the two engine tests of what the demo does
+# not reach: the policy pack's analyzer on @pulumi/policy (policy-pack) and an update plan saved and applied
+# (approved-plan).
 set -euo pipefail
 
 # The newest releases on the npm registry on 2026-12-07 (npm view @pulumi/pulumi version; @pulumi/policy).
@@ -26,8 +28,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 log() { printf '[sdk-next] %s\n' "$*" >&2; }
 
 if [[ $# -eq 0 ]]; then
-  set -- bash -c 'npm run demo && npx mocha test/engine/smoke.test.ts test/engine/plan.test.ts \
-    test/engine/policy-pack.test.ts test/engine/reviewer.test.ts test/engine/approved-plan.test.ts'
+  set -- bash -c 'npm run demo && npx ts-node test/run.ts test/engine/policy-pack.test.ts test/engine/approved-plan.test.ts'
 fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/stage2-sdk-next.XXXXXX")"
@@ -36,11 +37,13 @@ cleanup() {
     log "kept $work"
     return
   fi
-  # The tests leave their PostgreSQL cluster running (keyed by the copy's path, test/support/database.ts):
-  # stop and remove it while the copy that names it still exists.
+  # The tests leave their PostgreSQL clusters running (keyed by the copy's path, one per slot of test/run.ts):
+  # stop and remove them while the copy that names them still exists.
   if [[ -d "$work/project/node_modules" ]]; then
-    (cd "$work/project" && npx ts-node scripts/localdb.ts destroy --name "${STAGE2_TEST_CLUSTER:-test}") >&2 ||
-      log "could not stop the copy's test cluster (see above)"
+    local names=() base="${STAGE2_TEST_CLUSTER:-test}" slot
+    for ((slot = 1; slot <= ${STAGE2_TEST_JOBS:-$(nproc)}; slot++)); do names+=(--name "$base-$slot"); done
+    (cd "$work/project" && npx ts-node scripts/localdb.ts destroy --name "$base" "${names[@]}") >&2 ||
+      log "could not stop the copy's test clusters (see above)"
   fi
   rm -rf "$work"
 }
