@@ -31,29 +31,7 @@ export class EngineCommandError extends Error {
 export async function sessionEngine(bin: string): Promise<PulumiCommand> {
   const command = path.join(bin, "pulumi");
   const { version } = await PulumiCommand.get({ root: path.dirname(bin) });
-  const engine = {
-    command,
-    version,
-    run(
-      args: string[],
-      cwd: string,
-      env: Record<string, string>,
-      onOutput?: (out: string) => void,
-      onError?: (err: string) => void,
-      signal?: AbortSignal,
-    ): Promise<EngineOutput> {
-      // A Ctrl-C of the terminal can still reach the CLI in the instant it starts (cli/lib/processes.ts).
-      return restartIfInterruptedAtStart(
-        () => runOnce(args, cwd, env, onOutput, onError, signal),
-        () => signal?.aborted === true,
-      ).then((result) => {
-        if (result.code === 0) return result;
-        throw new EngineCommandError(result);
-      });
-    },
-  };
-  return engine as unknown as PulumiCommand;
-
+  /** One run of the CLI, in a session of its own; resolves with how it ended. */
   function runOnce(
     args: string[],
     cwd: string,
@@ -95,4 +73,21 @@ export async function sessionEngine(bin: string): Promise<PulumiCommand> {
       });
     });
   }
+
+  const engine = {
+    command,
+    version,
+    run(...call: Parameters<typeof runOnce>): Promise<EngineOutput> {
+      const signal = call[5];
+      // A Ctrl-C of the terminal can still reach the CLI in the instant it starts (cli/lib/processes.ts).
+      return restartIfInterruptedAtStart(
+        () => runOnce(...call),
+        () => signal?.aborted === true,
+      ).then((result) => {
+        if (result.code === 0) return result;
+        throw new EngineCommandError(result);
+      });
+    },
+  };
+  return engine as unknown as PulumiCommand;
 }
