@@ -4,7 +4,7 @@
  * costs 2 x delayMs more than a direct one (the benchmark sets delayMs to half the round-trip time it
  * simulates). Used by bench/preview.ts to show what a remote production database adds to a preview.
  *
- *   npx ts-node bench/latency-proxy.ts --target 127.0.0.1:5432 [--delay 20] [--port 0]
+ *   node scripts/lib/run.js bench/latency-proxy.ts --target 127.0.0.1:5432 [--delay 20] [--port 0]
  *
  * prints `127.0.0.1:<port>` once listening, and runs until interrupted.
  */

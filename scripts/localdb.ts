@@ -7,8 +7,8 @@
  *                              the database if it is missing (--fresh: drop and re-create it); prints the URL
  *   npm run -s localdb -- url [--name local] [--db stage2]
  *                              the URL of a database `start` made (the cluster is started if it was stopped)
- *   npx ts-node scripts/localdb.ts stop [--name local]
- *   npx ts-node scripts/localdb.ts destroy [--name local ...]
+ *   npm run localdb -- stop [--name local]
+ *   npm run localdb -- destroy [--name local ...]
  *
  * Both print the URL alone on stdout (for `export STAGE2_DATABASE_URL="$(npm run -s localdb -- url)"`) and which
  * cluster and database it names on stderr. Without --db both mean the same database, stage2, the local stack's.

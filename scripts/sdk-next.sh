@@ -28,7 +28,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 log() { printf '[sdk-next] %s\n' "$*" >&2; }
 
 if [[ $# -eq 0 ]]; then
-  set -- bash -c 'npm run demo && npx ts-node test/run.ts test/engine/policy-pack.test.ts test/engine/approved-plan.test.ts'
+  set -- bash -c 'npm run demo && node scripts/lib/run.js test/run.ts test/engine/policy-pack.test.ts test/engine/approved-plan.test.ts'
 fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/stage2-sdk-next.XXXXXX")"
@@ -42,7 +42,7 @@ cleanup() {
   if [[ -d "$work/project/node_modules" ]]; then
     local names=() base="${STAGE2_TEST_CLUSTER:-test}" slot
     for ((slot = 1; slot <= ${STAGE2_TEST_JOBS:-$(nproc)}; slot++)); do names+=(--name "$base-$slot"); done
-    (cd "$work/project" && npx ts-node scripts/localdb.ts destroy --name "$base" "${names[@]}") >&2 ||
+    (cd "$work/project" && node scripts/lib/run.js scripts/localdb.ts destroy --name "$base" "${names[@]}") >&2 ||
       log "could not stop the copy's test clusters (see above)"
   fi
   rm -rf "$work"

@@ -1,6 +1,6 @@
 /**
- * Runs test layers' files in parallel: `ts-node test/run.ts engine reliability` (files may be named too:
- * `ts-node test/run.ts test/engine/smoke.test.ts test/engine/plan.test.ts`).
+ * Runs test layers' files in parallel: `node scripts/lib/run.js test/run.ts engine reliability` (files may be named too:
+ * `node scripts/lib/run.js test/run.ts test/engine/smoke.test.ts test/engine/plan.test.ts`).
  *
  * The engine and reliability layers spend most of their time in the processes a `pulumi` command starts, one
  * command at a time, which leaves a CPU of a two-core machine idle for about a third of the run. This runner
@@ -93,7 +93,8 @@ function runFile(file: string, slot: number, base: string): Promise<FileResult> 
 }
 
 async function main(targets: string[]): Promise<number> {
-  if (!targets.length) throw new Error("usage: ts-node test/run.ts <layer or file> ...   (e.g. engine reliability)");
+  if (!targets.length)
+    throw new Error("usage: node scripts/lib/run.js test/run.ts <layer or file> ...   (e.g. engine reliability)");
   const jobs = Number(process.env.STAGE2_TEST_JOBS ?? os.availableParallelism());
   if (!Number.isInteger(jobs) || jobs < 1) {
     throw new Error(`STAGE2_TEST_JOBS must be a whole number of at least 1 (it is "${process.env.STAGE2_TEST_JOBS}")`);
@@ -130,7 +131,7 @@ async function main(targets: string[]): Promise<number> {
   const summed = results.reduce((sum, r) => sum + r.seconds, 0);
   console.log(
     `\n[test] ${targets.join(", ")}: ${total("passing")} passing, ${total("failing")} failing, ` +
-      `${results.length} files in ${wall} s (${summed} s if one after the other)`,
+      `${results.length} files in ${wall} s (the files' own times add up to ${summed} s)`,
   );
   for (const r of failed) console.log(`[test] FAILED: ${r.file} (exit ${r.code}, slot ${r.slot})`);
   return failed.length ? 1 : 0;

@@ -82,11 +82,10 @@ describe("break-glass SQL scripts on a Supabase-shaped database", function () {
     database = await freshDatabase("export_sql");
     db = new Db(new DirectTransport(database.url));
     // The command itself, as an operator runs it, into a scratch folder.
-    execFileSync(
-      path.join(PROJECT_ROOT, "node_modules", ".bin", "ts-node"),
-      ["cli/export-sql.ts", "--stack", "local", "--out", outDir],
-      { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "inherit"] },
-    );
+    execFileSync(process.execPath, ["scripts/lib/run.js", "cli/export-sql.ts", "--stack", "local", "--out", outDir], {
+      cwd: PROJECT_ROOT,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
   });
   after(async () => {
     await db?.transport.close();

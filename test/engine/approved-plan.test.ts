@@ -27,9 +27,8 @@ function savePlan(s: TestStack, file: string): Promise<CliResult> {
     execFile(
       process.execPath,
       [
-        "-r",
-        "ts-node/register",
-        path.join(REPO_ROOT, "cli", "plan.ts"),
+        path.join(REPO_ROOT, "scripts", "lib", "run.js"),
+        "cli/plan.ts",
         "--stack",
         s.name,
         "--cwd",

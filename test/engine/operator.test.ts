@@ -301,7 +301,7 @@ describe("the on-call operator's paths", function () {
       new Promise<string>((resolve, reject) =>
         execFile(
           process.execPath,
-          ["-r", "ts-node/register", path.join(REPO_ROOT, "scripts/localdb.ts"), ...args],
+          [path.join(REPO_ROOT, "scripts", "lib", "run.js"), "scripts/localdb.ts", ...args],
           { cwd: REPO_ROOT },
           (e, out, err) => (e ? reject(new Error(err)) : resolve(out.trim())),
         ),

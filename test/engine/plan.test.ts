@@ -36,9 +36,8 @@ function plan(s: TestStack, format = "text"): Promise<Planned> {
     execFile(
       process.execPath,
       [
-        "-r",
-        "ts-node/register",
-        path.join(REPO_ROOT, "cli", "plan.ts"),
+        path.join(REPO_ROOT, "scripts", "lib", "run.js"),
+        "cli/plan.ts",
         "--stack",
         s.name,
         "--cwd",
