@@ -19,6 +19,19 @@ const LOCK_REFUSED = new Set(["55P03", "40P01"]);
  */
 const POLICY_DDL_LOCK = "select pg_catalog.pg_advisory_xact_lock(1400136007, 1)";
 
+/**
+ * After the advisory lock, a policy transaction waits for each lock at most half the server's deadlock_timeout
+ * (and never longer than stage2:ddl.lockTimeout). supautils makes a policy change lock its table and then the
+ * auth and storage tables of its list; an application transaction that holds one of those (a foreign key to
+ * auth.users) and then needs the table waits for the change while the change waits for it. The server breaks
+ * that deadlock in whichever session checks first, after deadlock_timeout: giving up sooner, the change is always
+ * the one rolled back (and tried again), never the application's request.
+ */
+const POLICY_LOCK_TIMEOUT =
+  "select pg_catalog.set_config('lock_timeout', (floor(extract(epoch from least(" +
+  "pg_catalog.current_setting('lock_timeout')::interval, pg_catalog.current_setting('deadlock_timeout')::interval / 2" +
+  ")) * 1000))::int || 'ms', true)";
+
 interface Snapshot {
   readonly at: number;
   readonly rows: Promise<Map<string, unknown>>;
@@ -92,7 +105,12 @@ export class Db {
       this.retryingLocks(() =>
         this.reach(() =>
           this.transport.batch<R>(
-            [PIN_SEARCH_PATH, ...(options.policies ? [POLICY_DDL_LOCK] : []), ...statements, query],
+            [
+              PIN_SEARCH_PATH,
+              ...(options.policies ? [POLICY_DDL_LOCK, POLICY_LOCK_TIMEOUT] : []),
+              ...statements,
+              query,
+            ],
             this.timeouts,
           ),
         ),
@@ -113,7 +131,7 @@ export class Db {
             this.transport.batch<R>(
               [
                 PIN_SEARCH_PATH,
-                ...(options.policies ? [POLICY_DDL_LOCK] : []),
+                ...(options.policies ? [POLICY_DDL_LOCK, POLICY_LOCK_TIMEOUT] : []),
                 ...statements,
                 ...(readBack ? [readBack] : []),
               ],
