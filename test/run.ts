@@ -48,15 +48,18 @@ export function queue(targets: readonly string[], expected: (file: string) => nu
   return files.sort((a, b) => expected(b) - expected(a) || a.localeCompare(b));
 }
 
-/** Seconds from the last run; a file never timed counts by its size, after every timed one of equal weight. */
-function expectedTime(): (file: string) => number {
-  let seconds: Record<string, number> = {};
+/** Each file's seconds in the runs before (a file name to its last time), empty on a fresh checkout. */
+function recordedDurations(): Record<string, number> {
   try {
-    seconds = JSON.parse(fs.readFileSync(DURATIONS, "utf8"));
+    return JSON.parse(fs.readFileSync(DURATIONS, "utf8"));
   } catch {
-    // First run on this checkout: sizes alone.
+    return {};
   }
-  return (file) => seconds[file] ?? fs.statSync(path.join(ROOT, file)).size / 100;
+}
+
+/** A file's seconds in the last run; a file not yet timed counts its size in bytes / 100 (longer files run longer). */
+function expectedTime(recorded: Record<string, number>): (file: string) => number {
+  return (file) => recorded[file] ?? fs.statSync(path.join(ROOT, file)).size / 100;
 }
 
 /** The count mocha's spec reporter prints in its summary ("12 passing", "1 failing"), 0 when absent. */
@@ -100,7 +103,8 @@ async function main(targets: string[]): Promise<number> {
     throw new Error(`STAGE2_TEST_JOBS must be a whole number of at least 1 (it is "${process.env.STAGE2_TEST_JOBS}")`);
   }
   const base = process.env.STAGE2_TEST_CLUSTER ?? "test";
-  const pending = queue(targets, expectedTime());
+  const recorded = recordedDurations();
+  const pending = queue(targets, expectedTime(recorded));
   const slots = Math.min(jobs, pending.length);
   console.log(
     `[test] ${pending.length} files of ${targets.join(", ")} in ${slots} slots (clusters ${base}-1..${slots})`,
@@ -113,12 +117,6 @@ async function main(targets: string[]): Promise<number> {
     }),
   );
 
-  let recorded: Record<string, number> = {};
-  try {
-    recorded = JSON.parse(fs.readFileSync(DURATIONS, "utf8"));
-  } catch {
-    // None yet.
-  }
   fs.mkdirSync(path.dirname(DURATIONS), { recursive: true });
   fs.writeFileSync(
     DURATIONS,
