@@ -4,7 +4,9 @@
 // processes, and loading the TypeScript compiler took about 3 s of each start, so each file is transpiled
 // once per version (keyed by its content, tsconfig.json and the TypeScript version) and the JavaScript is
 // kept under node_modules/.cache/stage2-typescript; a warm start needs no compiler at all. Type checking is
-// `npm run typecheck`'s job; a syntax error still fails the load.
+// `npm run typecheck`'s job; a syntax error still fails the load. Each file carries an inline source map, which
+// costs nothing unless a process turns source maps on (the tests do: test/support/register.js), so that a failure's
+// stack names the TypeScript line.
 "use strict";
 const crypto = require("crypto");
 const fs = require("fs");
@@ -17,6 +19,7 @@ function register(root) {
   registeredRoot = root;
   const tsconfig = path.join(root, "tsconfig.json");
   const settings = [
+    "inline source map",
     fs.readFileSync(tsconfig, "utf8"),
     fs.readFileSync(path.join(root, "node_modules", "typescript", "package.json"), "utf8"),
   ].join("\0");
@@ -30,6 +33,7 @@ function register(root) {
       ts.sys,
       root,
     ).options;
+    options.inlineSourceMap = true;
     const out = ts.transpileModule(source, { compilerOptions: options, fileName: filename, reportDiagnostics: true });
     if (out.diagnostics && out.diagnostics.length) {
       const messages = out.diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, " "));

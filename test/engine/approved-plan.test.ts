@@ -17,8 +17,8 @@ import type { ApprovedPlan } from "../../report/approval";
 import { databaseChecksum, withClient } from "../support/database";
 import { createTestStack, REPO_ROOT, type CliResult, type TestStack } from "../support/engine";
 import { patchProgram, restoreFile } from "../support/reliability-variant";
+import { failureOf, output } from "../support/output";
 
-const output = (r: CliResult): string => `${r.stdout}\n${r.stderr}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stage2-approved-"));
 
 /** `npm run plan -- --stack <s> --save <file>`, as a reviewer's job runs it. */
@@ -76,7 +76,7 @@ describe("approved plans: the plan a reviewer approved is the plan that runs", f
   async function refused(file: string, code: number, names: RegExp): Promise<void> {
     const before = await databaseChecksum(s.db.superuserUrl);
     const up = await approvedUp(s, file, path.join(dir, "refused-events.jsonl"));
-    assert.equal(up.code, code, output(up).slice(-3000));
+    assert.equal(up.code, code, failureOf(up));
     assert.match(up.stderr, /up --approved-plan: refused, nothing was changed:/);
     assert.match(up.stderr, names);
     assert.equal(await databaseChecksum(s.db.superuserUrl), before, "the refused up changed the database");
@@ -85,7 +85,7 @@ describe("approved plans: the plan a reviewer approved is the plan that runs", f
   before(async () => {
     s = await createTestStack("approved");
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
   });
   after(async () => s?.destroyAndRemove());
 
@@ -101,7 +101,7 @@ describe("approved plans: the plan a reviewer approved is the plan that runs", f
     );
     const events = path.join(dir, "equal-events.jsonl");
     const up = await approvedUp(s, file, events);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     assert.match(up.stdout, /The approved plan of .* is the plan of now \(2 lines\); applying exactly it\./);
     const changed = readEvents(events)
       .map((e) => e.resourcePreEvent?.metadata)
@@ -120,7 +120,7 @@ describe("approved plans: the plan a reviewer approved is the plan that runs", f
       "the policy was not created",
     );
     const clean = await s.cli(["preview", "--expect-no-changes"]);
-    assert.equal(clean.code, 0, output(clean).slice(-3000));
+    assert.equal(clean.code, 0, failureOf(clean));
   });
 
   it("refuses, naming the new line, when the database drifted after approval", async () => {
@@ -143,7 +143,7 @@ describe("approved plans: the plan a reviewer approved is the plan that runs", f
     const other = await createTestStack("approved-other", { database: s.db });
     try {
       const up = await approvedUp(other, file, path.join(dir, "other-events.jsonl"));
-      assert.equal(up.code, 2, output(up).slice(-2000));
+      assert.equal(up.code, 2, failureOf(up));
       assert.match(up.stderr, new RegExp(`it is the plan of stack ${s.name}, not of ${other.name}`));
     } finally {
       await other.stack.workspace.removeStack(other.name, { force: true }).catch(() => undefined);
@@ -171,6 +171,6 @@ describe("approved plans: the plan a reviewer approved is the plan that runs", f
 
     // The approved plan itself still applies: none of the refusals changed anything.
     const up = await approvedUp(s, file, path.join(dir, "provenance-events.jsonl"));
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
   });
 });

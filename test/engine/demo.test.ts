@@ -19,8 +19,7 @@ import * as path from "node:path";
 import { REPO_ROOT } from "../../cli/lib/pulumi";
 import { freshDatabase, type TestDatabase } from "../support/database";
 import { runShell, type ShellResult } from "../support/shell";
-
-const output = (r: ShellResult) => `${r.stdout}\n${r.stderr}`;
+import { failureOf, output } from "../support/output";
 
 /**
  * A copy of this work tree as it is now: what git lists (tracked, and untracked but not ignored, so uncommitted
@@ -97,7 +96,7 @@ describe("npm run demo in a checkout whose local stack is populated", function (
       "scripts/stage2.sh up --yes --skip-preview --stack local",
     ]) {
       const result = await shell(command);
-      assert.equal(result.code, 0, `${command}:\n${output(result).slice(-3000)}`);
+      assert.equal(result.code, 0, `${command}:\n${failureOf(result)}`);
     }
   });
 
@@ -125,7 +124,7 @@ describe("npm run demo in a checkout whose local stack is populated", function (
     );
 
     const demo = await shell("npm run demo", 1_200_000);
-    assert.equal(demo.code, 0, output(demo).slice(-5000));
+    assert.equal(demo.code, 0, failureOf(demo));
     assert.match(demo.stdout, /its own stack "demo" in \.stage2\/demo\/project/);
     // Issue 26: an approved plan, then a drift, and the approved up refuses naming the new line.
     assert.match(
@@ -142,6 +141,6 @@ describe("npm run demo in a checkout whose local stack is populated", function (
     const secret = await shell("scripts/stage2.sh config get operator:note --stack local");
     assert.equal(secret.stdout.trim(), note, output(secret));
     const preview = await shell("scripts/stage2.sh preview --expect-no-changes --stack local");
-    assert.equal(preview.code, 0, output(preview).slice(-3000));
+    assert.equal(preview.code, 0, failureOf(preview));
   });
 });

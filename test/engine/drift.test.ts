@@ -8,6 +8,7 @@
 import { strict as assert } from "node:assert";
 import { withClient } from "../support/database";
 import { createTestStack, previewJobEnv, testReviewer, type TestStack } from "../support/engine";
+import { failureOf } from "../support/output";
 
 interface Step {
   op: string;
@@ -43,7 +44,7 @@ for (const previewAs of ["owner", "reviewer"] as const) {
       assert.match(
         result.stdout + result.stderr,
         /is the stack's read-only reviewer/,
-        `not previewed as the reviewer:\n${(result.stdout + result.stderr).slice(-3000)}`,
+        `not previewed as the reviewer:\n${failureOf(result)}`,
       );
       return result;
     }

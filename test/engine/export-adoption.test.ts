@@ -14,6 +14,7 @@ import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { loadExportConfig, PROJECT_ROOT, SCRIPT_FILES } from "../../cli/export-sql";
 import { freshDatabase, psqlFile, withClient, type TestDatabase } from "../support/database";
 import { createTestStack, DEFAULT_CONFIG, type TestStack } from "../support/engine";
+import { failureOf } from "../support/output";
 
 const script = (name: string) => path.join(PROJECT_ROOT, "sql", name);
 
@@ -201,6 +202,6 @@ describe("engine adopts a database bootstrapped by the break-glass scripts", fun
     assert.equal(diff.stdout.match(/\+ SELECT\s*: true/g)?.length, 1, "the revoked privilege shows once");
     assert.equal((await s!.cli(["up", "--yes", "--skip-preview"])).code, 0);
     const clean = await s!.cli(["preview", "--expect-no-changes", "--diff"]);
-    assert.equal(clean.code, 0, clean.stdout.slice(-3000));
+    assert.equal(clean.code, 0, failureOf(clean));
   });
 });

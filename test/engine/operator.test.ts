@@ -17,8 +17,7 @@ import { projectCopy } from "../../cli/lib/pulumi";
 import { createTestStack, projectScratch, REPO_ROOT, type TestStack } from "../support/engine";
 import { startWatched } from "../support/reliability-cli";
 import { waitFor } from "../support/wait";
-
-const output = (r: { stdout: string; stderr: string }): string => `${r.stdout}\n${r.stderr}`;
+import { failureOf, output } from "../support/output";
 
 describe("the on-call operator's paths", function () {
   let s: TestStack;
@@ -43,7 +42,7 @@ describe("the on-call operator's paths", function () {
     s = await createTestStack("operator");
     scratch = projectScratch("operator");
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
   });
   after(async () => s?.destroyAndRemove());
 
@@ -68,7 +67,7 @@ describe("the on-call operator's paths", function () {
         planned,
       );
       const up = await stage2(["up", "--yes", "--skip-preview"]);
-      assert.equal(up.code, 0, output(up).slice(-3000));
+      assert.equal(up.code, 0, failureOf(up));
       // The up's last lines: the engine counts the kept row as deleted; what it did says which one stayed.
       const did = up.stdout.slice(up.stdout.lastIndexOf("This up, database objects:"));
       assert.match(
@@ -137,7 +136,7 @@ describe("the on-call operator's paths", function () {
       run.interrupt();
       await holder.query("rollback");
       const result = await run.done;
-      assert.match(result.stdout + result.stderr, /canceled/, result.stdout.slice(-2000));
+      assert.match(result.stdout + result.stderr, /canceled/, failureOf(result));
     } finally {
       await holder.end().catch(() => undefined);
       await s.setConfig({ ddl: { lockTimeout: "5s" } });
@@ -149,7 +148,7 @@ describe("the on-call operator's paths", function () {
       /the stack's outputs are not current: the last update did not finish/,
     );
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     assert.equal((await s.stack.outputs()).all_ok.value, true);
   });
 
@@ -245,7 +244,7 @@ describe("the on-call operator's paths", function () {
       bucket: false,
     });
     const committed = await stage2(["up", "--yes", "--skip-preview"], main);
-    assert.equal(committed.code, 0, output(committed).slice(-3000));
+    assert.equal(committed.code, 0, failureOf(committed));
     assert.equal(await policyCount(), 0);
 
     // The undo from main's checkout is recorded too: the operator's older file cannot roll it back again.

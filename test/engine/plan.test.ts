@@ -14,6 +14,7 @@ import { STORAGE_POLICIES } from "../../model/storage";
 import { withClient } from "../support/database";
 import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
 import { patchProgram, restoreFile } from "../support/reliability-variant";
+import { failureOf } from "../support/output";
 
 /** A policy's USING in the model, on one line, as a plan line shows it. */
 const using = (policies: readonly { name: string; using: string | null }[], name: string): string =>
@@ -65,14 +66,14 @@ describe("change review: npm run plan", function () {
 
   async function repair(): Promise<void> {
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
+    assert.equal(up.code, 0, failureOf(up));
     await expectPlan([]);
   }
 
   before(async () => {
     s = await createTestStack("plan");
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
+    assert.equal(up.code, 0, failureOf(up));
   });
   // Whatever a failed assertion left behind, the next case starts from a converged stack.
   afterEach(async () => {

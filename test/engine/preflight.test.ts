@@ -13,13 +13,14 @@
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import { withClient } from "../support/database";
-import { createTestStack, type CliResult, type TestStack } from "../support/engine";
+import { createTestStack, type TestStack } from "../support/engine";
 import {
   backupsAgedHours,
   fakeProjectRef,
   startManagementApiServer,
   type ManagementApiServer,
 } from "../support/management-api-server";
+import { output } from "../support/output";
 
 const TOKEN = `sbp_${randomBytes(20).toString("hex")}`;
 const REF = fakeProjectRef("preflight-prod");
@@ -29,10 +30,6 @@ const WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 function closedWindow(): { timezone: string; days: string[]; start: string; end: string } {
   const day = WEEKDAYS[(new Date().getUTCDay() + 3) % 7];
   return { timezone: "UTC", days: [day], start: "00:00", end: "23:59" };
-}
-
-function output(result: CliResult): string {
-  return `${result.stdout}\n${result.stderr}`;
 }
 
 describe("engine preflight: wrong target, backups, change window", function () {

@@ -12,8 +12,8 @@ import { liveReport, printable, recordedReport } from "../../cli/report";
 import { STORAGE_POLICIES } from "../../model/storage";
 import { withClient } from "../support/database";
 import { createTestStack, type TestStack } from "../support/engine";
+import { failureOf } from "../support/output";
 
-const output = (r: { stdout: string; stderr: string }): string => `${r.stdout}\n${r.stderr}`;
 const STORAGE_CHECK = STORAGE_POLICIES.find((p) => p.name === "attachments_read")!
   .using!.replace(/\s+/g, " ")
   .trim();
@@ -42,7 +42,7 @@ describe("the verification report checks access (issue 27)", function () {
   before(async () => {
     s = await createTestStack("report-access");
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
   });
   after(async () => s?.destroyAndRemove());
 
@@ -57,7 +57,7 @@ describe("the verification report checks access (issue 27)", function () {
     await sql("alter policy attachments_read on storage.objects using (bucket_id = 'attachments')");
     await sql("revoke select on public.projects from authenticated");
     const refresh = await s.cli(["refresh", "--yes"]);
-    assert.equal(refresh.code, 0, output(refresh).slice(-3000));
+    assert.equal(refresh.code, 0, failureOf(refresh));
     const o = await outputs();
     assert.equal(o.allOk, false);
     assert.deepEqual(o.lines, [REVOKED, WIDENED]);
@@ -85,9 +85,9 @@ describe("the verification report checks access (issue 27)", function () {
 
     // The drift check fails on it too, and up repairs it and records all_ok true.
     const preview = await s.cli(["preview", "--expect-no-changes"]);
-    assert.equal(preview.code, 7, output(preview).slice(-3000));
+    assert.equal(preview.code, 7, failureOf(preview));
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     const repaired = await outputs();
     assert.equal(repaired.allOk, true);
     assert.deepEqual(repaired.lines, []);
@@ -97,9 +97,9 @@ describe("the verification report checks access (issue 27)", function () {
   it("a flag enabled out of band: no drift for up to repair, but all_ok false in the outputs and the capture", async () => {
     await sql("update public.features set enabled = true where tenant_id = 'TELCO' and name = 'ENABLE_PROJECTS'");
     const clean = await s.cli(["preview", "--expect-no-changes"]);
-    assert.equal(clean.code, 0, output(clean).slice(-3000));
+    assert.equal(clean.code, 0, failureOf(clean));
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     const o = await outputs();
     assert.equal(o.allOk, false);
     assert.equal(o.access, true);
@@ -110,7 +110,7 @@ describe("the verification report checks access (issue 27)", function () {
 
     await sql("update public.features set enabled = false where tenant_id = 'TELCO' and name = 'ENABLE_PROJECTS'");
     const again = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(again.code, 0, output(again).slice(-3000));
+    assert.equal(again.code, 0, failureOf(again));
     assert.equal((await outputs()).allOk, true);
   });
 });

@@ -7,6 +7,7 @@
 import { strict as assert } from "node:assert";
 import { freshDatabase, withClient, type TestDatabase } from "../support/database";
 import { createTestStack, type TestStack } from "../support/engine";
+import { failureOf } from "../support/output";
 
 describe("changing the stack's database", function () {
   let s: TestStack;
@@ -50,13 +51,13 @@ describe("changing the stack's database", function () {
 
   it("converges the new database with the documented commands (refresh always), then previews clean", async () => {
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
+    assert.equal(up.code, 0, failureOf(up));
     assert.equal(await tables(second.url), 13);
     assert.equal(await tables(s.db.url), 13, "the previous database keeps its objects: moving a stack drops nothing");
     const outputs = await s.stack.outputs();
     assert.equal(outputs.all_ok.value, true);
     assert.ok(String(outputs.target.value).includes(`/${second.name} as postgres`), String(outputs.target.value));
     const preview = await s.cli(["preview", "--expect-no-changes"]);
-    assert.equal(preview.code, 0, preview.stdout.slice(-3000) + preview.stderr);
+    assert.equal(preview.code, 0, failureOf(preview));
   });
 });

@@ -15,12 +15,11 @@ import { randomBytes } from "node:crypto";
 import { planOf } from "../../report/plan";
 import { readEvents } from "../../cli/plan";
 import { databaseChecksum, freshDatabase, withClient } from "../support/database";
-import { createTestStack, previewJobEnv, testReviewer, type CliResult, type TestStack } from "../support/engine";
+import { createTestStack, previewJobEnv, testReviewer, type TestStack } from "../support/engine";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-
-const output = (r: CliResult): string => `${r.stdout}\n${r.stderr}`;
+import { failureOf, output } from "../support/output";
 
 describe("adopting an existing role as the reviewer", function () {
   this.timeout(900_000);
@@ -70,7 +69,7 @@ describe("adopting an existing role as the reviewer", function () {
     assert.equal(await canLogIn(oldPassword), "28000", "a NOLOGIN role cannot log in yet");
     const events = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stage2-adopt-")), "events.jsonl");
     const preview = await s.cli(["preview", "--event-log", events], { env: { PULUMI_DEBUG_COMMANDS: "true" } });
-    assert.equal(preview.code, 0, output(preview).slice(-3000));
+    assert.equal(preview.code, 0, failureOf(preview));
     // One plan line per difference the adoption converges.
     const lines = planOf(readEvents(events)).lines.filter((l) => l.subject === `role ${role}`);
     assert.ok(lines.length, "the plan has no line for the role");
@@ -86,7 +85,7 @@ describe("adopting an existing role as the reviewer", function () {
     }
 
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     assert.equal(await canLogIn(reviewer.password), true, "the configured password does not log in");
     assert.equal(await canLogIn(oldPassword), "28P01", "the old password still logs in");
     assert.deepEqual(
@@ -98,7 +97,7 @@ describe("adopting an existing role as the reviewer", function () {
       [{ notes: false, db_create: false, settings: null, large_objects: 0 }],
     );
     const asReviewer = await s.cli(["preview", "--expect-no-changes"], { env: previewJobEnv(reviewer, s.db) });
-    assert.equal(asReviewer.code, 0, output(asReviewer).slice(-3000));
+    assert.equal(asReviewer.code, 0, failureOf(asReviewer));
   });
 
   it("refuses a role that owns a table, before any change, naming it", async () => {

@@ -17,8 +17,7 @@ import { readEvents } from "../../cli/plan";
 import { databaseChecksum, withClient } from "../support/database";
 import { createTestStack, previewJobEnv, testReviewer, type CliResult, type TestStack } from "../support/engine";
 import { runShell } from "../support/shell";
-
-const output = (r: CliResult) => `${r.stdout}\n${r.stderr}`;
+import { failureOf, output } from "../support/output";
 
 /** The resources a `preview --json` plans to change, by name, with the inputs that differ. */
 function planned(previewJson: string): Map<string, string[]> {
@@ -55,7 +54,7 @@ describe("the read-only reviewer role", function () {
   const asReviewer = (args: string[]): Promise<CliResult> => s.cli(args, { env: previewJobEnv(reviewer, s.db) });
 
   async function expectPlanned(result: CliResult, name: string, field: string): Promise<void> {
-    assert.equal(result.code, 7, `drift must fail the preview with exit 7:\n${output(result).slice(-3000)}`);
+    assert.equal(result.code, 7, `drift must fail the preview with exit 7:\n${failureOf(result)}`);
     const steps = planned(result.stdout);
     assert.ok(steps.get(name)?.includes(field), `${name}.${field} is not planned: ${JSON.stringify([...steps])}`);
   }
@@ -63,7 +62,7 @@ describe("the read-only reviewer role", function () {
   before(async () => {
     s = await createTestStack("reviewer", { config: { reviewer: reviewer.config }, credentials: reviewer.credentials });
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
   });
   after(async () => s?.destroyAndRemove());
 
@@ -85,7 +84,7 @@ describe("the read-only reviewer role", function () {
       ],
     );
     const preview = await asReviewer(["preview", "--expect-no-changes"]);
-    assert.equal(preview.code, 0, output(preview).slice(-3000));
+    assert.equal(preview.code, 0, failureOf(preview));
     assert.match(output(preview), new RegExp(`role ${role} is the stack's read-only reviewer`));
 
     const before = await databaseChecksum(s.db.superuserUrl);
@@ -130,7 +129,7 @@ describe("the read-only reviewer role", function () {
     const preview = await shell(
       'STAGE2_DATABASE_URL="$(npm run -s reviewer-url -- --stack <stack>)" scripts/stage2.sh preview --stack <stack>',
     );
-    assert.equal(preview.code, 0, output(preview).slice(-3000));
+    assert.equal(preview.code, 0, failureOf(preview));
     assert.match(preview.stdout, new RegExp(`preflight permissions: role ${role} is the stack's read-only reviewer`));
     assert.match(preview.stdout, /Plan \(npm run plan\).*\nno changes: the database matches the model\n$/);
 
@@ -231,7 +230,7 @@ describe("the read-only reviewer role", function () {
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
     if (version >= 160000) {
       // A CREATEROLE role that holds BYPASSRLS and administers the role may take it away.
-      assert.equal(up.code, 0, output(up).slice(-3000));
+      assert.equal(up.code, 0, failureOf(up));
     } else {
       assert.notEqual(up.code, 0);
       assert.match(
@@ -248,7 +247,7 @@ describe("the read-only reviewer role", function () {
       { rolbypassrls: false },
     ]);
     const clean = await asReviewer(["preview", "--expect-no-changes", "--diff"]);
-    assert.equal(clean.code, 0, output(clean).slice(-4000));
+    assert.equal(clean.code, 0, failureOf(clean));
   });
 
   it("what it stores or sets itself is drift: a large object and its own settings are named, and up takes them away", async () => {
@@ -259,14 +258,14 @@ describe("the read-only reviewer role", function () {
     const preview = await asReviewer(["preview", "--expect-no-changes", "--json"]);
     await expectPlanned(preview, role, "holds");
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     assert.deepEqual(
       await superuser(`select (select count(*)::int from pg_largeobject_metadata where lomowner = '${role}'::regrole) as objects,
                               (select rolconfig from pg_roles where rolname = '${role}') as settings`),
       [{ objects: 0, settings: null }],
     );
     const clean = await asReviewer(["preview", "--expect-no-changes"]);
-    assert.equal(clean.code, 0, output(clean).slice(-3000));
+    assert.equal(clean.code, 0, failureOf(clean));
   });
 
   it("takes a rotated password from STAGE2_REVIEWER_PASSWORD: the preview names it, up sets it, the old one stops working", async () => {
@@ -284,7 +283,7 @@ describe("the read-only reviewer role", function () {
         ],
       );
       const up = await s.cli(["up", "--yes", "--skip-preview"]);
-      assert.equal(up.code, 0, output(up).slice(-3000));
+      assert.equal(up.code, 0, failureOf(up));
       const login = (password: string) =>
         withClient(reviewer.urlFor(s.db, password), () => Promise.resolve(true)).catch(
           (error: { code?: string }) => error.code,

@@ -6,9 +6,8 @@
  */
 import { strict as assert } from "node:assert";
 import { databaseChecksum, systemIdentifier } from "../support/database";
-import { createTestStack, DEFAULT_CONFIG, type CliResult, type TestStack } from "../support/engine";
-
-const output = (r: CliResult): string => `${r.stdout}\n${r.stderr}`;
+import { createTestStack, DEFAULT_CONFIG, type TestStack } from "../support/engine";
+import { failureOf, output } from "../support/output";
 
 describe("a self-hosted staging stack, pinned to its cluster", function () {
   this.timeout(600_000);
@@ -38,7 +37,7 @@ describe("a self-hosted staging stack, pinned to its cluster", function () {
     await s.replaceConfig(config);
     const before = await databaseChecksum(s.db.superuserUrl);
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.notEqual(up.code, 0, `expected a refusal:\n${output(up).slice(-2000)}`);
+    assert.notEqual(up.code, 0, `expected a refusal:\n${failureOf(up)}`);
     assert.match(output(up), names);
     assert.doesNotMatch(output(up), /stage2:\w+ .*\b(creating|updating|deleting)\b/, "a resource was touched");
     assert.equal(await databaseChecksum(s.db.superuserUrl), before, "the database changed");
@@ -53,12 +52,12 @@ describe("a self-hosted staging stack, pinned to its cluster", function () {
   it("converges with the preflight naming the cluster, its backup command and the change window", async () => {
     await s.replaceConfig(staging({ kind: "self-hosted", systemIdentifier: identifier }));
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     assert.match(output(up), new RegExp(`preflight target: connected to the self-hosted cluster ${identifier} \\(`));
     assert.match(output(up), /preflight backups: .*pg_dump of 05:00 verified/);
     assert.equal((await s.stack.outputs()).all_ok.value, true);
     const again = await s.cli(["preview", "--expect-no-changes"]);
-    assert.equal(again.code, 0, output(again).slice(-3000));
+    assert.equal(again.code, 0, failureOf(again));
   });
 
   it("refuses another cluster before any change, naming both identifiers and the setting to fix", async () => {

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { tenantListName } from "../../database/specs";
 import { withClient } from "../support/database";
 import { createTestStack, projectScratch, type TestStack } from "../support/engine";
+import { failureOf } from "../support/output";
 
 interface StateResource {
   type: string;
@@ -43,7 +44,7 @@ describe("tenants listed in a file", function () {
 
   it("inserts the file's tenants' rows, and keeps the list in the state once", async () => {
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stderr.slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     assert.deepEqual(await rows(), [
       "ACME/ENABLE_OKTA_AUTH=false",
       "ACME/ENABLE_PROJECTS=false",
@@ -74,10 +75,10 @@ describe("tenants listed in a file", function () {
     });
     list(["TELCO"]);
     const preview = await s.cli(["preview"]);
-    assert.equal(preview.code, 0, preview.stderr.slice(-3000));
+    assert.equal(preview.code, 0, failureOf(preview));
     assert.match(preview.stdout, /to update/);
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stderr.slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     assert.deepEqual(await rows(), [
       "ACME/ENABLE_ATTACHMENTS_UPLOAD=false",
       "ACME/ENABLE_PROJECTS=true",
@@ -85,7 +86,7 @@ describe("tenants listed in a file", function () {
       "TELCO/ENABLE_PROJECTS=false",
     ]);
     const again = await s.cli(["preview", "--expect-no-changes"]);
-    assert.equal(again.code, 0, again.stdout.slice(-3000));
+    assert.equal(again.code, 0, failureOf(again));
     // The report still shows the row an operator enabled for the tenant that left.
     const features = (await s.stack.outputs()).features_present.value as { enabled: { rows: string[] } };
     assert.deepEqual(features.enabled.rows, ["ACME/ENABLE_PROJECTS"]);

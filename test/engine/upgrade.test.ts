@@ -12,11 +12,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
 import { runPulumi } from "../../cli/lib/pulumi";
+import { failureOf, output } from "../support/output";
 
 /** The release before this one (the last commit that landed); its state shape is what production holds. */
 const PREVIOUS_RELEASE = "04e5632";
-
-const output = (r: { stdout: string; stderr: string }) => `${r.stdout}\n${r.stderr}`;
 
 describe("upgrading from the previous release", function () {
   this.timeout(900_000);
@@ -48,7 +47,7 @@ describe("upgrading from the previous release", function () {
       env: s.env,
       timeoutMs: 600_000,
     });
-    assert.equal(up.code, 0, `the previous release's up: ${output(up).slice(-3000)}`);
+    assert.equal(up.code, 0, `the previous release's up: ${failureOf(up)}`);
   });
   after(async () => {
     await s?.destroyAndRemove();
@@ -67,13 +66,13 @@ describe("upgrading from the previous release", function () {
   it("once the credential moved, plans no change, converges, reports all ok, and keeps no ciphertext", async () => {
     assert.equal((await s.cli(["config", "rm", "stage2:databaseUrl"])).code, 0);
     const preview = await s.cli(["preview", "--expect-no-changes", "--diff"]);
-    assert.equal(preview.code, 0, output(preview).slice(-6000));
+    assert.equal(preview.code, 0, failureOf(preview));
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
     const outputs = await s.stack.outputs();
     assert.equal(outputs.all_ok.value, true, JSON.stringify(outputs, null, 2).slice(0, 3000));
     const again = await s.cli(["preview", "--expect-no-changes"]);
-    assert.equal(again.code, 0, output(again).slice(-3000));
+    assert.equal(again.code, 0, failureOf(again));
     const state = await s.cli(["stack", "export"]);
     assert.ok(!state.stdout.includes('"ciphertext"'), "the current state still holds an encrypted credential");
   });

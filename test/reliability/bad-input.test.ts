@@ -20,6 +20,7 @@ import { loadSeeds, validateSeeds } from "../../config/seeds";
 import { withClient } from "../support/database";
 import { createTestStack, DEFAULT_CONFIG, projectScratch, type TestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
+import { failureOf } from "../support/output";
 
 type Seeds = { partner_orgs: unknown[]; normalizations?: unknown[] };
 
@@ -339,7 +340,7 @@ describe("bad input: malformed configs and seed files are rejected before any ch
     s.setCredentials({ databaseUrl: s.db.url });
     await s.setConfig(baseConfig(scratch.relative("odd.yaml")));
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
+    assert.equal(up.code, 0, failureOf(up));
     assert.equal((await s.stack.outputs()).all_ok?.value, true);
     await withClient(s.db.url, async (c) => {
       const orgs = await c.query<{ id: string; label: string; bytes: string }>(

@@ -26,6 +26,7 @@ import {
   rereadCanaries,
   type CanarySnapshot,
 } from "../support/reliability-data";
+import { failureOf } from "../support/output";
 
 describe("faults: locks, lost connections and concurrent runs", function () {
   let s: TestStack;
@@ -35,7 +36,7 @@ describe("faults: locks, lost connections and concurrent runs", function () {
   before(async () => {
     s = await createTestStack("db-faults");
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stdout.slice(-2000) + up.stderr);
+    assert.equal(up.code, 0, failureOf(up));
     canaries = await plantCanaries(s.db.superuserUrl);
   });
   after(async () => {
@@ -158,7 +159,7 @@ describe("faults: locks, lost connections and concurrent runs", function () {
       );
       await holder.query("rollback");
       const converged = await run.done;
-      assert.equal(converged.code, 0, converged.stdout.slice(-3000) + converged.stderr);
+      assert.equal(converged.code, 0, failureOf(converged));
       await assertConverged("after the lock was released during the run");
       figures.push("lock released while the run retried: the same run converged");
     } finally {
@@ -184,7 +185,7 @@ describe("faults: locks, lost connections and concurrent runs", function () {
       /the stack is currently locked by 1 lock\(s\)\. Either wait for the other process\(es\) to end or delete the lock file with `pulumi cancel`\./,
     );
     assert.doesNotMatch(second.stdout, /creating|updating|refreshing/, "the refused run touched resources");
-    assert.equal(firstResult.code, 0, firstResult.stdout.slice(-3000) + firstResult.stderr);
+    assert.equal(firstResult.code, 0, failureOf(firstResult));
     const history = await s.stack.history();
     assert.equal(history.length, historyBefore + 1, "exactly one update recorded (the refused one is not)");
     assert.equal(history[0].result, "succeeded");
@@ -243,7 +244,7 @@ describe("faults: locks, lost connections and concurrent runs", function () {
       await holder.end();
     }
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stdout.slice(-3000) + up.stderr);
+    assert.equal(up.code, 0, failureOf(up));
     await assertConverged("after the connection came back");
     const preview = await s.stack.preview({ expectNoChanges: true, color: "never" });
     assert.deepEqual(

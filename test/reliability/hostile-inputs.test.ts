@@ -19,8 +19,9 @@ import { stringify } from "yaml";
 import { parseFlat, splitCredentials } from "../support/config";
 import { loadSeeds } from "../../config/seeds";
 import { databaseChecksum, freshDatabase, systemIdentifier, withClient } from "../support/database";
-import { createTestStack, DEFAULT_CONFIG, projectScratch, type CliResult, type TestStack } from "../support/engine";
+import { createTestStack, DEFAULT_CONFIG, projectScratch, type TestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
+import { failureOf, output } from "../support/output";
 
 const REF = "abcdefghijklmnopqrst";
 const SEEDS = {
@@ -30,8 +31,6 @@ const SEEDS = {
   ],
   normalizations: [{ alias: "vendor x", partner_org: "vendor-x" }],
 };
-
-const output = (r: CliResult): string => `${r.stdout}\n${r.stderr}`;
 
 describe("hostile inputs: refused before any change, or converged correctly", function () {
   const held: string[] = [];
@@ -72,7 +71,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
     await configure(config);
     const before = await databaseChecksum(s.db.superuserUrl);
     const run = await s.cli(args);
-    assert.notEqual(run.code, 0, `expected a refusal:\n${output(run).slice(-2000)}`);
+    assert.notEqual(run.code, 0, `expected a refusal:\n${failureOf(run)}`);
     assert.match(output(run), names);
     assert.equal(await databaseChecksum(s.db.superuserUrl), before, "the database changed");
     return output(run);
@@ -82,7 +81,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
     s = await createTestStack("hostile");
     scratch = projectScratch("hostile");
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, output(up).slice(-3000));
+    assert.equal(up.code, 0, failureOf(up));
   });
   after(async () => {
     await discard(s);
@@ -106,14 +105,14 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
       });
       try {
         const up = await prod.cli(["up", "--yes", "--skip-preview"]);
-        assert.equal(up.code, 0, output(up).slice(-3000));
+        assert.equal(up.code, 0, failureOf(up));
         // The application has written a project (against a seeded partner).
         await withClient(db.superuserUrl, (c) =>
           c.query("insert into public.projects (tenant_id, name, partner_org_id) values ('TELCO', 'Live', 'vendor-x')"),
         );
         const before = await databaseChecksum(db.superuserUrl);
         const destroy = await prod.cli(["destroy", "--yes", "--skip-preview"]);
-        assert.notEqual(destroy.code, 0, output(destroy).slice(-2000));
+        assert.notEqual(destroy.code, 0, failureOf(destroy));
         assert.match(
           output(destroy),
           /this is a production stack \(stage2:environment prod\), which Stage 2 never tears down; nothing was deleted/,
@@ -127,7 +126,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
         // A staging stack (its tables unprotected by an up): refused without a reason, torn down with one.
         await prod.setConfig({ environment: "staging" });
         const unprotect = await prod.cli(["up", "--yes", "--skip-preview"]);
-        assert.equal(unprotect.code, 0, output(unprotect).slice(-2000));
+        assert.equal(unprotect.code, 0, failureOf(unprotect));
         const staged = await databaseChecksum(db.superuserUrl);
         const refused = await prod.cli(["destroy", "--yes", "--skip-preview"]);
         assert.notEqual(refused.code, 0);
@@ -140,7 +139,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
         const allowed = await prod.cli(["destroy", "--yes", "--skip-preview"], {
           env: { STAGE2_ALLOW_DESTROY: "rehearsal database retired (CHG-1234)" },
         });
-        assert.equal(allowed.code, 0, output(allowed).slice(-3000));
+        assert.equal(allowed.code, 0, failureOf(allowed));
         assert.match(
           output(allowed),
           /teardown preflight teardown: tearing down a staging stack \(because: rehearsal database retired \(CHG-1234\)\)/,
@@ -192,7 +191,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
       const tls = `${s.db.url.replace("127.0.0.1", "localhost")}?sslmode=verify-full&sslrootcert=${encodeURIComponent(s.db.cluster.caFile)}`;
       await configure({ databaseUrl: tls });
       const preview = await s.cli(["preview", "--expect-no-changes"]);
-      assert.equal(preview.code, 0, output(preview).slice(-2000));
+      assert.equal(preview.code, 0, failureOf(preview));
       assert.match(output(preview), /preflight target: connected to project local \(host localhost, TLS verify-full\)/);
     });
   });
@@ -216,7 +215,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
       );
       await configure({ ddl: { lockTimeout: "3s" } });
       const fixed = await s.cli(["preview", "--expect-no-changes"]);
-      assert.equal(fixed.code, 0, output(fixed).slice(-2000));
+      assert.equal(fixed.code, 0, failureOf(fixed));
     });
   });
 
@@ -232,7 +231,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
         const before = await databaseChecksum(db.superuserUrl);
         for (const args of [["preview"], ["up", "--yes", "--skip-preview"]]) {
           const run = await other.cli(args);
-          assert.notEqual(run.code, 0, output(run).slice(-2000));
+          assert.notEqual(run.code, 0, failureOf(run));
           assert.match(
             output(run),
             /schema: the live tables differ from the model in ways Stage 2 never changes by itself:\s+- table public\.projects: column id is text in the database and uuid in the model/,
@@ -256,7 +255,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
       await configure({ preflight: { changeWindow: closed } });
       const reason = "INC-9\u001b[2K\u001b[1A\u001b[8m preflight change-window: inside the change window\u0007";
       const up = await s.cli(["up", "--yes", "--skip-preview"], { env: { STAGE2_OVERRIDE_CHANGE_WINDOW: reason } });
-      assert.equal(up.code, 0, output(up).slice(-2000));
+      assert.equal(up.code, 0, failureOf(up));
       assert.ok(!output(up).includes("\u001b"), "an escape sequence reached the CLI output");
       assert.match(
         output(up),
@@ -334,7 +333,7 @@ describe("hostile inputs: refused before any change, or converged correctly", fu
     await hostile("label swap", async () => {
       await configure({ seedsFile: seedFile("seeds.yaml", SEEDS) });
       const up = await s.cli(["up", "--yes", "--skip-preview"]);
-      assert.equal(up.code, 0, output(up).slice(-2000));
+      assert.equal(up.code, 0, failureOf(up));
       const swapped = {
         ...SEEDS,
         partner_orgs: [

@@ -43,6 +43,7 @@ import {
   rereadCanaries,
   type CanarySnapshot,
 } from "../support/reliability-data";
+import { failureOf } from "../support/output";
 
 interface KillPoint {
   readonly label: string;
@@ -99,7 +100,7 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
    * provider, the program, the language host) exits by itself once the CLI is gone (provider/engine-watch.ts).
    */
   async function settleAfterKill(s: TestStack, run: WatchedRun): Promise<void> {
-    assert.ok(run.killed, `the kill plan never fired; the run ended with ${run.code}:\n${run.stdout.slice(-1500)}`);
+    assert.ok(run.killed, `the kill plan never fired; the run ended with ${run.code}:\n${failureOf(run)}`);
     assert.equal(run.signal, "SIGKILL");
     await waitFor(
       "the killed run's database sessions to close",
@@ -145,7 +146,7 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
 
     assert.ok(canaryRowCount(canaries) > 0, `${label}: no application rows to protect; the check would prove nothing`);
     const up = await timed("recovery up", () => s.cli(["up", "--yes", "--skip-preview"]));
-    assert.equal(up.code, 0, `${label}: the recovery up failed:\n${up.stdout.slice(-3000)}\n${up.stderr}`);
+    assert.equal(up.code, 0, `${label}: the recovery up failed:\n${failureOf(up)}`);
     await assertGreenButTheCanaryFlag(s, label);
     assert.equal(checkpoint(s).pendingOperations, 0);
     const preview = await timed("preview", () => s.stack.preview({ expectNoChanges: true, color: "never" }));
@@ -250,7 +251,7 @@ describe("faults: `pulumi up` killed with SIGKILL while it creates objects", fun
       assert.match(file, new RegExp(`^stacks/stage2/${s.name}\\.json(\\.bak)?\\.attrs$`));
     assert.equal(checkpoint(s).resources, before, "the state lost resources");
     const refresh = await s.cli(["refresh", "--yes", "--skip-preview"]);
-    assert.equal(refresh.code, 0, refresh.stdout.slice(-2000) + refresh.stderr);
+    assert.equal(refresh.code, 0, failureOf(refresh));
     console.log(
       `  torn sidecar: refresh failed with "failed to load checkpoint: EOF"; after npm run recover, ${before} resources intact`,
     );

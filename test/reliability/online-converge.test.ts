@@ -22,6 +22,7 @@ import { LOAD_APPLICATION_NAME, LoadGenerator, now, prepareWorkload } from "../.
 import { lockWaitEpisodes, type LockSamples } from "../../bench/online/locks";
 import { LockSampler } from "../../bench/online/sampler";
 import { formatFailures, formatMs, percentile, summarize, type RequestSample } from "../../bench/online/stats";
+import { failureOf } from "../support/output";
 
 const PROJECTS = 3000;
 /** Requests per second: with 1-3 statements each, a few hundred application statements per second. */
@@ -43,7 +44,7 @@ describe("online converge: a live application through an up that builds an index
     // transactions to end, and on a machine busy with other work one of them can take a while.
     s = await createTestStack("online", { config: { ddl: { lockTimeout: "5s", statementTimeout: "120s" } } });
     const first = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(first.code, 0, first.stdout.slice(-3000) + first.stderr);
+    assert.equal(first.code, 0, failureOf(first));
     const population = await populate(s.db.superuserUrl, PROJECTS);
     await applyDrift(s.db.url, ["index", "policy"]);
 
@@ -88,7 +89,7 @@ describe("online converge: a live application through an up that builds an index
           : "none seen"),
     );
 
-    assert.equal(up!.code, 0, up!.stdout.slice(-3000) + up!.stderr);
+    assert.equal(up!.code, 0, failureOf(up!));
     assert.equal(all.failed, 0, `failed application requests: ${JSON.stringify(load.errors())}`);
     assert.ok(during.count > 0, "no application request was due while the up ran");
     await withClient(s.db.superuserUrl, async (c) => {

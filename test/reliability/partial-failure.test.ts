@@ -15,6 +15,7 @@ import { withClient } from "../support/database";
 import { createTestStack, type TestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
 import { patchProgram, restoreFile } from "../support/reliability-variant";
+import { failureOf } from "../support/output";
 
 const BROKEN = "contacts_update";
 const INVALID_EXPRESSION = "no_such_column = 1";
@@ -100,7 +101,7 @@ describe("faults: one policy with an invalid expression", function () {
 
     restoreFile(s.workDir, "model/stage2.ts");
     const fixed = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(fixed.code, 0, fixed.stdout.slice(-3000) + fixed.stderr);
+    assert.equal(fixed.code, 0, failureOf(fixed));
     assert.equal((await s.stack.outputs()).all_ok?.value, true);
     assert.ok((await livePolicies(s.db.url)).includes(`public.contacts/${BROKEN}`));
     const notConvergedBefore = (await stateUrns(s)).filter((u) => !urnsAfterFailure.includes(u)).map(tail);

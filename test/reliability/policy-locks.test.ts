@@ -21,12 +21,12 @@ import * as path from "node:path";
 import { Client } from "pg";
 import { PROJECT_ROOT, SCRIPT_FILES } from "../../cli/export-sql";
 import { freshDatabase, psqlFile, withClient, type TestDatabase } from "../support/database";
-import { createTestStack, type CliResult } from "../support/engine";
+import { createTestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
 import { waitFor } from "../support/wait";
+import { failureOf, output } from "../support/output";
 
 const ROUNDS = Number(process.env.STAGE2_ADOPTION_ROUNDS ?? 10);
-const output = (r: CliResult): string => `${r.stdout}\n${r.stderr}`;
 
 /** A database built only by the checked-in break-glass scripts, as a hand-run bootstrap leaves it. */
 async function exportedDatabase(label: string): Promise<TestDatabase> {
@@ -79,10 +79,10 @@ describe("policy changes under supautils' locks", function () {
       const s = await createTestStack(`adopt-round-${round}`, { database: db });
       try {
         const up = await s.cli(["up", "--yes", "--skip-preview"]);
-        assert.equal(up.code, 0, `round ${round}: ${output(up).slice(-3000)}`);
+        assert.equal(up.code, 0, `round ${round}: ${failureOf(up)}`);
         assert.deepEqual(await policies(db.url), expected, `round ${round}: the policies changed`);
         const clean = await s.cli(["preview", "--expect-no-changes"]);
-        assert.equal(clean.code, 0, `round ${round}: ${output(clean).slice(-3000)}`);
+        assert.equal(clean.code, 0, `round ${round}: ${failureOf(clean)}`);
         results.push("converged");
       } finally {
         await discard(s);
@@ -104,10 +104,10 @@ describe("policy changes under supautils' locks", function () {
     ];
     try {
       const ups = await Promise.all([a, b].map((s) => s.cli(["up", "--yes", "--skip-preview"])));
-      for (const up of ups) assert.equal(up.code, 0, output(up).slice(-3000));
+      for (const up of ups) assert.equal(up.code, 0, failureOf(up));
       for (const s of [a, b]) {
         const clean = await s.cli(["preview", "--expect-no-changes"]);
-        assert.equal(clean.code, 0, output(clean).slice(-3000));
+        assert.equal(clean.code, 0, failureOf(clean));
       }
     } finally {
       await discard(a);
@@ -143,10 +143,10 @@ describe("policy changes under supautils' locks", function () {
       await other.query("lock table auth.identities in access share mode");
       await other.query("commit");
       const result = await up;
-      assert.equal(result.code, 0, output(result).slice(-3000));
+      assert.equal(result.code, 0, failureOf(result));
       assert.equal(await deadlocks(db), before, "a deadlock was detected: some session was rolled back");
       const clean = await s.cli(["preview", "--expect-no-changes"]);
-      assert.equal(clean.code, 0, output(clean).slice(-3000));
+      assert.equal(clean.code, 0, failureOf(clean));
     } finally {
       await other.end().catch(() => undefined);
       await discard(s);
@@ -175,7 +175,7 @@ describe("policy changes under supautils' locks", function () {
 
       // A destroy of the half-adopted stack completes: the helper stays for the policies it does not manage.
       const destroy = await s.cli(["destroy", "--yes", "--skip-preview"]);
-      assert.equal(destroy.code, 0, output(destroy).slice(-3000));
+      assert.equal(destroy.code, 0, failureOf(destroy));
       assert.match(
         output(destroy),
         /kept function private\.using_rls_for_project\(.*\): objects this stack does not manage still depend on it/,
@@ -183,10 +183,10 @@ describe("policy changes under supautils' locks", function () {
 
       // The next up adopts everything, the policies included, and the preview after it is clean.
       const up = await s.cli(["up", "--yes", "--skip-preview"]);
-      assert.equal(up.code, 0, output(up).slice(-3000));
+      assert.equal(up.code, 0, failureOf(up));
       assert.deepEqual(await policies(db.url), expected);
       const clean = await s.cli(["preview", "--expect-no-changes"]);
-      assert.equal(clean.code, 0, output(clean).slice(-3000));
+      assert.equal(clean.code, 0, failureOf(clean));
     } finally {
       await holder.end().catch(() => undefined);
       await discard(s);

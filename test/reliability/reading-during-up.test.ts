@@ -8,6 +8,7 @@ import { strict as assert } from "node:assert";
 import { recordedReport } from "../../cli/report";
 import { createTestStack, type TestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
+import { failureOf } from "../support/output";
 
 describe("reading the stack while up writes it", function () {
   let s: TestStack;
@@ -15,7 +16,7 @@ describe("reading the stack while up writes it", function () {
   before(async () => {
     s = await createTestStack("read-during-up");
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stdout.slice(-2000));
+    assert.equal(up.code, 0, failureOf(up));
   });
   after(async () => discard(s));
 
@@ -39,7 +40,7 @@ describe("reading the stack while up writes it", function () {
       reads++;
     }
     const result = await up;
-    assert.equal(result.code, 0, result.stdout.slice(-2000));
+    assert.equal(result.code, 0, failureOf(result));
     console.log(`      reads during the up: ${reads}, failed: ${failures.length}`);
     assert.ok(reads > 0);
     assert.deepEqual(failures, []);

@@ -34,6 +34,7 @@ import {
 } from "../support/engine";
 import { fakeProjectRef, startManagementApiServer, type ManagementApiServer } from "../support/management-api-server";
 import { discard } from "../support/reliability-cli";
+import { failureOf } from "../support/output";
 
 const TOKEN = `sbp_${randomBytes(20).toString("hex")}`;
 const WRONG_TOKEN = `sbp_${randomBytes(20).toString("hex")}`;
@@ -112,7 +113,7 @@ describe("secrets: connection string, password and token never appear in plain t
 
   /** The error runs must fail for the intended reason, so the search covers a real error message. */
   function assertFailed(run: CliResult, reason: RegExp): void {
-    assert.notEqual(run.code, 0, `expected a failure:\n${run.stdout.slice(-1500)}`);
+    assert.notEqual(run.code, 0, `expected a failure:\n${failureOf(run)}`);
     assert.match(run.stdout + run.stderr, reason);
   }
 
@@ -175,7 +176,7 @@ describe("secrets: connection string, password and token never appear in plain t
     await s.setConfig({ transport: "management-api", projectRef: REF, managementApiUrl: server.url });
     s.setCredentials({ accessToken: TOKEN });
     const up = await cli("up (management-api)", ["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stdout.slice(-2000) + up.stderr);
+    assert.equal(up.code, 0, failureOf(up));
     assert.ok(
       server.requests.some((r) => r.path.endsWith("/database/query")),
       "nothing went through the API",
@@ -231,7 +232,7 @@ describe("secrets: connection string, password and token never appear in plain t
     await s.stack.removeConfig("stage2:managementApiUrl");
     s.setCredentials({ databaseUrl: s.db.url, accessToken: undefined });
     const direct = await cli("up (direct again)", ["up", "--yes", "--skip-preview"]);
-    assert.equal(direct.code, 0, direct.stdout.slice(-2000) + direct.stderr);
+    assert.equal(direct.code, 0, failureOf(direct));
     const backend = new URL(s.env.PULUMI_BACKEND_URL).pathname;
     const snapshot = (): string[] =>
       filesUnder(backend).map((f) => {

@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createTestStack, type TestStack } from "../support/engine";
 import { discard } from "../support/reliability-cli";
+import { failureOf } from "../support/output";
 
 describe("state tampering: provider code planted in the state never runs", function () {
   let s: TestStack;
@@ -20,7 +21,7 @@ describe("state tampering: provider code planted in the state never runs", funct
   before(async () => {
     s = await createTestStack("tamper");
     const up = await s.cli(["up", "--yes", "--skip-preview"]);
-    assert.equal(up.code, 0, up.stdout.slice(-2000));
+    assert.equal(up.code, 0, failureOf(up));
   });
   after(async () => discard(s));
 
