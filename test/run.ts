@@ -9,8 +9,10 @@
  * `test-2`, ...): roles, pg_stat_activity and the supautils lock are cluster-wide, so files in different slots
  * never see each other, and files in one slot run one after the other as under plain mocha.
  *
- * The longest files start first (each file's time from the previous run, kept in .stage2/test-durations.json;
- * on a fresh checkout, its size), so that no long file starts last while the other slots sit idle. A file's
+ * The longest files start first (each file's time from this checkout's previous run, kept in
+ * .stage2/test-durations.json; on a fresh clone, as CI's, the times checked in beside this file, test/durations.json,
+ * from a CI dry run; a file in neither counts its size), so that no long file starts last while the other slots
+ * sit idle. A file's
  * output is printed whole when it ends; the exit code is non-zero when any file failed.
  */
 import { spawn } from "node:child_process";
@@ -20,6 +22,7 @@ import * as path from "node:path";
 
 const ROOT = path.resolve(__dirname, "..");
 const DURATIONS = path.join(ROOT, ".stage2", "test-durations.json");
+const CHECKED_IN_DURATIONS = path.join(ROOT, "test", "durations.json");
 const MOCHA = path.join(ROOT, "node_modules", ".bin", "mocha");
 
 interface FileResult {
@@ -48,13 +51,16 @@ export function queue(targets: readonly string[], expected: (file: string) => nu
   return files.sort((a, b) => expected(b) - expected(a) || a.localeCompare(b));
 }
 
-/** Each file's seconds in the runs before (a file name to its last time), empty on a fresh checkout. */
+/** Each file's seconds in the runs before (a file name to its last time): this checkout's, else the checked-in ones. */
 function recordedDurations(): Record<string, number> {
-  try {
-    return JSON.parse(fs.readFileSync(DURATIONS, "utf8"));
-  } catch {
-    return {};
-  }
+  const read = (file: string): Record<string, number> => {
+    try {
+      return JSON.parse(fs.readFileSync(file, "utf8"));
+    } catch {
+      return {};
+    }
+  };
+  return { ...read(CHECKED_IN_DURATIONS), ...read(DURATIONS) };
 }
 
 /** A file's seconds in the last run; a file not yet timed counts its size in bytes / 100 (longer files run longer). */
