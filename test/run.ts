@@ -12,8 +12,7 @@
  * The longest files start first (each file's time from this checkout's previous run, kept in
  * .stage2/test-durations.json; on a fresh clone, as CI's, the times checked in beside this file, test/durations.json,
  * from a CI dry run; a file in neither counts its size), so that no long file starts last while the other slots
- * sit idle. A file's
- * output is printed whole when it ends; the exit code is non-zero when any file failed.
+ * sit idle. A file's output is printed whole when it ends; the exit code is non-zero when any file failed.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";

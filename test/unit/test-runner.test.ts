@@ -1,5 +1,8 @@
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { queue, summaryCount } from "../run";
+import { failureOf } from "../support/output";
 
 describe("the parallel test runner (test/run.ts)", () => {
   it("queues every file of the layers named, the longest expected first", () => {
@@ -32,5 +35,33 @@ describe("the parallel test runner (test/run.ts)", () => {
     assert.equal(summaryCount(output, "passing"), 12);
     assert.equal(summaryCount(output, "failing"), 1);
     assert.equal(summaryCount("Error: Cannot find module\n", "passing"), 0);
+  });
+
+  it("has a checked-in time for every engine and reliability file, so that a fresh clone starts the longest first", () => {
+    const checkedIn = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "durations.json"), "utf8"));
+    const untimed = queue(["engine", "reliability"], () => 0).filter((file) => typeof checkedIn[file] !== "number");
+    assert.deepEqual(untimed, [], "add each to test/durations.json with its seconds from the runner's output");
+  });
+});
+
+describe("what a failed run's assertion shows (test/support/output.ts)", () => {
+  it("how the run ended and every line naming an error, before the end of the output", () => {
+    const report = Array.from({ length: 400 }, (_, i) => `    check ${i}: ok`).join("\n");
+    const run = {
+      code: 1,
+      stdout: `Updating (staging)\n  error: policy attachments_read on storage.objects: SQLSTATE 55P03\n${report}`,
+      stderr: "error: update failed\nerror: update failed\n",
+    };
+    const shown = failureOf(run, 200);
+    assert.ok(!run.stdout.slice(-200).includes("55P03"), "the tail alone would not show the cause");
+    const lines = shown.split("\n");
+    assert.equal(lines[0], "exit 1; 2 line(s) naming an error:");
+    assert.deepEqual(lines.slice(1, 3), [
+      "  error: policy attachments_read on storage.objects: SQLSTATE 55P03",
+      "error: update failed",
+    ]);
+    assert.equal(lines[3], "--- the last 200 characters ---");
+    assert.ok(shown.endsWith(`${run.stdout}\n${run.stderr}`.slice(-200)));
+    assert.match(failureOf({ code: null, signal: "SIGKILL", stdout: "", stderr: "" }), /^ended by SIGKILL; 0 line/);
   });
 });
