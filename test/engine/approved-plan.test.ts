@@ -8,39 +8,23 @@
  *   preview, the database unchanged.
  */
 import { strict as assert } from "node:assert";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { readEvents } from "../../cli/plan";
 import type { ApprovedPlan } from "../../report/approval";
 import { databaseChecksum, withClient } from "../support/database";
-import { createTestStack, REPO_ROOT, type CliResult, type TestStack } from "../support/engine";
+import { createTestStack, type CliResult, type TestStack } from "../support/engine";
 import { patchProgram, restoreFile } from "../support/reliability-variant";
 import { failureOf, output } from "../support/output";
+import { runCommand } from "../support/shell";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stage2-approved-"));
 
 /** `npm run plan -- --stack <s> --save <file>`, as a reviewer's job runs it. */
 function savePlan(s: TestStack, file: string): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [
-        path.join(REPO_ROOT, "scripts", "lib", "run.js"),
-        "cli/plan.ts",
-        "--stack",
-        s.name,
-        "--cwd",
-        s.workDir,
-        "--save",
-        file,
-      ],
-      { env: { ...process.env, ...s.env }, cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+  return runCommand("cli/plan.ts", ["--stack", s.name, "--cwd", s.workDir, "--save", file], s.env);
 }
 
 /** `scripts/stage2.sh up --stack <s> --yes --approved-plan <file>`, with the up's event log. */

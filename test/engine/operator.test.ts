@@ -5,7 +5,6 @@
  * local rehearsal database that survives a restart.
  */
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Client } from "pg";
@@ -18,6 +17,7 @@ import { createTestStack, projectScratch, REPO_ROOT, type TestStack } from "../s
 import { startWatched } from "../support/reliability-cli";
 import { waitFor } from "../support/wait";
 import { failureOf, output } from "../support/output";
+import { runCommand } from "../support/shell";
 
 describe("the on-call operator's paths", function () {
   let s: TestStack;
@@ -296,15 +296,11 @@ describe("the on-call operator's paths", function () {
   });
 
   it("keeps a local rehearsal database and its port across a restart", async () => {
-    const localdb = (args: string[]) =>
-      new Promise<string>((resolve, reject) =>
-        execFile(
-          process.execPath,
-          [path.join(REPO_ROOT, "scripts", "lib", "run.js"), "scripts/localdb.ts", ...args],
-          { cwd: REPO_ROOT },
-          (e, out, err) => (e ? reject(new Error(err)) : resolve(out.trim())),
-        ),
-      );
+    const localdb = async (args: string[]): Promise<string> => {
+      const run = await runCommand("scripts/localdb.ts", args);
+      if (run.code !== 0) throw new Error(run.stderr);
+      return run.stdout.trim();
+    };
     const name = `restart-${process.pid}`;
     try {
       const url = await localdb(["start", "--name", name, "--db", "rehearsal"]);

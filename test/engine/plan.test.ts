@@ -6,15 +6,14 @@
  * no changed line; and `preview --diff` names a revoked privilege without an array index.
  */
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
-import * as path from "node:path";
 import { tenantListName } from "../../database/specs";
 import { STAGE2_TABLES } from "../../model/stage2";
 import { STORAGE_POLICIES } from "../../model/storage";
 import { withClient } from "../support/database";
-import { createTestStack, REPO_ROOT, type TestStack } from "../support/engine";
+import { createTestStack, type TestStack } from "../support/engine";
 import { patchProgram, restoreFile } from "../support/reliability-variant";
 import { failureOf } from "../support/output";
+import { runCommand, type ShellResult } from "../support/shell";
 
 /** A policy's USING in the model, on one line, as a plan line shows it. */
 const using = (policies: readonly { name: string; using: string | null }[], name: string): string =>
@@ -25,32 +24,9 @@ const using = (policies: readonly { name: string; using: string | null }[], name
 const PROJECTS_UPDATE = using(STAGE2_TABLES.find((t) => t.spec.name === "projects")!.policies, "projects_update");
 const ATTACHMENTS_READ = using(STORAGE_POLICIES, "attachments_read");
 
-interface Planned {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** `npm run plan` for the test stack, as an operator runs it. */
-function plan(s: TestStack, format = "text"): Promise<Planned> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [
-        path.join(REPO_ROOT, "scripts", "lib", "run.js"),
-        "cli/plan.ts",
-        "--stack",
-        s.name,
-        "--cwd",
-        s.workDir,
-        "--format",
-        format,
-      ],
-      { env: { ...process.env, ...s.env }, cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function plan(s: TestStack, format = "text"): Promise<ShellResult> {
+  return runCommand("cli/plan.ts", ["--stack", s.name, "--cwd", s.workDir, "--format", format], s.env);
 }
 
 describe("change review: npm run plan", function () {

@@ -1,7 +1,9 @@
 /**
  * Commands as an operator types them in a shell, for tests that run what the docs show.
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import * as path from "node:path";
+import { REPO_ROOT } from "../../cli/lib/pulumi";
 
 /** What a command did: its exit code (null when it was killed) and what it printed. */
 export interface ShellResult {
@@ -30,5 +32,27 @@ export function runShell(
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+  });
+}
+
+/**
+ * One of the operator's commands as `npm run <script> -- <args>` runs it (`node scripts/lib/run.js <file> <args>`,
+ * from the repository's root), with `env` over this process's environment; resolves with exit code and output.
+ */
+export function runCommand(
+  file: string,
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+): Promise<ShellResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(REPO_ROOT, "scripts", "lib", "run.js"), file, ...args],
+      { env: { ...process.env, ...env }, cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (error as { code?: unknown }).code : 0;
+        resolve({ code: typeof code === "number" ? code : 1, stdout, stderr });
+      },
+    );
   });
 }
